@@ -1,0 +1,53 @@
+import { Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import * as k8s from '../imports/k8s';
+import { Airflow, AirflowProps } from './airflow';
+import { AIRFLOW_VERSION } from './names';
+import { check, checkDnsLabel } from './validation';
+
+/** How demanding an environment is; `prod` requires high availability. */
+export type Tier = 'dev' | 'staging' | 'prod';
+
+/** One environment: a namespace and a complete Airflow in it. */
+export interface AirflowEnvironment {
+  readonly tier: Tier;
+  /** The Namespace to create; a DNS-1123 label. */
+  readonly namespace: string;
+  readonly airflow: AirflowProps;
+}
+
+/**
+ * A Chart holding one environment: its Namespace, labelled to enforce Pod Security "restricted",
+ * first, then a complete {@link Airflow}. The tier `prod` turns `highAvailability` on.
+ * @see https://kubernetes.io/docs/concepts/security/pod-security-admission/
+ */
+export class AirflowChart extends Chart {
+  public readonly airflow: Airflow;
+
+  /** @throws AirflowValidationError for an unknown tier, a bad namespace or any invalid Airflow prop. */
+  constructor(scope: Construct, id: string, props: AirflowEnvironment) {
+    super(scope, id, { namespace: props.namespace, disableResourceNameHashes: true });
+    check(['dev', 'staging', 'prod'].includes(props.tier), this, 'tier', props.tier, '"dev", "staging" or "prod"');
+    checkDnsLabel(this, 'namespace', props.namespace);
+    check(props.airflow?.namespace === undefined || props.airflow.namespace === props.namespace, this, 'airflow.namespace',
+      props.airflow?.namespace, `unset or the environment's namespace (${props.namespace})`);
+    check(props.tier !== 'prod' || props.airflow?.highAvailability !== false, this, 'airflow.highAvailability', false,
+      'true or unset: prod is highly available');
+    new k8s.KubeNamespace(this, 'namespace', {
+      metadata: {
+        name: props.namespace,
+        labels: {
+          'app.kubernetes.io/name': 'airflow',
+          'app.kubernetes.io/part-of': 'airflow',
+          'app.kubernetes.io/version': AIRFLOW_VERSION,
+          'app.kubernetes.io/managed-by': 'cdk8s',
+          'pod-security.kubernetes.io/enforce': 'restricted',
+          'pod-security.kubernetes.io/enforce-version': 'v1.28',
+          'pod-security.kubernetes.io/audit': 'restricted',
+          'pod-security.kubernetes.io/warn': 'restricted',
+        },
+      },
+    });
+    this.airflow = new Airflow(this, 'airflow', { ...props.airflow, highAvailability: props.tier === 'prod' || props.airflow?.highAvailability });
+  }
+}

@@ -1,0 +1,203 @@
+import { createHash } from 'crypto';
+import { Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import { distance } from 'fastest-levenshtein';
+import * as k8s from '../imports/k8s';
+import reference from './airflow-options.json';
+import { AirflowNames, AIRFLOW_HOME, API_SERVER_PORT, POD_TEMPLATE_FILE } from './names';
+import { AirflowSecrets, AirflowSecretsProps, SecretKeyRef } from './secrets';
+import { check, checkDnsLabel } from './validation';
+
+/** A value of one Airflow option: a literal, or (required for `sensitive` options) a Secret reference. */
+export type AirflowOptionValue = string | number | boolean | SecretKeyRef;
+
+/**
+ * Extra Airflow options as `{ section: { option: value } }`, e.g. `{ core: { parallelism: 64 } }`.
+ * Each is checked against Airflow's configuration reference (lib/airflow-options.json).
+ * @see https://airflow.apache.org/docs/apache-airflow/stable/configurations-ref.html
+ */
+export type AirflowOptions = Readonly<Record<string, Readonly<Record<string, AirflowOptionValue>>>>;
+
+/** The secret configuration a process needs. */
+export type AirflowSecretUse = 'fernetKey' | 'jwtSecret' | 'apiSecretKey' | 'sqlAlchemyConn';
+
+const SECRET_OPTIONS: Record<AirflowSecretUse, [string, string]> = {
+  fernetKey: ['core', 'fernet_key'],
+  jwtSecret: ['api_auth', 'jwt_secret'],
+  apiSecretKey: ['api', 'secret_key'],
+  sqlAlchemyConn: ['database', 'sql_alchemy_conn'],
+};
+
+/** Options this library sets itself, and the prop that controls each instead. */
+const MANAGED: Record<string, string> = {
+  'core.executor': 'none: the KubernetesExecutor is what this library deploys',
+  'core.execution_api_server_url': 'none: it is derived from the api-server Service',
+  'core.dags_folder': 'the dagsFolder prop (GitSync.dagsFolder)',
+  'kubernetes_executor.pod_template_file': 'none: TaskPodTemplate mounts the template at this path',
+  'kubernetes_executor.namespace': 'the namespace prop (or the Chart namespace)',
+  'core.fernet_key': 'secrets.fernetKey',
+  'api_auth.jwt_secret': 'secrets.jwtSecret',
+  'api.secret_key': 'secrets.apiSecretKey',
+  'database.sql_alchemy_conn': 'secrets.sqlAlchemyConn',
+};
+
+type OptionInfo = { type: string; sensitive?: boolean };
+const SECTIONS = reference.sections as Record<string, Record<string, OptionInfo>>;
+const RENAMED = reference.renamed as Record<string, string>;
+const ALL_OPTIONS = Object.entries(SECTIONS).flatMap(([s, opts]) => Object.keys(opts).map(o => `${s}.${o}`));
+
+/** Properties of {@link AirflowConfig}. */
+export interface AirflowConfigProps {
+  /** Prefix of every object name; a DNS-1123 label of at most 40 characters. @default 'airflow' */
+  readonly instanceName?: string;
+  /** Namespace Airflow runs in and launches task pods in (`[kubernetes_executor] namespace`). @default the Chart's namespace */
+  readonly namespace?: string;
+  /** Where DAG files are (`[core] dags_folder`); with git-sync use `GitSync.dagsFolder`. @default '/opt/airflow/dags' */
+  readonly dagsFolder?: string;
+  /** Secret references for the sensitive options. @default keys of the Secret `<instanceName>-secrets` */
+  readonly secrets?: AirflowSecretsProps;
+  /**
+   * Extra options. Each must exist in Airflow's configuration reference; sensitive ones must be
+   * `SecretKeyRef`s. Options the library sets itself (executor, execution_api_server_url,
+   * pod_template_file, namespace, dags_folder, the four secrets) cannot be given here.
+   * @default {}
+   * @throws AirflowValidationError for an unknown, renamed, managed or literal sensitive option, or a value of the wrong type.
+   */
+  readonly options?: AirflowOptions;
+}
+
+/**
+ * airflow.cfg for every Airflow process of one installation, as the ConfigMap `<instanceName>-config`
+ * (key `airflow.cfg`, mounted at `/opt/airflow/airflow.cfg`), plus the environment variables that
+ * carry the sensitive options from Secrets.
+ *
+ * Sets `[core] executor = KubernetesExecutor`, `[core] execution_api_server_url` to the api-server
+ * Service (`http://<instanceName>-api-server.<namespace>:8080/execution/`), `[kubernetes_executor]
+ * pod_template_file` and `namespace`, and `[core] dags_folder`.
+ * @see https://airflow.apache.org/docs/apache-airflow/stable/howto/set-config.html
+ */
+export class AirflowConfig extends Construct {
+  public readonly names: AirflowNames;
+  public readonly namespace: string;
+  public readonly secrets: AirflowSecrets;
+  public readonly dagsFolder: string;
+  /** The Task Execution API URL task pods call. */
+  public readonly executionApiServerUrl: string;
+  /** The ConfigMap's name. */
+  public readonly configMapName: string;
+  /** The rendered airflow.cfg. */
+  public readonly airflowCfg: string;
+  /** sha256 of airflow.cfg and of the Secret references, for the pods' rollout annotation. */
+  public readonly checksum: string;
+  private readonly secretOptions: Array<[string, SecretKeyRef]> = [];
+
+  constructor(scope: Construct, id: string, props: AirflowConfigProps = {}) {
+    super(scope, id);
+    this.names = AirflowNames.of(this, props.instanceName);
+    const namespace = props.namespace ?? Chart.of(this).namespace;
+    this.namespace = checkDnsLabel(this, 'namespace', namespace as string);
+    this.secrets = new AirflowSecrets(this, this.names.name('secrets'), props.secrets);
+    this.dagsFolder = props.dagsFolder ?? `${AIRFLOW_HOME}/dags`;
+    check(/^\/[^\s]*$/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without spaces');
+    this.executionApiServerUrl = `http://${this.names.name('api-server')}.${this.namespace}:${API_SERVER_PORT}/execution/`;
+
+    const values: Record<string, Record<string, string>> = {
+      core: {
+        executor: 'KubernetesExecutor',
+        execution_api_server_url: this.executionApiServerUrl,
+        dags_folder: this.dagsFolder,
+        load_examples: 'False',
+      },
+      kubernetes_executor: {
+        pod_template_file: POD_TEMPLATE_FILE,
+        namespace: this.namespace,
+        delete_worker_pods: 'True',
+        delete_worker_pods_on_failure: 'False',
+      },
+      logging: { colored_console_log: 'False' },
+    };
+    for (const [section, options] of Object.entries(props.options ?? {})) {
+      for (const [option, value] of Object.entries(options ?? {})) {
+        const literal = this.checkOption(section, option, value);
+        if (literal === undefined) continue;
+        (values[section] ??= {})[option] = literal;
+      }
+    }
+    this.airflowCfg = renderIni(values);
+    this.configMapName = this.names.name('config');
+    const secretRefs = this.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']);
+    this.checksum = createHash('sha256').update(this.airflowCfg).update(JSON.stringify(secretRefs)).digest('hex');
+
+    new k8s.KubeConfigMap(this, 'Resource', {
+      metadata: { name: this.configMapName, labels: this.names.labels('config') },
+      data: { 'airflow.cfg': this.airflowCfg },
+    });
+  }
+
+  /**
+   * Environment variables (`AIRFLOW__SECTION__OPTION`) that read the given secret options, plus every
+   * option given as a SecretKeyRef in `options`, from their Secrets.
+   */
+  public secretEnv(uses: AirflowSecretUse[], includeOptionSecrets = true): k8s.EnvVar[] {
+    const env = uses.map(use => this.secrets[use].toEnv(envVarName(...SECRET_OPTIONS[use])));
+    if (includeOptionSecrets) env.push(...this.secretOptions.map(([name, ref]) => ref.toEnv(name)));
+    return env;
+  }
+
+  /** Checks one user option; returns its airflow.cfg literal, or undefined when it goes in as a Secret env var. */
+  private checkOption(section: string, option: string, value: AirflowOptionValue): string | undefined {
+    const key = `${section}.${option}`;
+    const property = `options.${key}`;
+    if (MANAGED[key] !== undefined) {
+      check(false, this, property, value, `it unset: this library sets ${key} itself (use ${MANAGED[key]})`);
+    }
+    let replacement = RENAMED[key];
+    while (replacement !== undefined && RENAMED[replacement] !== undefined) replacement = RENAMED[replacement];
+    check(replacement === undefined, this, property, value,
+      `the option under its current name: [${section}] ${option} was renamed to [${replacement?.replace('.', '] ')}`);
+    const info = SECTIONS[section]?.[option];
+    check(info !== undefined, this, property, value,
+      `an option of Airflow's configuration reference; closest known: ${closest(key).join(', ')}`);
+    if (value instanceof SecretKeyRef) {
+      value.validate(this, property);
+      this.secretOptions.push([envVarName(section, option), value]);
+      return undefined;
+    }
+    check(!info.sensitive, this, property, '<redacted literal>',
+      `a Secret reference: [${section}] ${option} is sensitive, pass SecretKeyRef.of('<secret-name>', '<key>') so no value reaches dist/`);
+    const literal = typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value);
+    check(typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean', this, property, value,
+      'a string, number, boolean or SecretKeyRef');
+    check(!/[\r\n]/.test(literal) && literal.trim() === literal, this, property, value,
+      'a single-line value without leading or trailing spaces');
+    const typed: Record<string, RegExp> = { boolean: /^(True|False|true|false)$/, integer: /^-?\d+$/, float: /^-?\d+(\.\d+)?$/ };
+    check(typed[info.type] === undefined || typed[info.type].test(literal), this, property, value, `a value of type ${info.type}`);
+    return literal;
+  }
+}
+
+/** `AIRFLOW__{SECTION}__{OPTION}`, Airflow's environment variable for an option. */
+export function envVarName(section: string, option: string): string {
+  return `AIRFLOW__${section.toUpperCase()}__${option.toUpperCase()}`;
+}
+
+/** The closest known `section.option` names, best first: same option name in another section, then by edit distance. */
+function closest(key: string): string[] {
+  const option = key.slice(key.indexOf('.') + 1);
+  const score = (candidate: string) =>
+    candidate.endsWith(`.${option}`) ? -1 : Math.min(distance(key, candidate), distance(option, candidate.slice(candidate.indexOf('.') + 1)));
+  return [...ALL_OPTIONS].sort((a, b) => score(a) - score(b) || a.localeCompare(b)).slice(0, 3).map(c => `[${c.replace('.', '] ')}`);
+}
+
+/**
+ * Renders `{ section: { option: value } }` for Python's configparser, which Airflow reads with
+ * interpolation: `%` is written `%%`, and values are not quoted (configparser keeps quotes as part
+ * of the value, which is why a generic INI writer does not fit). Sections and options are sorted so
+ * that the output is deterministic.
+ */
+function renderIni(values: Record<string, Record<string, string>>): string {
+  return Object.keys(values).sort().map(section =>
+    `[${section}]\n` + Object.keys(values[section]).sort()
+      .map(option => `${option} = ${values[section][option].replace(/%/g, '%%')}\n`).join(''),
+  ).join('\n');
+}

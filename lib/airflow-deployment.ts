@@ -1,0 +1,137 @@
+import { Construct } from 'constructs';
+import * as k8s from '../imports/k8s';
+import { AirflowConfig } from './airflow-config';
+import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAIT_RESOURCES, reservedEnv } from './airflow-pod';
+import { AirflowComponentName, DEFAULT_AIRFLOW_IMAGE } from './names';
+import { ContainerResources, renderResources } from './resources';
+import { check, checkImage, checkWholeNumber } from './validation';
+
+/**
+ * A PodDisruptionBudget: give exactly one of the two. It must let at least one pod be evicted,
+ * else node drains hang.
+ * @see https://kubernetes.io/docs/tasks/run-application/configure-pdb/
+ */
+export interface DisruptionBudget {
+  /** Pods that may be down at once during voluntary disruptions; at least 1. */
+  readonly maxUnavailable?: number;
+  /** Pods that must stay up; below the replicas. */
+  readonly minAvailable?: number;
+}
+
+/** Properties every Airflow Deployment shares. */
+export interface AirflowDeploymentProps {
+  /** airflow.cfg, the secret references and the names of this installation. */
+  readonly config: AirflowConfig;
+  /** The Airflow image, pinned. @default DEFAULT_AIRFLOW_IMAGE (apache/airflow:3.1.7) */
+  readonly image?: string;
+  /** Number of pods; a whole number >= 1. @default 1 */
+  readonly replicas?: number;
+  /** CPU and memory of the main container. @default per component, see each construct */
+  readonly resources?: ContainerResources;
+  /** CPU and memory of the wait-for-migrations init container. @default requests 50m / 256Mi, limit 512Mi */
+  readonly migrationWaitResources?: ContainerResources;
+  /** Extra environment variables of the main container; names unique, none that the library sets. @default [] */
+  readonly env?: k8s.EnvVar[];
+  /**
+   * Spread the pods over nodes (`topologySpreadConstraints` on `kubernetes.io/hostname`, maxSkew 1):
+   * 'DoNotSchedule' keeps a second pod off a node that already runs one (high availability);
+   * 'ScheduleAnyway' prefers it. @default 'ScheduleAnyway'
+   */
+  readonly spreadAcrossNodes?: 'DoNotSchedule' | 'ScheduleAnyway';
+  /** A PodDisruptionBudget for the pods. @default none */
+  readonly disruptionBudget?: DisruptionBudget;
+}
+
+/** What a component adds to the shared Deployment shape. */
+export interface AirflowDeploymentSpec extends Omit<AirflowPodOptions,
+'config' | 'image' | 'resources' | 'migrationWait' | 'extraEnv' | 'containerName' | 'optionSecrets'> {
+  readonly component: AirflowComponentName;
+  readonly defaultResources: ContainerResources;
+  /** sha256 sums of what the pods mount, as `checksum/<name>` pod annotations so a change rolls the pods. */
+  readonly checksums: Record<string, string>;
+}
+
+/**
+ * The Deployment shape the Airflow components share: stable name `<instanceName>-<component>`,
+ * `app.kubernetes.io/*` labels, the pod of {@link airflowPodSpec}, rollout on config change and
+ * optional spreading and PodDisruptionBudget. Subclasses supply the command, probes and mounts.
+ */
+export abstract class AirflowDeployment extends Construct {
+  /** The Deployment's name, e.g. `airflow-scheduler`. */
+  public readonly name: string;
+  /** Number of pods. */
+  public readonly replicas: number;
+  /** The Deployment object (escape hatch). */
+  public readonly deployment: k8s.KubeDeployment;
+  /** The PodDisruptionBudget, if one was asked for. */
+  public readonly podDisruptionBudget?: k8s.KubePodDisruptionBudget;
+
+  /** @throws AirflowValidationError for bad replicas, image, resources, env or disruption budget. */
+  protected constructor(scope: Construct, id: string, props: AirflowDeploymentProps, spec: AirflowDeploymentSpec) {
+    super(scope, id);
+    const { config } = props;
+    check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    const names = config.names;
+    this.name = names.name(spec.component);
+    this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
+    const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
+    const spread = props.spreadAcrossNodes ?? 'ScheduleAnyway';
+    check(['DoNotSchedule', 'ScheduleAnyway'].includes(spread), this, 'spreadAcrossNodes', spread, '"DoNotSchedule" or "ScheduleAnyway"');
+    const podSpec = airflowPodSpec({
+      ...spec,
+      config,
+      image,
+      containerName: spec.component,
+      optionSecrets: true,
+      resources: renderResources(this, 'resources', props.resources ?? spec.defaultResources),
+      migrationWait: renderResources(this, 'migrationWaitResources', props.migrationWaitResources ?? DEFAULT_MIGRATION_WAIT_RESOURCES),
+      extraEnv: checkExtraEnv(this, 'env', props.env ?? [], reservedEnv(config)),
+    });
+    const selector = names.selector(spec.component);
+    const annotations: Record<string, string> = { 'checksum/airflow-config': config.checksum };
+    for (const [name, sum] of Object.entries(spec.checksums)) annotations[`checksum/${name}`] = sum;
+
+    this.deployment = new k8s.KubeDeployment(this, 'Resource', {
+      metadata: { name: this.name, labels: names.labels(spec.component) },
+      spec: {
+        replicas: this.replicas,
+        revisionHistoryLimit: 5,
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels: names.labels(spec.component), annotations },
+          spec: {
+            ...podSpec,
+            topologySpreadConstraints: [{
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: spread,
+              labelSelector: { matchLabels: selector },
+            }],
+          },
+        },
+      },
+    });
+
+    if (props.disruptionBudget !== undefined) {
+      const { maxUnavailable, minAvailable } = props.disruptionBudget;
+      check((maxUnavailable === undefined) !== (minAvailable === undefined), this, 'disruptionBudget', props.disruptionBudget,
+        'exactly one of maxUnavailable and minAvailable');
+      if (maxUnavailable !== undefined) {
+        check(Number.isInteger(maxUnavailable) && maxUnavailable >= 1, this, 'disruptionBudget.maxUnavailable', maxUnavailable,
+          'a whole number >= 1 (0 blocks every eviction, so node drains hang)');
+      } else {
+        check(Number.isInteger(minAvailable) && minAvailable! >= 0 && minAvailable! < this.replicas, this, 'disruptionBudget.minAvailable', minAvailable,
+          `a whole number below replicas (${this.replicas}); as many as the replicas blocks every eviction, so node drains hang`);
+      }
+      this.podDisruptionBudget = new k8s.KubePodDisruptionBudget(this, 'Budget', {
+        metadata: { name: this.name, labels: names.labels(spec.component) },
+        spec: {
+          selector: { matchLabels: selector },
+          ...(maxUnavailable !== undefined
+            ? { maxUnavailable: k8s.IntOrString.fromNumber(maxUnavailable) }
+            : { minAvailable: k8s.IntOrString.fromNumber(minAvailable!) }),
+        },
+      });
+    }
+  }
+}

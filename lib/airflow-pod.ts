@@ -1,0 +1,139 @@
+import { IConstruct } from 'constructs';
+import * as k8s from '../imports/k8s';
+import { AirflowConfig, AirflowSecretUse } from './airflow-config';
+import { GitSync } from './git-sync';
+import { AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID } from './names';
+import { ContainerResources } from './resources';
+import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
+import { check, checkUniqueNames } from './validation';
+
+/** Resources of the `wait-for-migrations` init container unless given. */
+export const DEFAULT_MIGRATION_WAIT_RESOURCES: ContainerResources = {
+  requests: { cpu: '50m', memory: '256Mi' },
+  limits: { memory: '512Mi' },
+};
+
+/** What an Airflow pod runs; see {@link airflowPodSpec}. */
+export interface AirflowPodOptions {
+  readonly config: AirflowConfig;
+  readonly image: string;
+  /** Name of the main container (`base` in the task pod template). */
+  readonly containerName: string;
+  /** Arguments for the image entrypoint, e.g. ['airflow', 'scheduler']; undefined leaves them to the executor. */
+  readonly args?: string[];
+  readonly resources: k8s.ResourceRequirements;
+  readonly secretUses: AirflowSecretUse[];
+  /** Include options given as SecretKeyRef in AirflowConfig's `options` (not in task pods). */
+  readonly optionSecrets: boolean;
+  readonly extraEnv?: k8s.EnvVar[];
+  /** Validated resources of the wait-for-migrations init container; none when undefined. */
+  readonly migrationWait?: k8s.ResourceRequirements;
+  /** With git-sync: as a long-running sidecar, or as a one-time init container. */
+  readonly gitSync?: { readonly sync: GitSync; readonly as: 'sidecar' | 'init' };
+  readonly serviceAccountName?: string;
+  readonly ports?: k8s.ContainerPort[];
+  readonly livenessProbe?: k8s.Probe;
+  readonly readinessProbe?: k8s.Probe;
+  readonly startupProbe?: k8s.Probe;
+  readonly extraVolumes?: k8s.Volume[];
+  readonly extraVolumeMounts?: k8s.VolumeMount[];
+  readonly restartPolicy?: string;
+  readonly terminationGracePeriodSeconds?: number;
+}
+
+/**
+ * Validates user-given environment variables: valid names, none twice, none that the library sets.
+ * @throws AirflowValidationError
+ */
+export function checkExtraEnv(scope: IConstruct, property: string, env: k8s.EnvVar[], reserved: string[]): k8s.EnvVar[] {
+  for (const e of env) {
+    check(typeof e.name === 'string' && /^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(e.name), scope, `${property}.name`, e.name,
+      'an environment variable name: letters, digits, \'_\', \'-\' or \'.\', not starting with a digit');
+    check(!reserved.includes(e.name), scope, property, e.name,
+      'a variable the library does not set itself (use AirflowConfig options or secrets instead)');
+  }
+  return checkUniqueNames(scope, property, env);
+}
+
+/** Env names every Airflow container gets from the library. */
+export function reservedEnv(config: AirflowConfig): string[] {
+  return ['AIRFLOW_HOME', ...config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name)];
+}
+
+/**
+ * The pod spec of an Airflow process: the official image as uid 50000 / gid 0 under Pod Security
+ * "restricted" with a read-only root filesystem; airflow.cfg from the ConfigMap at
+ * `/opt/airflow/airflow.cfg`; emptyDirs for AIRFLOW_HOME (logs, SimpleAuthManager's generated
+ * passwords file) and /tmp; secret options from Secrets; optionally the wait-for-migrations init
+ * container and git-sync.
+ */
+export function airflowPodSpec(o: AirflowPodOptions): k8s.PodSpec {
+  const mounts: k8s.VolumeMount[] = [
+    { name: 'home', mountPath: AIRFLOW_HOME },
+    { name: 'config', mountPath: `${AIRFLOW_HOME}/airflow.cfg`, subPath: 'airflow.cfg', readOnly: true },
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
+  const volumes: k8s.Volume[] = [
+    { name: 'home', emptyDir: {} },
+    { name: 'config', configMap: { name: o.config.configMapName } },
+    { name: 'tmp', emptyDir: {} },
+  ];
+  const env: k8s.EnvVar[] = [{ name: 'AIRFLOW_HOME', value: AIRFLOW_HOME }];
+  const container = (name: string, args: string[] | undefined, resources: k8s.ResourceRequirements, uses: AirflowSecretUse[]): k8s.Container => ({
+    name,
+    image: o.image,
+    imagePullPolicy: 'IfNotPresent',
+    ...(args ? { args } : {}),
+    env: [...env, ...o.config.secretEnv(uses, o.optionSecrets)],
+    resources,
+    securityContext: restrictedContainerSecurity(AIRFLOW_UID, AIRFLOW_GID),
+    volumeMounts: [...mounts],
+  });
+
+  const main = container(o.containerName, o.args, o.resources, o.secretUses);
+  main.env!.push(...(o.extraEnv ?? []));
+  main.volumeMounts!.push(...(o.extraVolumeMounts ?? []));
+  const initContainers: k8s.Container[] = [];
+  const containers: k8s.Container[] = [{
+    ...main,
+    ...(o.ports ? { ports: o.ports } : {}),
+    ...(o.livenessProbe ? { livenessProbe: o.livenessProbe } : {}),
+    ...(o.readinessProbe ? { readinessProbe: o.readinessProbe } : {}),
+    ...(o.startupProbe ? { startupProbe: o.startupProbe } : {}),
+  }];
+  volumes.push(...(o.extraVolumes ?? []));
+  if (o.migrationWait) {
+    initContainers.push(container('wait-for-migrations',
+      ['airflow', 'db', 'check-migrations', '--migration-wait-timeout=60'], o.migrationWait, ['sqlAlchemyConn']));
+  }
+  if (o.gitSync) {
+    const { sync, as } = o.gitSync;
+    containers[0].volumeMounts!.push(sync.dagsVolumeMount());
+    volumes.push(...sync.volumes());
+    if (as === 'sidecar') containers.push(sync.sidecar());
+    else initContainers.push(sync.initContainer());
+  }
+  return {
+    ...(o.restartPolicy ? { restartPolicy: o.restartPolicy } : {}),
+    ...(o.serviceAccountName
+      ? { serviceAccountName: o.serviceAccountName, automountServiceAccountToken: true }
+      : { automountServiceAccountToken: false }),
+    enableServiceLinks: false,
+    securityContext: restrictedPodSecurity(AIRFLOW_UID, AIRFLOW_GID, o.gitSync?.sync.fsGroup),
+    ...(o.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: o.terminationGracePeriodSeconds } : {}),
+    ...(initContainers.length ? { initContainers } : {}),
+    containers,
+    volumes,
+  };
+}
+
+/** An exec probe running `airflow jobs check --job-type <jobType> --local`, with timeouts that do not kill a busy process. */
+export function jobsCheckProbe(jobType: 'SchedulerJob' | 'DagProcessorJob' | 'TriggererJob'): k8s.Probe {
+  return {
+    exec: { command: ['airflow', 'jobs', 'check', '--job-type', jobType, '--local'] },
+    initialDelaySeconds: 10,
+    periodSeconds: 60,
+    timeoutSeconds: 20,
+    failureThreshold: 5,
+  };
+}

@@ -1,0 +1,124 @@
+import { Construct } from 'constructs';
+import { AirflowConfig, AirflowOptions } from './airflow-config';
+import { AirflowDeploymentProps } from './airflow-deployment';
+import { ApiServer, ApiServerProps } from './api-server';
+import { DagProcessor } from './dag-processor';
+import { GitSync, GitSyncProps } from './git-sync';
+import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
+import { PostgresStatefulSet, PostgresStatefulSetProps } from './postgres-statefulset';
+import { AirflowScheduler } from './scheduler';
+import { SchedulerRbac } from './scheduler-rbac';
+import { AirflowSecretsProps, SecretKeyRef } from './secrets';
+import { TaskPodTemplate, TaskPodTemplateProps } from './task-pod-template';
+import { Triggerer } from './triggerer';
+import { check } from './validation';
+
+/** Settings of one Airflow Deployment inside {@link Airflow}. */
+export type ComponentOptions = Omit<AirflowDeploymentProps, 'config' | 'image'>;
+
+/** A database outside the cluster (a managed PostgreSQL), reached through a connection URL in a Secret. */
+export interface ExternalDatabase {
+  /** The `[database] sql_alchemy_conn` URL, e.g. `postgresql+psycopg2://airflow:...@db.example.com:5432/airflow?sslmode=require`. */
+  readonly connection: SecretKeyRef;
+}
+
+/** Properties of {@link Airflow}. */
+export interface AirflowProps {
+  /** Prefix of every object name; two installations share a namespace when theirs differ. @default 'airflow' */
+  readonly instanceName?: string;
+  /** @default the Chart's namespace */
+  readonly namespace?: string;
+  /** The Airflow image of every component and task pod, pinned. @default DEFAULT_AIRFLOW_IMAGE */
+  readonly image?: string;
+  /** DAGs from Git (git-sync). @default none: DAGs baked into the image at /opt/airflow/dags */
+  readonly dags?: GitSyncProps;
+  /** An in-cluster PostgreSQL. @default one with PostgresStatefulSet's defaults, unless externalDatabase is given */
+  readonly postgres?: Omit<PostgresStatefulSetProps, 'instanceName'>;
+  /** A database outside the cluster instead of the in-cluster PostgreSQL. @default none */
+  readonly externalDatabase?: ExternalDatabase;
+  /** Secret references. @default keys of the Secret `<instanceName>-secrets` (see scripts/create-secrets.sh) */
+  readonly secrets?: AirflowSecretsProps;
+  /** Extra Airflow options, checked against Airflow's configuration reference. @default {} */
+  readonly options?: AirflowOptions;
+  /**
+   * Require high availability: at least two schedulers and api-servers, kept on different nodes
+   * (`spreadAcrossNodes: 'DoNotSchedule'`) with a PodDisruptionBudget of `maxUnavailable: 1`
+   * unless one is given. @default false
+   */
+  readonly highAvailability?: boolean;
+  /** @default see AirflowScheduler */
+  readonly scheduler?: ComponentOptions;
+  /** @default see ApiServer */
+  readonly apiServer?: ComponentOptions & Pick<ApiServerProps, 'serviceType'>;
+  /** @default see DagProcessor */
+  readonly dagProcessor?: ComponentOptions;
+  /** @default see Triggerer */
+  readonly triggerer?: ComponentOptions;
+  /** @default see TaskPodTemplate */
+  readonly taskPods?: Omit<TaskPodTemplateProps, 'config' | 'image' | 'gitSync'>;
+  /** @default see MigrateDatabaseJob */
+  readonly migrations?: Omit<MigrateDatabaseJobProps, 'config' | 'image'>;
+}
+
+/**
+ * A complete Airflow 3 with the KubernetesExecutor: airflow.cfg, RBAC, the database (in-cluster
+ * PostgreSQL or external), the migration Job, scheduler, api-server, dag-processor, triggerer and
+ * the task pod template, wired to agree (one execution API URL, one JWT secret, one fernet key,
+ * one api secret key, DAGs at one path).
+ */
+export class Airflow extends Construct {
+  public readonly config: AirflowConfig;
+  public readonly rbac: SchedulerRbac;
+  public readonly postgres?: PostgresStatefulSet;
+  public readonly migrations: MigrateDatabaseJob;
+  public readonly gitSync?: GitSync;
+  public readonly podTemplate: TaskPodTemplate;
+  public readonly scheduler: AirflowScheduler;
+  public readonly apiServer: ApiServer;
+  public readonly dagProcessor: DagProcessor;
+  public readonly triggerer: Triggerer;
+
+  /** @throws AirflowValidationError for any invalid prop, both postgres and externalDatabase, or HA with one scheduler or api-server. */
+  constructor(scope: Construct, id: string, props: AirflowProps = {}) {
+    super(scope, id);
+    const { instanceName, image, externalDatabase } = props;
+    check(!(props.postgres && externalDatabase), this, 'externalDatabase', 'given together with postgres',
+      'either an in-cluster postgres or an externalDatabase, not both');
+    check(!(externalDatabase && props.secrets?.sqlAlchemyConn), this, 'secrets.sqlAlchemyConn', 'given together with externalDatabase',
+      'the connection only once: externalDatabase.connection');
+    if (externalDatabase) check(externalDatabase.connection instanceof SecretKeyRef, this, 'externalDatabase.connection',
+      externalDatabase.connection, 'a SecretKeyRef to the Secret holding the connection URL');
+    const ha = props.highAvailability ?? false;
+    if (ha) {
+      for (const key of ['scheduler', 'apiServer'] as const) {
+        const replicas = props[key]?.replicas ?? 1;
+        check(replicas >= 2, this, `${key}.replicas`, replicas, 'at least 2 with highAvailability (a single pod is a single point of failure)');
+      }
+    }
+    const haDefaults = (o: ComponentOptions | undefined): ComponentOptions => ha
+      ? { spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 }, ...o }
+      : { ...o };
+
+    this.gitSync = props.dags ? new GitSync(this, 'git-sync', props.dags) : undefined;
+    this.config = new AirflowConfig(this, 'config', {
+      instanceName,
+      namespace: props.namespace,
+      dagsFolder: this.gitSync?.dagsFolder,
+      secrets: externalDatabase ? { ...props.secrets, sqlAlchemyConn: externalDatabase.connection } : props.secrets,
+      options: props.options,
+    });
+    const config = this.config;
+    this.rbac = new SchedulerRbac(this, 'rbac', { instanceName, namespace: config.namespace });
+    if (!externalDatabase) this.postgres = new PostgresStatefulSet(this, 'postgresql', { instanceName, ...props.postgres });
+    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, ...props.migrations });
+    this.podTemplate = new TaskPodTemplate(this, 'pod-template', { config, image, gitSync: this.gitSync, ...props.taskPods });
+    this.scheduler = new AirflowScheduler(this, 'scheduler', {
+      config, image, podTemplate: this.podTemplate, serviceAccountName: this.rbac.schedulerServiceAccountName, ...haDefaults(props.scheduler),
+    });
+    this.apiServer = new ApiServer(this, 'api-server', {
+      config, image, serviceAccountName: this.rbac.apiServerServiceAccountName, ...haDefaults(props.apiServer),
+    });
+    this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...props.dagProcessor });
+    this.triggerer = new Triggerer(this, 'triggerer', { config, image, ...props.triggerer });
+  }
+}

@@ -1,0 +1,13 @@
+import { App } from 'cdk8s';
+import { AirflowChart } from './airflow-chart';
+import { ENVIRONMENTS } from './environments';
+
+/**
+ * The project's app: one chart per environment preset, written to `<outdir>/<tier>.k8s.yaml`.
+ * @param outdir @default CDK8S_OUTDIR, else 'dist'
+ */
+export function buildApp(outdir?: string): App {
+  const app = new App({ outdir });
+  for (const [tier, environment] of Object.entries(ENVIRONMENTS)) new AirflowChart(app, tier, environment);
+  return app;
+}

@@ -1,0 +1,39 @@
+import { Construct } from 'constructs';
+import { AirflowDeployment, AirflowDeploymentProps } from './airflow-deployment';
+import { jobsCheckProbe } from './airflow-pod';
+import { GitSync } from './git-sync';
+import { check } from './validation';
+
+/** Properties of {@link DagProcessor}. */
+export interface DagProcessorProps extends AirflowDeploymentProps {
+  /** Keeps the DAG files current with a git-sync sidecar. @default none: DAGs baked into the image at `[core] dags_folder` */
+  readonly gitSync?: GitSync;
+}
+
+/**
+ * `airflow dag-processor`, which Airflow 3 always runs standalone: it parses the DAG files and
+ * stores serialized DAGs for the scheduler and api-server. Deployment `<instanceName>-dag-processor`.
+ *
+ * Liveness: exec `airflow jobs check --job-type DagProcessorJob --local` (every 60 s, 20 s timeout,
+ * 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
+ * @see https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/dagfile-processing.html
+ */
+export class DagProcessor extends AirflowDeployment {
+  /** @throws AirflowValidationError for bad props, or a `[core] dags_folder` that is not where git-sync puts the DAGs. */
+  constructor(scope: Construct, id: string, props: DagProcessorProps) {
+    const { gitSync } = props;
+    super(scope, id, props, {
+      component: 'dag-processor',
+      args: ['airflow', 'dag-processor'],
+      secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret'],
+      defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
+      livenessProbe: jobsCheckProbe('DagProcessorJob'),
+      gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,
+      checksums: gitSync ? { 'git-sync': gitSync.checksum } : {},
+    });
+    if (gitSync) {
+      check(props.config.dagsFolder === gitSync.dagsFolder, this, 'config.dagsFolder', props.config.dagsFolder,
+        `GitSync.dagsFolder (${gitSync.dagsFolder}), where git-sync puts the DAGs`);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import { AirflowEnvironment, Tier } from './airflow-chart';
+import { SecretKeyRef } from './secrets';
+
+/**
+ * DAGs every preset syncs: Airflow's own example DAGs, from a public repository over HTTPS (no
+ * credentials), at the tag of the Airflow version we run. Replace with your DAG repository.
+ */
+const EXAMPLE_DAGS = {
+  repository: 'https://github.com/apache/airflow.git',
+  ref: '3.1.7',
+  subPath: 'airflow-core/src/airflow/example_dags',
+  // a shallow clone of this large repository needs more than git-sync's default 256Mi
+  resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+};
+
+/**
+ * The environment presets, as data to diff side by side.
+ *
+ * - dev: fits a laptop kind cluster: one replica of everything, in-cluster PostgreSQL on a 1Gi volume.
+ * - staging: two schedulers and api-servers, preferably on different nodes, PodDisruptionBudgets,
+ *   in-cluster PostgreSQL on 20Gi.
+ * - prod: highly available: two or more of every component, required on different nodes,
+ *   PodDisruptionBudgets, and an external (managed, replicated) PostgreSQL whose connection URL is
+ *   in the existing Secret `airflow-database` (key `connection`): an in-cluster single PostgreSQL
+ *   would be the one component without a standby.
+ */
+export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
+  dev: {
+    tier: 'dev',
+    namespace: 'airflow-dev',
+    airflow: {
+      dags: { ...EXAMPLE_DAGS, period: '60s' },
+      postgres: { storage: '1Gi', resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } } },
+      options: { api: { workers: 1 } },
+      scheduler: { replicas: 1, resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
+      apiServer: { replicas: 1, resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
+      dagProcessor: { replicas: 1, resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
+      triggerer: { replicas: 1, resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
+      taskPods: { resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
+    },
+  },
+  staging: {
+    tier: 'staging',
+    namespace: 'airflow-staging',
+    airflow: {
+      dags: { ...EXAMPLE_DAGS, period: '60s' },
+      postgres: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '512Mi' }, limits: { memory: '2Gi' } } },
+      options: { api: { workers: 2 }, core: { parallelism: 32 } },
+      scheduler: { replicas: 2, disruptionBudget: { maxUnavailable: 1 } },
+      apiServer: { replicas: 2, disruptionBudget: { maxUnavailable: 1 } },
+      dagProcessor: { replicas: 1 },
+      triggerer: { replicas: 1 },
+    },
+  },
+  prod: {
+    tier: 'prod',
+    namespace: 'airflow-prod',
+    airflow: {
+      dags: { ...EXAMPLE_DAGS, period: '120s' },
+      externalDatabase: { connection: SecretKeyRef.of('airflow-database', 'connection') },
+      options: { core: { parallelism: 128 }, kubernetes_executor: { worker_pods_creation_batch_size: 8 } },
+      highAvailability: true,
+      scheduler: { replicas: 2, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },
+      apiServer: { replicas: 3, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },
+      dagProcessor: { replicas: 2, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 } },
+      triggerer: { replicas: 2, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 } },
+    },
+  },
+};

@@ -1,0 +1,63 @@
+import { createHash } from 'crypto';
+import { Construct } from 'constructs';
+import * as k8s from '../imports/k8s';
+import { AirflowConfig } from './airflow-config';
+import { airflowPodSpec } from './airflow-pod';
+import { DEFAULT_AIRFLOW_IMAGE } from './names';
+import { ContainerResources, renderResources } from './resources';
+import { check, checkImage, checkWholeNumber } from './validation';
+
+/** Properties of {@link MigrateDatabaseJob}. */
+export interface MigrateDatabaseJobProps {
+  readonly config: AirflowConfig;
+  /** The Airflow image whose migrations run; the same as the components'. @default DEFAULT_AIRFLOW_IMAGE */
+  readonly image?: string;
+  /** @default requests 250m CPU / 512Mi, limit 1Gi */
+  readonly resources?: ContainerResources;
+  /** Retries before the Job fails. @default 6 */
+  readonly backoffLimit?: number;
+}
+
+/**
+ * `airflow db migrate` as a plain Job (no Helm hook), so Argo CD, Flux or `kubectl apply` run it
+ * like any other object; the components' `wait-for-migrations` init containers hold them until it
+ * has finished.
+ *
+ * A Job's pod template is immutable, so a changed Job cannot be re-applied under the same name.
+ * The name therefore ends in a revision, a hash of the Job's spec
+ * (`<instanceName>-db-migrate-<10 hex digits>`): re-applying unchanged output is a no-op, and a new
+ * image or setting (an Airflow upgrade) creates a new Job that runs the new migrations. GitOps
+ * tools prune the old Job; with plain kubectl, `kubectl delete job -l app.kubernetes.io/component=db-migrate`
+ * before applying removes it. Completed Jobs are kept (no `ttlSecondsAfterFinished`), else a GitOps
+ * tool would see the Job missing and run it again.
+ * @see https://airflow.apache.org/docs/apache-airflow/stable/installation/upgrading.html
+ */
+export class MigrateDatabaseJob extends Construct {
+  public readonly name: string;
+  public readonly job: k8s.KubeJob;
+
+  /** @throws AirflowValidationError for a bad image, resources or backoffLimit. */
+  constructor(scope: Construct, id: string, props: MigrateDatabaseJobProps) {
+    super(scope, id);
+    const { config } = props;
+    check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    const podSpec = airflowPodSpec({
+      config,
+      image: checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE),
+      containerName: 'db-migrate',
+      args: ['airflow', 'db', 'migrate'],
+      resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
+      secretUses: ['sqlAlchemyConn', 'fernetKey'],
+      optionSecrets: true,
+      restartPolicy: 'OnFailure',
+    });
+    const backoffLimit = checkWholeNumber(this, 'backoffLimit', props.backoffLimit ?? 6, 0);
+    const template = { metadata: { labels: config.names.labels('db-migrate') }, spec: podSpec };
+    const revision = createHash('sha256').update(JSON.stringify([template, backoffLimit])).digest('hex').slice(0, 10);
+    this.name = `${config.names.name('db-migrate')}-${revision}`;
+    this.job = new k8s.KubeJob(this, 'Resource', {
+      metadata: { name: this.name, labels: config.names.labels('db-migrate') },
+      spec: { backoffLimit, template },
+    });
+  }
+}

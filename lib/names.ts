@@ -1,0 +1,71 @@
+import { IConstruct } from 'constructs';
+import { checkDnsLabel } from './validation';
+
+/** The Airflow version the default image runs; also the `app.kubernetes.io/version` label. */
+export const AIRFLOW_VERSION = '3.1.7';
+
+/** The default Airflow image: the official apache/airflow image, pinned. */
+export const DEFAULT_AIRFLOW_IMAGE = `apache/airflow:${AIRFLOW_VERSION}`;
+
+/** AIRFLOW_HOME in the official image. */
+export const AIRFLOW_HOME = '/opt/airflow';
+
+/** The official image's user (uid 50000) and group (gid 0); see the apache/airflow Dockerfile. */
+export const AIRFLOW_UID = 50000;
+export const AIRFLOW_GID = 0;
+
+/** The Airflow components, as they appear in object names and the `app.kubernetes.io/component` label. */
+export type AirflowComponentName =
+  'scheduler' | 'api-server' | 'dag-processor' | 'triggerer' | 'postgresql' | 'db-migrate' | 'config' | 'pod-template' | 'worker' | 'secrets';
+
+/**
+ * Object names and labels of one Airflow installation.
+ *
+ * Object names are `<instanceName>-<component>` (`airflow-scheduler`, `airflow-api-server`,
+ * `airflow-postgresql`): stable, human names that runbook commands such as
+ * `kubectl logs deployment/airflow-scheduler` rely on. Two installations share a namespace when
+ * their instance names differ.
+ */
+export class AirflowNames {
+  /**
+   * @param instanceName DNS-1123 label of at most 40 characters (so that derived names stay within 63).
+   * @throws AirflowValidationError when the instance name is not a DNS-1123 label.
+   */
+  public static of(scope: IConstruct, instanceName = 'airflow'): AirflowNames {
+    return new AirflowNames(checkDnsLabel(scope, 'instanceName', instanceName, 40));
+  }
+
+  private constructor(public readonly instanceName: string) {}
+
+  /** `<instanceName>-<component>`. */
+  public name(component: AirflowComponentName): string {
+    return `${this.instanceName}-${component}`;
+  }
+
+  /** Labels that select a component's pods: name, instance and component. Never change them: selectors are immutable. */
+  public selector(component: AirflowComponentName): Record<string, string> {
+    return {
+      'app.kubernetes.io/name': 'airflow',
+      'app.kubernetes.io/instance': this.instanceName,
+      'app.kubernetes.io/component': component,
+    };
+  }
+
+  /** The recommended `app.kubernetes.io/*` labels for every object of a component. */
+  public labels(component: AirflowComponentName, version = AIRFLOW_VERSION): Record<string, string> {
+    return {
+      ...this.selector(component),
+      'app.kubernetes.io/part-of': 'airflow',
+      'app.kubernetes.io/version': version,
+      'app.kubernetes.io/managed-by': 'cdk8s',
+    };
+  }
+}
+
+/** Where the task pod template is mounted in the scheduler: `[kubernetes_executor] pod_template_file`. */
+export const POD_TEMPLATE_DIR = `${AIRFLOW_HOME}/pod_templates`;
+export const POD_TEMPLATE_FILE_NAME = 'pod_template_file.yaml';
+export const POD_TEMPLATE_FILE = `${POD_TEMPLATE_DIR}/${POD_TEMPLATE_FILE_NAME}`;
+
+/** The api-server's port (`[api] port`, default 8080). */
+export const API_SERVER_PORT = 8080;

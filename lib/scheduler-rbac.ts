@@ -1,0 +1,59 @@
+import { Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import * as k8s from '../imports/k8s';
+import { AirflowComponentName, AirflowNames } from './names';
+import { checkDnsLabel } from './validation';
+
+/** Properties of {@link SchedulerRbac}. */
+export interface SchedulerRbacProps {
+  /** Prefix of the object names. @default 'airflow' */
+  readonly instanceName?: string;
+  /** Namespace of the ServiceAccounts named in the RoleBindings. @default the Chart's namespace */
+  readonly namespace?: string;
+}
+
+/**
+ * The Kubernetes API rights Airflow needs, in its namespace, and nothing more:
+ * - ServiceAccount, Role and RoleBinding `<instanceName>-scheduler`: the KubernetesExecutor creates,
+ *   watches, patches and deletes task pods (`pods`: create, get, list, watch, delete, patch),
+ *   reads their logs (`pods/log`: get) and lists events for debugging (`events`: list, watch).
+ * - ServiceAccount, Role and RoleBinding `<instanceName>-api-server`: shows the logs of running tasks
+ *   (`pods`: get, list; `pods/log`: get).
+ * Other pods (dag-processor, triggerer, task pods, Postgres) mount no API token.
+ * @see https://kubernetes.io/docs/reference/access-authn-authz/rbac/
+ */
+export class SchedulerRbac extends Construct {
+  public readonly schedulerServiceAccountName: string;
+  public readonly apiServerServiceAccountName: string;
+
+  /** @throws AirflowValidationError for an instance name that is not a DNS-1123 label. */
+  constructor(scope: Construct, id: string, props: SchedulerRbacProps = {}) {
+    super(scope, id);
+    const names = AirflowNames.of(this, props.instanceName);
+    const namespace = props.namespace ?? Chart.of(this).namespace;
+    if (namespace !== undefined) checkDnsLabel(this, 'namespace', namespace);
+    this.schedulerServiceAccountName = this.grant(names, namespace, 'scheduler', [
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'watch'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] },
+    ]);
+    this.apiServerServiceAccountName = this.grant(names, namespace, 'api-server', [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+    ]);
+  }
+
+  /** A ServiceAccount, a Role with `rules` and the RoleBinding between them, all named `<instanceName>-<component>`. */
+  private grant(names: AirflowNames, namespace: string | undefined, component: AirflowComponentName, rules: k8s.PolicyRule[]): string {
+    const name = names.name(component);
+    const metadata = { name, labels: names.labels(component) };
+    new k8s.KubeServiceAccount(this, `${component}-account`, { metadata, automountServiceAccountToken: false });
+    new k8s.KubeRole(this, `${component}-role`, { metadata, rules });
+    new k8s.KubeRoleBinding(this, `${component}-binding`, {
+      metadata,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, ...(namespace ? { namespace } : {}) }],
+    });
+    return name;
+  }
+}

@@ -1,0 +1,66 @@
+import { IConstruct } from 'constructs';
+import * as k8s from '../imports/k8s';
+import { check, checkDnsSubdomain } from './validation';
+
+/**
+ * A reference to one key of a Kubernetes Secret that exists in the namespace (created by the
+ * README's command, External Secrets, Sealed Secrets, ...). Only the name travels: no secret value
+ * is ever part of the synthesized YAML.
+ */
+export class SecretKeyRef {
+  /** The key `key` of the Secret named `secretName`. */
+  public static of(secretName: string, key: string): SecretKeyRef {
+    return new SecretKeyRef(secretName, key);
+  }
+
+  private constructor(public readonly secretName: string, public readonly key: string) {}
+
+  /**
+   * @throws AirflowValidationError unless the name is a DNS-1123 subdomain and the key a valid Secret key.
+   */
+  public validate(scope: IConstruct, property: string): this {
+    checkDnsSubdomain(scope, `${property}.secretName`, this.secretName);
+    check(/^[-._a-zA-Z0-9]{1,253}$/.test(this.key), scope, `${property}.key`, this.key,
+      'a Secret key: letters, digits, \'-\', \'_\' or \'.\'');
+    return this;
+  }
+
+  /** An environment variable read from this key. */
+  public toEnv(name: string): k8s.EnvVar {
+    return { name, valueFrom: { secretKeyRef: { name: this.secretName, key: this.key } } };
+  }
+}
+
+/**
+ * Where the Airflow components find their secret configuration. Every value is a reference; the
+ * README's `scripts/create-secrets.sh` creates the default Secret with fresh random values.
+ */
+export interface AirflowSecretsProps {
+  /** `[core] fernet_key`: encrypts connections and variables; one value everywhere, never rotated by a deploy. @default key `fernet-key` of `<instance>-secrets` */
+  readonly fernetKey?: SecretKeyRef;
+  /** `[api_auth] jwt_secret`: the scheduler signs task tokens, the api-server verifies them. @default key `jwt-secret` of `<instance>-secrets` */
+  readonly jwtSecret?: SecretKeyRef;
+  /** `[api] secret_key`: one value for all api-server replicas. @default key `api-secret-key` of `<instance>-secrets` */
+  readonly apiSecretKey?: SecretKeyRef;
+  /** `[database] sql_alchemy_conn`, e.g. `postgresql+psycopg2://user:pass@host:5432/db`. @default key `sql-alchemy-conn` of `<instance>-secrets` */
+  readonly sqlAlchemyConn?: SecretKeyRef;
+}
+
+/** The resolved secret references of one installation. */
+export class AirflowSecrets {
+  public readonly fernetKey: SecretKeyRef;
+  public readonly jwtSecret: SecretKeyRef;
+  public readonly apiSecretKey: SecretKeyRef;
+  public readonly sqlAlchemyConn: SecretKeyRef;
+
+  /**
+   * @param defaultSecretName the Secret that holds every key not given explicitly.
+   * @throws AirflowValidationError for an invalid Secret name or key.
+   */
+  constructor(scope: IConstruct, defaultSecretName: string, props: AirflowSecretsProps = {}) {
+    this.fernetKey = (props.fernetKey ?? SecretKeyRef.of(defaultSecretName, 'fernet-key')).validate(scope, 'secrets.fernetKey');
+    this.jwtSecret = (props.jwtSecret ?? SecretKeyRef.of(defaultSecretName, 'jwt-secret')).validate(scope, 'secrets.jwtSecret');
+    this.apiSecretKey = (props.apiSecretKey ?? SecretKeyRef.of(defaultSecretName, 'api-secret-key')).validate(scope, 'secrets.apiSecretKey');
+    this.sqlAlchemyConn = (props.sqlAlchemyConn ?? SecretKeyRef.of(defaultSecretName, 'sql-alchemy-conn')).validate(scope, 'secrets.sqlAlchemyConn');
+  }
+}

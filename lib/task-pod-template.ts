@@ -1,0 +1,99 @@
+import { createHash } from 'crypto';
+import { Construct } from 'constructs';
+import { stringify } from 'yaml';
+import * as k8s from '../imports/k8s';
+import { AirflowConfig } from './airflow-config';
+import { airflowPodSpec, checkExtraEnv, reservedEnv } from './airflow-pod';
+import { GitSync } from './git-sync';
+import { DEFAULT_AIRFLOW_IMAGE, POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
+import { ContainerResources, renderResources } from './resources';
+import { check, checkDnsSubdomain, checkImage } from './validation';
+
+/** Properties of {@link TaskPodTemplate}. */
+export interface TaskPodTemplateProps {
+  readonly config: AirflowConfig;
+  /** The image tasks run in. @default DEFAULT_AIRFLOW_IMAGE */
+  readonly image?: string;
+  /** CPU and memory of the `base` container; a task overrides them with `executor_config={"pod_override": ...}`. @default requests 250m / 512Mi, limit 1Gi */
+  readonly resources?: ContainerResources;
+  /** DAG files from Git, synced once by an init container before the task starts. @default none: DAGs baked into the image */
+  readonly gitSync?: GitSync;
+  /** ServiceAccount of task pods, e.g. one bound to cloud IAM. Without it task pods get no Kubernetes API token. @default none */
+  readonly serviceAccountName?: string;
+  /**
+   * Give task pods `[core] fernet_key`. Airflow 3 tasks read connections and variables through the
+   * Task Execution API, which decrypts them in the api-server, so tasks do not need it. @default false
+   */
+  readonly includeFernetKey?: boolean;
+  /** Extra environment variables of the `base` container. @default [] */
+  readonly env?: k8s.EnvVar[];
+}
+
+/**
+ * The KubernetesExecutor's `pod_template_file`, kept in the ConfigMap `<instanceName>-pod-template`
+ * and mounted by the scheduler at `[kubernetes_executor] pod_template_file`
+ * (`/opt/airflow/pod_templates/pod_template_file.yaml`).
+ *
+ * The first container is named `base` (the executor merges its own container, with the task
+ * command, into it), `command` is left to the image entrypoint and `restartPolicy` is `Never`. The
+ * pod gets airflow.cfg (with `[core] execution_api_server_url`), the DAG files at the path the
+ * dag-processor saw, and no database credentials: Airflow 3 tasks talk to the Task Execution API.
+ * @see https://airflow.apache.org/docs/apache-airflow-providers-cncf-kubernetes/stable/kubernetes_executor.html
+ */
+export class TaskPodTemplate extends Construct {
+  /** The pod manifest. */
+  public readonly pod: { apiVersion: 'v1'; kind: 'Pod'; metadata: k8s.ObjectMeta; spec: k8s.PodSpec };
+  /** The rendered pod_template_file. */
+  public readonly podTemplateYaml: string;
+  /** sha256 of the rendered template, for the scheduler's rollout annotation. */
+  public readonly checksum: string;
+  public readonly configMapName: string;
+
+  /** @throws AirflowValidationError for a bad image, resources, env, ServiceAccount name, or DAG folder that differs from git-sync's. */
+  constructor(scope: Construct, id: string, props: TaskPodTemplateProps) {
+    super(scope, id);
+    const { config, gitSync } = props;
+    check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    if (gitSync) {
+      check(config.dagsFolder === gitSync.dagsFolder, this, 'config.dagsFolder', config.dagsFolder,
+        `GitSync.dagsFolder (${gitSync.dagsFolder}) so that tasks find the DAGs where git-sync puts them`);
+    }
+    if (props.serviceAccountName !== undefined) checkDnsSubdomain(this, 'serviceAccountName', props.serviceAccountName);
+    const names = config.names;
+    this.configMapName = names.name('pod-template');
+    const spec = airflowPodSpec({
+      config,
+      image: checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE),
+      containerName: 'base',
+      resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
+      secretUses: props.includeFernetKey ? ['fernetKey'] : [],
+      optionSecrets: false,
+      extraEnv: checkExtraEnv(this, 'env', props.env ?? [], reservedEnv(config)),
+      gitSync: gitSync ? { sync: gitSync, as: 'init' } : undefined,
+      serviceAccountName: props.serviceAccountName,
+      restartPolicy: 'Never',
+    });
+    this.pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'placeholder-name', labels: names.labels('worker') },
+      spec,
+    };
+    this.podTemplateYaml = stringify(this.pod, { lineWidth: 0 });
+    this.checksum = createHash('sha256').update(this.podTemplateYaml).digest('hex');
+    new k8s.KubeConfigMap(this, 'Resource', {
+      metadata: { name: this.configMapName, labels: names.labels('pod-template') },
+      data: { [POD_TEMPLATE_FILE_NAME]: this.podTemplateYaml },
+    });
+  }
+
+  /** The ConfigMap as a volume named `pod-template`. */
+  public volume(): k8s.Volume {
+    return { name: 'pod-template', configMap: { name: this.configMapName } };
+  }
+
+  /** Mounts the template at `[kubernetes_executor] pod_template_file`. */
+  public volumeMount(): k8s.VolumeMount {
+    return { name: 'pod-template', mountPath: POD_TEMPLATE_DIR, readOnly: true };
+  }
+}

@@ -1,0 +1,28 @@
+import { Construct } from 'constructs';
+import { AirflowDeployment, AirflowDeploymentProps } from './airflow-deployment';
+import { jobsCheckProbe } from './airflow-pod';
+
+/** Properties of {@link Triggerer}. */
+export interface TriggererProps extends AirflowDeploymentProps {}
+
+/**
+ * `airflow triggerer`, which runs the triggers of deferrable operators and sensors, as the
+ * Deployment `<instanceName>-triggerer`.
+ *
+ * Liveness: exec `airflow jobs check --job-type TriggererJob --local` (every 60 s, 20 s timeout,
+ * 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
+ * @see https://airflow.apache.org/docs/apache-airflow/stable/authoring-and-scheduling/deferring.html
+ */
+export class Triggerer extends AirflowDeployment {
+  /** @throws AirflowValidationError for bad props (see AirflowDeploymentProps). */
+  constructor(scope: Construct, id: string, props: TriggererProps) {
+    super(scope, id, props, {
+      component: 'triggerer',
+      args: ['airflow', 'triggerer'],
+      secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret'],
+      defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
+      livenessProbe: jobsCheckProbe('TriggererJob'),
+      checksums: {},
+    });
+  }
+}

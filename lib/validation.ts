@@ -1,0 +1,131 @@
+import { IConstruct } from 'constructs';
+
+/**
+ * Thrown for every invalid input, at construction time (before `cdk8s synth` writes any YAML).
+ *
+ * The message names the construct path, the property, the value received and what is expected:
+ * `AirflowScheduler [dev/airflow/scheduler] replicas: got 0; expected a whole number >= 1.`
+ */
+export class AirflowValidationError extends Error {
+  /** Construct path of the construct that rejected the input. */
+  public readonly constructPath: string;
+  /** The property (dotted for nested props, e.g. `resources.limits.memory`). */
+  public readonly property: string;
+  /** The value received. */
+  public readonly value: unknown;
+
+  constructor(scope: IConstruct, property: string, value: unknown, expected: string) {
+    super(`${scope.constructor.name} [${scope.node.path || '<root>'}] ${property}: got ${show(value)}; expected ${expected}.`);
+    this.name = 'AirflowValidationError';
+    this.constructPath = scope.node.path;
+    this.property = property;
+    this.value = value;
+  }
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Throws an AirflowValidationError unless `ok`. */
+export function check(ok: boolean, scope: IConstruct, property: string, value: unknown, expected: string): void {
+  if (!ok) throw new AirflowValidationError(scope, property, value, expected);
+}
+
+/** A whole number >= `min` (replicas, counts). */
+export function checkWholeNumber(scope: IConstruct, property: string, value: number, min: number): number {
+  check(Number.isInteger(value) && value >= min, scope, property, value, `a whole number >= ${min}`);
+  return value;
+}
+
+// Kubernetes resource.Quantity grammar (k8s.io/apimachinery/pkg/api/resource/quantity.go):
+// <signedNumber><suffix>, suffix one of the binary SI (Ki..Ei), decimal SI (n u m "" k M G T P E)
+// or a decimal exponent (e3, E-2). Negative values parse but no request, limit or size may be negative.
+const QUANTITY = /^(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+const MULTIPLIER: Record<string, number> = {
+  '': 1, 'n': 1e-9, 'u': 1e-6, 'm': 1e-3, 'k': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15, 'E': 1e18,
+  'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'Pi': 2 ** 50, 'Ei': 2 ** 60,
+};
+
+/**
+ * Parses a non-negative Kubernetes quantity ("500m", "1.5", "512Mi", "1e3") to a number of base units
+ * (cores or bytes); undefined when the string is not one.
+ * @see https://kubernetes.io/docs/reference/kubernetes-api/common-definitions/quantity/
+ */
+export function parseQuantity(value: string): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = QUANTITY.exec(value);
+  if (!m) return undefined;
+  const suffix = m[2] ?? '';
+  const factor = /^[eE]/.test(suffix) ? 10 ** Number(suffix.slice(1)) : MULTIPLIER[suffix];
+  return Number(m[1]) * factor;
+}
+
+/** Checks a CPU quantity (cores "1.5" or millicores "500m") that is more than zero; returns its value in cores. */
+export function checkCpu(scope: IConstruct, property: string, value: string): number {
+  const cores = parseQuantity(value);
+  check(cores !== undefined && cores > 0, scope, property, value,
+    'a positive Kubernetes CPU quantity in cores or millicores, e.g. "250m" or "1.5"');
+  return cores!;
+}
+
+/** Checks a byte quantity (memory, storage) that is more than zero; returns its value in bytes. */
+export function checkBytes(scope: IConstruct, property: string, value: string): number {
+  const bytes = parseQuantity(value);
+  check(bytes !== undefined && bytes >= 1, scope, property, value,
+    'a positive Kubernetes byte quantity with a binary suffix, e.g. "512Mi" or "2Gi" (not "2GB")');
+  return bytes!;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A DNS-1123 label (Namespace, Service and most object names): lower-case alphanumerics and '-', at most `max` characters. */
+export function checkDnsLabel(scope: IConstruct, property: string, value: string, max = 63): string {
+  check(typeof value === 'string' && value.length <= max && DNS1123_LABEL.test(value), scope, property, value,
+    `a DNS-1123 label of at most ${max} characters: lower-case letters, digits and '-', starting and ending with a letter or digit`);
+  return value;
+}
+
+/** A DNS-1123 subdomain (Secret and ConfigMap names). */
+export function checkDnsSubdomain(scope: IConstruct, property: string, value: string): string {
+  check(typeof value === 'string' && value.length <= 253 && value.split('.').every(l => DNS1123_LABEL.test(l)),
+    scope, property, value, 'a DNS-1123 subdomain: lower-case letters, digits, \'-\' and \'.\', at most 253 characters');
+  return value;
+}
+
+// Docker reference grammar (distribution/reference): [registry[:port]/]path[:tag][@digest].
+const IMAGE = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$/;
+
+/** An image reference pinned by a tag other than `latest`, or by a sha256 digest. */
+export function checkImage(scope: IConstruct, property: string, value: string): string {
+  const m = typeof value === 'string' ? IMAGE.exec(value) : null;
+  const pinned = m !== null && ((m[1] !== undefined && m[1] !== 'latest') || m[2] !== undefined);
+  check(pinned, scope, property, value,
+    'an image reference pinned to a version tag or digest, e.g. "apache/airflow:3.1.7" (no missing tag, no "latest")');
+  return value;
+}
+
+/** Parses a Go duration made of whole units ("60s", "1m30s", "500ms") to seconds; undefined if not one. */
+export function parseDuration(value: string): number | undefined {
+  if (typeof value !== 'string' || !/^(\d+(ms|s|m|h))+$/.test(value)) return undefined;
+  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+  let seconds = 0;
+  for (const [, n, u] of value.matchAll(/(\d+)(ms|s|m|h)/g)) seconds += Number(n) * unit[u];
+  return seconds;
+}
+
+/** Rejects a list with a repeated name; returns the list. */
+export function checkUniqueNames<T extends { name: string }>(scope: IConstruct, property: string, items: T[]): T[] {
+  const seen = new Set<string>();
+  for (const item of items) {
+    check(!seen.has(item.name), scope, property, item.name, 'each name at most once (it is given twice)');
+    seen.add(item.name);
+  }
+  return items;
+}
