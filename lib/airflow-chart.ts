@@ -1,4 +1,4 @@
-import { Chart } from 'cdk8s';
+import { Chart, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { Airflow, AirflowProps } from './airflow';
@@ -33,7 +33,7 @@ export class AirflowChart extends Chart {
       props.airflow?.namespace, `unset or the environment's namespace (${props.namespace})`);
     check(props.tier !== 'prod' || props.airflow?.highAvailability !== false, this, 'airflow.highAvailability', false,
       'true or unset: prod is highly available');
-    new k8s.KubeNamespace(this, 'namespace', {
+    const namespace = new k8s.KubeNamespace(this, 'namespace', {
       metadata: {
         name: props.namespace,
         labels: {
@@ -48,6 +48,8 @@ export class AirflowChart extends Chart {
         },
       },
     });
+    // The Chart's namespace goes on every object; a Namespace is cluster-scoped and takes none.
+    namespace.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
     this.airflow = new Airflow(this, 'airflow', { ...props.airflow, highAvailability: props.tier === 'prod' || props.airflow?.highAvailability });
   }
 }

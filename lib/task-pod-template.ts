@@ -79,7 +79,9 @@ export class TaskPodTemplate extends Construct {
       metadata: { name: 'placeholder-name', labels: names.labels('worker') },
       spec,
     };
-    this.podTemplateYaml = stringify(this.pod, { lineWidth: 0 });
+    // toJson_PodSpec turns the typed spec into Kubernetes JSON (quantities to strings, field names
+    // such as hostIPC spelled as the API spells them), as synth does for every other object.
+    this.podTemplateYaml = stringify({ ...this.pod, spec: k8s.toJson_PodSpec(spec) }, { lineWidth: 0 });
     this.checksum = createHash('sha256').update(this.podTemplateYaml).digest('hex');
     new k8s.KubeConfigMap(this, 'Resource', {
       metadata: { name: this.configMapName, labels: names.labels('pod-template') },

@@ -1,0 +1,56 @@
+// Validates Kubernetes objects against the Kubernetes 1.28 JSON schema
+// (../shared/reference/k8s-1.28-definitions.json) strictly, as `kubeconform -strict` does: unknown
+// fields are errors.
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import Ajv, { ValidateFunction } from 'ajv';
+import { Manifest } from './manifests';
+
+export const K8S_SCHEMA = join(__dirname, '..', '..', 'shared', 'reference', 'k8s-1.28-definitions.json');
+
+type Schema = { [key: string]: any };
+
+/** Closes every object schema that lists properties and says nothing of others. */
+function strict(schema: Schema): Schema {
+  if (Array.isArray(schema)) return schema.map(strict);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = k === 'properties' ? Object.fromEntries(Object.entries(v).map(([p, s]) => [p, strict(s as Schema)])) : strict(v as Schema);
+  if (out.properties && out.additionalProperties === undefined) out.additionalProperties = false;
+  return out;
+}
+
+export class SchemaValidator {
+  private readonly ajv: Ajv;
+  /** `apiVersion/kind` -> definition name. */
+  private readonly kinds = new Map<string, string>();
+  private readonly compiled = new Map<string, ValidateFunction>();
+
+  constructor(schemaPath = K8S_SCHEMA) {
+    const { definitions } = JSON.parse(readFileSync(schemaPath, 'utf8')) as { definitions: Record<string, Schema> };
+    for (const [name, def] of Object.entries(definitions)) {
+      for (const gvk of def['x-kubernetes-group-version-kind'] ?? []) {
+        const apiVersion = gvk.group ? `${gvk.group}/${gvk.version}` : gvk.version;
+        const key = `${apiVersion}/${gvk.kind}`;
+        if (!this.kinds.has(key) && !name.startsWith('io.k8s.apimachinery')) this.kinds.set(key, name);
+      }
+    }
+    this.ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+    this.ajv.addSchema({ $id: 'k8s', definitions: strict(definitions) });
+  }
+
+  /** Error messages for one object; empty when it is valid. */
+  public validate(m: Manifest): string[] {
+    const { apiVersion, kind } = m.object;
+    const name = this.kinds.get(`${apiVersion}/${kind}`);
+    if (!name) return [`${m.source}: ${apiVersion}/${kind} is not a Kubernetes 1.28 kind`];
+    let fn = this.compiled.get(name);
+    if (!fn) {
+      fn = this.ajv.getSchema(`k8s#/definitions/${name}`)!;
+      this.compiled.set(name, fn);
+    }
+    if (fn(m.object)) return [];
+    return (fn.errors ?? []).map(e => `${m.source} (${kind} ${m.object.metadata?.name}): ${e.instancePath || '/'} ${e.message}` +
+      (e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : ''));
+  }
+}
