@@ -1,0 +1,120 @@
+// scripts/create-secrets.sh, run against a stand-in kubectl that records what would be created.
+import { spawnSync } from 'child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { loadManifests } from '../scripts/manifests';
+import { TIERS } from './helpers';
+
+const SCRIPT = join(__dirname, '..', 'scripts', 'create-secrets.sh');
+
+// Answers `get` with "not found" unless FAKE_EXISTING names the Secret; records argv and the
+// contents of every --from-file source.
+const FAKE_KUBECTL = `#!/usr/bin/env bash
+echo "ARGV $*" >> "$FAKE_LOG"
+if [ "$1" = get ] || [ "$3" = get ]; then
+  for a in "$@"; do [ -n "$FAKE_EXISTING" ] && [ "$a" = "$FAKE_EXISTING" ] && exit 0; done
+  exit 1
+fi
+name=""; skip=""
+for a in "$@"; do
+  if [ -n "$skip" ]; then skip=""; continue; fi
+  case "$a" in
+    -n) skip=1 ;;
+    --from-file=*) kv="\${a#--from-file=}"; printf 'SECRET %s %s %s\\n' "$name" "\${kv%%=*}" "$(cat "\${kv#*=}")" >> "$FAKE_LOG" ;;
+    create|secret|generic|namespace) ;;
+    *) if [ -z "$name" ]; then name="$a"; fi ;;
+  esac
+done
+exit 0
+`;
+
+interface Run { status: number | null; stderr: string; argv: string[]; secrets: Record<string, Record<string, string>> }
+
+function run(env: string, extra: Record<string, string> = {}): Run {
+  const dir = mkdtempSync(join(tmpdir(), 'fake-kubectl-'));
+  writeFileSync(join(dir, 'kubectl'), FAKE_KUBECTL);
+  chmodSync(join(dir, 'kubectl'), 0o755);
+  const log = join(dir, 'log');
+  writeFileSync(log, '');
+  const r = spawnSync('bash', [SCRIPT, env], {
+    env: { PATH: `${dir}:${process.env.PATH}`, FAKE_LOG: log, FAKE_EXISTING: '', ...extra },
+    encoding: 'utf8',
+  });
+  const lines = readFileSync(log, 'utf8').split('\n');
+  const secrets: Run['secrets'] = {};
+  for (const l of lines.filter(x => x.startsWith('SECRET '))) {
+    const [, name, key, value] = l.split(' ');
+    (secrets[name] ??= {})[key] = value;
+  }
+  return { status: r.status, stderr: r.stderr, argv: lines.filter(l => l.startsWith('ARGV ')), secrets };
+}
+
+/** Secret name -> keys that an environment's synthesized objects (pod templates included) reference. */
+function referenced(tier: string): Record<string, string[]> {
+  const refs: Record<string, Set<string>> = {};
+  const visit = (v: any): void => {
+    if (Array.isArray(v)) v.forEach(visit);
+    else if (v && typeof v === 'object') {
+      if (v.secretKeyRef) (refs[v.secretKeyRef.name] ??= new Set()).add(v.secretKeyRef.key);
+      Object.values(v).forEach(visit);
+    }
+  };
+  loadManifests([join(__dirname, '..', 'dist', `${tier}.k8s.yaml`)]).forEach(m => visit(m.object));
+  return Object.fromEntries(Object.entries(refs).map(([k, v]) => [k, [...v].sort()]));
+}
+
+const DB_URL = { AIRFLOW_DATABASE_URL: 'postgresql+psycopg2://u:p@db.example.com:5432/airflow' };
+
+describe.each(TIERS)('create-secrets.sh %s', tier => {
+  const extra = tier === 'prod' ? DB_URL : {};
+  const first = run(tier, extra);
+
+  test('creates exactly the Secrets and keys the environment references', () => {
+    expect(first.status).toBe(0);
+    const created = Object.fromEntries(Object.entries(first.secrets).map(([k, v]) => [k, Object.keys(v).sort()]));
+    expect(created).toEqual(referenced(tier));
+  });
+
+  test('generates a valid Fernet key and fresh random values on every run', () => {
+    const fernet = first.secrets['airflow-secrets']['fernet-key'];
+    expect(fernet).toMatch(/^[A-Za-z0-9_-]{43}=$/);
+    expect(Buffer.from(fernet, 'base64url')).toHaveLength(32);
+    for (const key of ['jwt-secret', 'api-secret-key']) expect(first.secrets['airflow-secrets'][key]).toMatch(/^[0-9a-f]{64}$/);
+    const second = run(tier, extra);
+    for (const key of ['fernet-key', 'jwt-secret', 'api-secret-key']) {
+      expect(second.secrets['airflow-secrets'][key]).not.toEqual(first.secrets['airflow-secrets'][key]);
+    }
+  });
+
+  test('no secret value appears on a kubectl command line', () => {
+    const values = Object.values(first.secrets).flatMap(Object.values);
+    expect(values.length).toBeGreaterThan(0);
+    for (const value of values) for (const argv of first.argv) expect(argv).not.toContain(value);
+  });
+
+  test('leaves an existing Secret alone', () => {
+    const again = run(tier, { ...extra, FAKE_EXISTING: 'airflow-secrets' });
+    expect(again.status).toBe(0);
+    expect(again.secrets['airflow-secrets']).toBeUndefined();
+  });
+});
+
+test('dev: the connection URL reaches the in-cluster PostgreSQL with its password', () => {
+  const { secrets } = run('dev');
+  const password = secrets['airflow-postgresql'].password;
+  expect(password).toMatch(/^[0-9a-f]{64}$/);
+  expect(secrets['airflow-secrets']['sql-alchemy-conn'])
+    .toBe(`postgresql+psycopg2://airflow:${password}@airflow-postgresql.airflow-dev:5432/airflow`);
+});
+
+test('prod needs the managed database URL and says so', () => {
+  const r = run('prod');
+  expect(r.status).not.toBe(0);
+  expect(r.stderr).toMatch(/AIRFLOW_DATABASE_URL/);
+  expect(run('prod', DB_URL).secrets['airflow-database'].connection).toBe(DB_URL.AIRFLOW_DATABASE_URL);
+});
+
+test('an unknown environment is a usage error', () => {
+  expect(run('qa').status).toBe(2);
+});

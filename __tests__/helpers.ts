@@ -1,0 +1,76 @@
+// Shared test helpers: synthesize charts, find objects, read the reference data in ../shared/.
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import { Chart, Testing } from 'cdk8s';
+import { parse } from 'yaml';
+import { AirflowChart, ENVIRONMENTS, Tier } from '../lib';
+
+export const SHARED = join(__dirname, '..', '..', 'shared', 'reference');
+export const TIERS = Object.keys(ENVIRONMENTS) as Tier[];
+
+export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
+
+/** A chart in namespace `airflow-test` for constructs used on their own. */
+export function testChart(): Chart {
+  return new Chart(Testing.app(), 'test', { namespace: 'airflow-test', disableResourceNameHashes: true });
+}
+
+/** The objects a chart synthesizes. */
+export function synth(chart: Chart): K8sObject[] {
+  return Testing.synth(chart) as K8sObject[];
+}
+
+/** The objects of one environment preset. */
+export function synthEnvironment(tier: Tier): K8sObject[] {
+  return synth(new AirflowChart(Testing.app(), tier, ENVIRONMENTS[tier]));
+}
+
+/** The one object of that kind and name; fails the test when there is not exactly one. */
+export function find(objects: K8sObject[], kind: string, name: string): K8sObject {
+  const found = objects.filter(o => o.kind === kind && o.metadata.name === name);
+  if (found.length !== 1) throw new Error(`expected one ${kind} ${name}, found ${found.length}: ${objects.map(o => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  return found[0];
+}
+
+/** The pod spec of a workload (Deployment, StatefulSet, Job) or Pod. */
+export function podSpec(o: K8sObject): any {
+  return o.kind === 'Pod' ? o.spec : o.spec.template.spec;
+}
+
+/** Every container of a pod spec, init containers first. */
+export function allContainers(spec: any): any[] {
+  return [...(spec.initContainers ?? []), ...spec.containers];
+}
+
+/** The task pod template parsed from its ConfigMap. */
+export function taskPod(objects: K8sObject[], instance = 'airflow'): K8sObject {
+  return parse(find(objects, 'ConfigMap', `${instance}-pod-template`).data['pod_template_file.yaml']);
+}
+
+/** airflow.cfg parsed into { section: { option: value } } the way configparser reads it (`%%` is `%`). */
+export function airflowCfg(objects: K8sObject[], instance = 'airflow'): Record<string, Record<string, string>> {
+  const text: string = find(objects, 'ConfigMap', `${instance}-config`).data['airflow.cfg'];
+  const cfg: Record<string, Record<string, string>> = {};
+  let section = '';
+  for (const line of text.split('\n')) {
+    const header = /^\[([^\]]+)\]$/.exec(line);
+    if (header) cfg[(section = header[1])] = {};
+    else if (line.trim()) {
+      const [option, ...rest] = line.split(' = ');
+      cfg[section][option] = rest.join(' = ').replace(/%%/g, '%');
+    }
+  }
+  return cfg;
+}
+
+/** Env vars of a container as name -> { value } | { secret, key }. */
+export function envOf(container: any): Record<string, { value?: string; secret?: string; key?: string }> {
+  return Object.fromEntries((container.env ?? []).map((e: any) => [e.name, e.valueFrom?.secretKeyRef
+    ? { secret: e.valueFrom.secretKeyRef.name, key: e.valueFrom.secretKeyRef.key }
+    : { value: e.value }]));
+}
+
+/** Airflow's configuration reference (../shared/reference/airflow-config.json). */
+export function airflowReference(): { sections: Record<string, Record<string, { sensitive?: boolean; type: string }>>; deprecatedOptions: Record<string, { replacedBy: string }> } {
+  return JSON.parse(readFileSync(join(SHARED, 'airflow-config.json'), 'utf8'));
+}

@@ -1,0 +1,8 @@
+/** Tests are transpiled without type-checking (fast); `npm test` runs `tsc --noEmit` first. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/__tests__'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+  testTimeout: 120000,
+};
