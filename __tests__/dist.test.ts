@@ -1,0 +1,69 @@
+// dist/ is what GitOps pipelines apply: it must be what synth writes now, byte for byte, and clean.
+import { mkdtempSync, readdirSync, readFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { buildApp } from '../lib/app';
+import { hygieneProblems } from '../scripts/hygiene';
+import { loadManifests, parseManifests } from '../scripts/manifests';
+import { TIERS } from './helpers';
+
+const DIST = join(__dirname, '..', 'dist');
+
+function synthTo(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'airflow-synth-'));
+  buildApp(dir).synth();
+  return dir;
+}
+
+function files(dir: string): Record<string, string> {
+  return Object.fromEntries(readdirSync(dir).sort().map(f => [f, readFileSync(join(dir, f), 'utf8')]));
+}
+
+const fresh = files(synthTo());
+
+test('dist/ holds one YAML file per environment', () => {
+  expect(Object.keys(files(DIST))).toEqual(TIERS.map(t => `${t}.k8s.yaml`).sort());
+});
+
+test('dist/ is what `npm run synth` writes now (run it and commit dist/ if this fails)', () => {
+  const committed = files(DIST);
+  for (const [name, text] of Object.entries(fresh)) expect({ name, text }).toEqual({ name, text: committed[name] });
+  expect(Object.keys(committed)).toEqual(Object.keys(fresh));
+});
+
+test('synth twice gives identical bytes', () => {
+  expect(files(synthTo())).toEqual(fresh);
+});
+
+describe('output hygiene', () => {
+  const manifests = loadManifests([DIST]);
+
+  test('no Secret with data, no null, no credential in env values or URLs, pinned images, requests and limits', () => {
+    expect(manifests.length).toBeGreaterThan(40);
+    expect(manifests.flatMap(hygieneProblems)).toEqual([]);
+  });
+
+  test('no Secret objects at all: every secret is referenced by name', () => {
+    expect(manifests.filter(m => m.object.kind === 'Secret')).toEqual([]);
+  });
+
+  test('no cdk8s hash suffixes in names', () => {
+    for (const m of manifests) {
+      const name = m.object.metadata!.name!;
+      // cdk8s appends "-c8" plus six hex digits of the construct path's hash; our names are chosen
+      if (m.object.kind === 'Job') expect(name).toMatch(/^airflow-db-migrate-[0-9a-f]{10}$/);
+      else expect(name).not.toMatch(/-[0-9a-f]{8}$/);
+    }
+  });
+
+  test('the hygiene check itself finds each kind of problem', () => {
+    const bad = parseManifests('bad.yaml', [
+      'apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: aHVudGVyMg==}',
+      'apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: null}\nspec:\n  containers:\n  - name: c\n    image: apache/airflow:latest\n' +
+      '    env: [{name: DB_PASSWORD, value: hunter2}, {name: URL, value: "postgresql://u:hunter2@db/x"}]',
+    ].join('\n---\n'));
+    const problems = bad.flatMap(hygieneProblems).join('\n');
+    for (const fragment of ['Secret with data', 'metadata.labels is null', 'URL with credentials', 'env DB_PASSWORD has a literal value',
+      'not pinned', 'needs CPU and memory requests']) expect(problems).toContain(fragment);
+  });
+});

@@ -1,0 +1,49 @@
+// Pod Security Standards "restricted" on dist/, by a maintained policy library (the
+// pod-security-standards plugin of @monokle/validation), through `npm run check`, the command a
+// GitOps pipeline runs. The library is ESM-only, so it runs in a child process.
+import { spawnSync } from 'child_process';
+import { mkdtempSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import type { CheckReport } from '../scripts/check';
+import { loadManifests } from '../scripts/manifests';
+
+const ROOT = join(__dirname, '..');
+
+function check(...paths: string[]): { status: number | null; report: CheckReport; stdout: string } {
+  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', ...paths],
+    { cwd: ROOT, encoding: 'utf8' });
+  return { status: r.status, report: JSON.parse(r.stdout), stdout: r.stdout };
+}
+
+test('dist/: every pod of every environment, task pod templates included, meets "restricted"', () => {
+  const { status, report } = check('dist');
+  const manifests = loadManifests([join(ROOT, 'dist')]);
+  const pods = manifests.filter(m => ['Deployment', 'StatefulSet', 'Job', 'Pod'].includes(m.object.kind!));
+  expect(report.policyViolations).toEqual([]);
+  expect(report.schemaErrors).toEqual([]);
+  expect(report.hygieneProblems).toEqual([]);
+  expect(report.podTemplates).toBe(3);
+  expect(report.podSpecsChecked).toBe(pods.length);
+  expect(pods.length).toBeGreaterThanOrEqual(18);
+  expect(status).toBe(0);
+});
+
+test('the policy check fails a pod that is not "restricted", and so does the command', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'check-'));
+  const file = join(dir, 'bad.yaml');
+  writeFileSync(file, `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers:
+    - name: c
+      image: "busybox:1.36"
+      resources: {requests: {cpu: 10m, memory: 8Mi}, limits: {memory: 8Mi}}
+      securityContext: {privileged: true}
+`);
+  const { status, report } = check(file);
+  const rules = report.policyViolations.map(v => v.split(' ')[1]);
+  expect(rules).toEqual(expect.arrayContaining(['PSS103', 'PSS202', 'PSS203', 'PSS205', 'PSS206']));
+  expect(status).toBe(1);
+});
