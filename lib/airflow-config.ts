@@ -8,6 +8,9 @@ import { AirflowNames, AIRFLOW_HOME, API_SERVER_PORT, POD_TEMPLATE_FILE } from '
 import { AirflowSecrets, AirflowSecretsProps, SecretKeyRef } from './secrets';
 import { check, checkDnsLabel } from './validation';
 
+/** A writable emptyDir in the api-server for SimpleAuthManager's generated passwords file. */
+export const AUTH_DIR = `${AIRFLOW_HOME}/auth`;
+
 /** A value of one Airflow option: a literal, or (required for `sensitive` options) a Secret reference. */
 export type AirflowOptionValue = string | number | boolean | SecretKeyRef;
 
@@ -17,6 +20,13 @@ export type AirflowOptionValue = string | number | boolean | SecretKeyRef;
  * @see https://airflow.apache.org/docs/apache-airflow/stable/configurations-ref.html
  */
 export type AirflowOptions = Readonly<Record<string, Readonly<Record<string, AirflowOptionValue>>>>;
+
+/**
+ * Which options given as SecretKeyRef a process gets: 'all', or 'task' for task pods (all but the
+ * `[database]` section: Airflow 3 tasks do not talk to the database, but they do read e.g.
+ * `[workers] secrets_backend_kwargs` or `[logging] remote_task_handler_kwargs`).
+ */
+export type OptionSecrets = 'all' | 'task';
 
 /** The secret configuration a process needs. */
 export type AirflowSecretUse = 'fernetKey' | 'jwtSecret' | 'apiSecretKey' | 'sqlAlchemyConn';
@@ -40,6 +50,9 @@ const MANAGED: Record<string, string> = {
   'api.secret_key': 'secrets.apiSecretKey',
   'database.sql_alchemy_conn': 'secrets.sqlAlchemyConn',
 };
+
+/** `section.option` of every option the library sets itself. */
+export const MANAGED_OPTIONS = Object.keys(MANAGED);
 
 type OptionInfo = { type: string; sensitive?: boolean };
 const SECTIONS = reference.sections as Record<string, Record<string, OptionInfo>>;
@@ -83,13 +96,15 @@ export class AirflowConfig extends Construct {
   public readonly dagsFolder: string;
   /** The Task Execution API URL task pods call. */
   public readonly executionApiServerUrl: string;
+  /** The path of `[api] base_url` ('' when unset or at the root), under which the api-server serves everything. */
+  public readonly apiBasePath: string;
   /** The ConfigMap's name. */
   public readonly configMapName: string;
   /** The rendered airflow.cfg. */
   public readonly airflowCfg: string;
   /** sha256 of airflow.cfg and of the Secret references, for the pods' rollout annotation. */
   public readonly checksum: string;
-  private readonly secretOptions: Array<[string, SecretKeyRef]> = [];
+  private readonly secretOptions: Array<{ section: string; env: string; ref: SecretKeyRef }> = [];
 
   constructor(scope: Construct, id: string, props: AirflowConfigProps = {}) {
     super(scope, id);
@@ -97,9 +112,16 @@ export class AirflowConfig extends Construct {
     const namespace = props.namespace ?? Chart.of(this).namespace;
     this.namespace = checkDnsLabel(this, 'namespace', namespace as string);
     this.secrets = new AirflowSecrets(this, this.names.name('secrets'), props.secrets);
+    const twin = Chart.of(this).node.findAll().find(c => c !== this && c instanceof AirflowConfig &&
+      c.names.instanceName === this.names.instanceName && c.namespace === this.namespace);
+    check(twin === undefined, this, 'instanceName', this.names.instanceName,
+      `a name no other installation in namespace ${this.namespace} uses (${twin?.node.path} has it): object names would collide`);
     this.dagsFolder = props.dagsFolder ?? `${AIRFLOW_HOME}/dags`;
     check(/^\/[^\s]*$/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without spaces');
-    this.executionApiServerUrl = `http://${this.names.name('api-server')}.${this.namespace}:${API_SERVER_PORT}/execution/`;
+    const baseUrl = props.options?.api?.base_url;
+    this.apiBasePath = baseUrl === undefined ? '' : basePath(this, baseUrl);
+    // With a base_url path the api-server serves the Task Execution API below it (apache/airflow#51450).
+    this.executionApiServerUrl = `http://${this.names.name('api-server')}.${this.namespace}:${API_SERVER_PORT}${this.apiBasePath}/execution/`;
 
     const values: Record<string, Record<string, string>> = {
       core: {
@@ -107,6 +129,8 @@ export class AirflowConfig extends Construct {
         execution_api_server_url: this.executionApiServerUrl,
         dags_folder: this.dagsFolder,
         load_examples: 'False',
+        // SimpleAuthManager (Airflow's default) writes generated passwords here; the root filesystem is read-only
+        simple_auth_manager_passwords_file: `${AUTH_DIR}/simple_auth_manager_passwords.json.generated`,
       },
       kubernetes_executor: {
         pod_template_file: POD_TEMPLATE_FILE,
@@ -135,12 +159,12 @@ export class AirflowConfig extends Construct {
   }
 
   /**
-   * Environment variables (`AIRFLOW__SECTION__OPTION`) that read the given secret options, plus every
-   * option given as a SecretKeyRef in `options`, from their Secrets.
+   * Environment variables (`AIRFLOW__SECTION__OPTION`) that read the given secret options, plus the
+   * options given as a SecretKeyRef in `options` (see {@link OptionSecrets}), from their Secrets.
    */
-  public secretEnv(uses: AirflowSecretUse[], includeOptionSecrets = true): k8s.EnvVar[] {
+  public secretEnv(uses: AirflowSecretUse[], optionSecrets: OptionSecrets = 'all'): k8s.EnvVar[] {
     const env = uses.map(use => this.secrets[use].toEnv(envVarName(...SECRET_OPTIONS[use])));
-    if (includeOptionSecrets) env.push(...this.secretOptions.map(([name, ref]) => ref.toEnv(name)));
+    for (const o of this.secretOptions) if (optionSecrets === 'all' || o.section !== 'database') env.push(o.ref.toEnv(o.env));
     return env;
   }
 
@@ -148,22 +172,26 @@ export class AirflowConfig extends Construct {
   private checkOption(section: string, option: string, value: AirflowOptionValue): string | undefined {
     const key = `${section}.${option}`;
     const property = `options.${key}`;
-    if (MANAGED[key] !== undefined) {
-      check(false, this, property, value, `it unset: this library sets ${key} itself (use ${MANAGED[key]})`);
-    }
     let replacement = RENAMED[key];
     while (replacement !== undefined && RENAMED[replacement] !== undefined) replacement = RENAMED[replacement];
-    check(replacement === undefined, this, property, value,
-      `the option under its current name: [${section}] ${option} was renamed to [${replacement?.replace('.', '] ')}`);
+    const [newSection, newOption] = (replacement ?? key).split('.');
+    // A secret given as a literal must not reach a log through our own error message either.
+    const sensitive = SECTIONS[newSection]?.[newOption]?.sensitive === true;
+    const shown = sensitive && !(value instanceof SecretKeyRef) ? '<redacted literal>' : value;
+    if (MANAGED[key] !== undefined) {
+      check(false, this, property, shown, `it unset: this library sets ${key} itself (use ${MANAGED[key]})`);
+    }
+    check(replacement === undefined, this, property, shown,
+      `the option under its current name: [${section}] ${option} was renamed to [${newSection}] ${newOption}`);
     const info = SECTIONS[section]?.[option];
-    check(info !== undefined, this, property, value,
+    check(info !== undefined, this, property, shown,
       `an option of Airflow's configuration reference; closest known: ${closest(key).join(', ')}`);
     if (value instanceof SecretKeyRef) {
       value.validate(this, property);
-      this.secretOptions.push([envVarName(section, option), value]);
+      this.secretOptions.push({ section, env: envVarName(section, option), ref: value });
       return undefined;
     }
-    check(!info.sensitive, this, property, '<redacted literal>',
+    check(!sensitive, this, property, shown,
       `a Secret reference: [${section}] ${option} is sensitive, pass SecretKeyRef.of('<secret-name>', '<key>') so no value reaches dist/`);
     const literal = typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value);
     check(typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean', this, property, value,
@@ -174,6 +202,19 @@ export class AirflowConfig extends Construct {
     check(typed[info.type] === undefined || typed[info.type].test(literal), this, property, value, `a value of type ${info.type}`);
     return literal;
   }
+}
+
+/** The path of a `[api] base_url` without its trailing '/'; '' for the root. */
+function basePath(scope: Construct, baseUrl: AirflowOptionValue): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(String(baseUrl));
+  } catch {
+    url = undefined;
+  }
+  check(url !== undefined && /^https?:$/.test(url.protocol) && !url.search && !url.hash, scope, 'options.api.base_url', baseUrl,
+    'an absolute http(s) URL such as "https://airflow.example.com" or "https://example.com/airflow"');
+  return url!.pathname.replace(/\/+$/, '');
 }
 
 /** `AIRFLOW__{SECTION}__{OPTION}`, Airflow's environment variable for an option. */

@@ -61,6 +61,8 @@ export abstract class AirflowDeployment extends Construct {
   public readonly name: string;
   /** Number of pods. */
   public readonly replicas: number;
+  /** The image the pods run. */
+  public readonly image: string;
   /** The Deployment object (escape hatch). */
   public readonly deployment: k8s.KubeDeployment;
   /** The PodDisruptionBudget, if one was asked for. */
@@ -74,7 +76,7 @@ export abstract class AirflowDeployment extends Construct {
     const names = config.names;
     this.name = names.name(spec.component);
     this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
-    const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
+    const image = this.image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
     const spread = props.spreadAcrossNodes ?? 'ScheduleAnyway';
     check(['DoNotSchedule', 'ScheduleAnyway'].includes(spread), this, 'spreadAcrossNodes', spread, '"DoNotSchedule" or "ScheduleAnyway"');
     const podSpec = airflowPodSpec({
@@ -82,7 +84,7 @@ export abstract class AirflowDeployment extends Construct {
       config,
       image,
       containerName: spec.component,
-      optionSecrets: true,
+      optionSecrets: 'all',
       resources: renderResources(this, 'resources', props.resources ?? spec.defaultResources),
       migrationWait: renderResources(this, 'migrationWaitResources', props.migrationWaitResources ?? DEFAULT_MIGRATION_WAIT_RESOURCES),
       extraEnv: checkExtraEnv(this, 'env', props.env ?? [], reservedEnv(config)),
@@ -92,13 +94,13 @@ export abstract class AirflowDeployment extends Construct {
     for (const [name, sum] of Object.entries(spec.checksums)) annotations[`checksum/${name}`] = sum;
 
     this.deployment = new k8s.KubeDeployment(this, 'Resource', {
-      metadata: { name: this.name, labels: names.labels(spec.component) },
+      metadata: { name: this.name, labels: names.labels(spec.component, image) },
       spec: {
         replicas: this.replicas,
         revisionHistoryLimit: 5,
         selector: { matchLabels: selector },
         template: {
-          metadata: { labels: names.labels(spec.component), annotations },
+          metadata: { labels: names.labels(spec.component, image), annotations },
           spec: {
             ...podSpec,
             topologySpreadConstraints: [{
@@ -124,7 +126,7 @@ export abstract class AirflowDeployment extends Construct {
           `a whole number below replicas (${this.replicas}); as many as the replicas blocks every eviction, so node drains hang`);
       }
       this.podDisruptionBudget = new k8s.KubePodDisruptionBudget(this, 'Budget', {
-        metadata: { name: this.name, labels: names.labels(spec.component) },
+        metadata: { name: this.name, labels: names.labels(spec.component, image) },
         spec: {
           selector: { matchLabels: selector },
           ...(maxUnavailable !== undefined

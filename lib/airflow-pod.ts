@@ -1,6 +1,6 @@
 import { IConstruct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig, AirflowSecretUse } from './airflow-config';
+import { AirflowConfig, AirflowSecretUse, envVarName, MANAGED_OPTIONS, OptionSecrets } from './airflow-config';
 import { GitSync } from './git-sync';
 import { AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID } from './names';
 import { ContainerResources } from './resources';
@@ -23,8 +23,8 @@ export interface AirflowPodOptions {
   readonly args?: string[];
   readonly resources: k8s.ResourceRequirements;
   readonly secretUses: AirflowSecretUse[];
-  /** Include options given as SecretKeyRef in AirflowConfig's `options` (not in task pods). */
-  readonly optionSecrets: boolean;
+  /** Which options given as SecretKeyRef in AirflowConfig's `options` the pod gets: all, or all but `[database]` ones (task pods). */
+  readonly optionSecrets: OptionSecrets;
   readonly extraEnv?: k8s.EnvVar[];
   /** Validated resources of the wait-for-migrations init container; none when undefined. */
   readonly migrationWait?: k8s.ResourceRequirements;
@@ -55,26 +55,31 @@ export function checkExtraEnv(scope: IConstruct, property: string, env: k8s.EnvV
   return checkUniqueNames(scope, property, env);
 }
 
-/** Env names every Airflow container gets from the library. */
+/**
+ * Env names the library owns: AIRFLOW_HOME, the secret options, and the options it sets itself
+ * (an `AIRFLOW__CORE__EXECUTOR` in env would override airflow.cfg behind the options check).
+ */
 export function reservedEnv(config: AirflowConfig): string[] {
-  return ['AIRFLOW_HOME', ...config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name)];
+  return ['AIRFLOW_HOME', ...config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name),
+    ...MANAGED_OPTIONS.map(key => envVarName(...(key.split('.') as [string, string])))];
 }
 
 /**
  * The pod spec of an Airflow process: the official image as uid 50000 / gid 0 under Pod Security
  * "restricted" with a read-only root filesystem; airflow.cfg from the ConfigMap at
- * `/opt/airflow/airflow.cfg`; emptyDirs for AIRFLOW_HOME (logs, SimpleAuthManager's generated
- * passwords file) and /tmp; secret options from Secrets; optionally the wait-for-migrations init
+ * `/opt/airflow/airflow.cfg`; emptyDirs for what Airflow writes, `/opt/airflow/logs` and `/tmp`
+ * (the rest of `/opt/airflow`, DAGs and plugins baked into an image included, stays as the image has
+ * it); secret options from Secrets; optionally the wait-for-migrations init
  * container and git-sync.
  */
 export function airflowPodSpec(o: AirflowPodOptions): k8s.PodSpec {
   const mounts: k8s.VolumeMount[] = [
-    { name: 'home', mountPath: AIRFLOW_HOME },
     { name: 'config', mountPath: `${AIRFLOW_HOME}/airflow.cfg`, subPath: 'airflow.cfg', readOnly: true },
+    { name: 'logs', mountPath: `${AIRFLOW_HOME}/logs` },
     { name: 'tmp', mountPath: '/tmp' },
   ];
   const volumes: k8s.Volume[] = [
-    { name: 'home', emptyDir: {} },
+    { name: 'logs', emptyDir: {} },
     { name: 'config', configMap: { name: o.config.configMapName } },
     { name: 'tmp', emptyDir: {} },
   ];

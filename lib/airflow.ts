@@ -1,3 +1,4 @@
+import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { AirflowConfig, AirflowOptions } from './airflow-config';
 import { AirflowDeploymentProps } from './airflow-deployment';
@@ -86,8 +87,10 @@ export class Airflow extends Construct {
       'either an in-cluster postgres or an externalDatabase, not both');
     check(!(externalDatabase && props.secrets?.sqlAlchemyConn), this, 'secrets.sqlAlchemyConn', 'given together with externalDatabase',
       'the connection only once: externalDatabase.connection');
-    if (externalDatabase) check(externalDatabase.connection instanceof SecretKeyRef, this, 'externalDatabase.connection',
-      externalDatabase.connection, 'a SecretKeyRef to the Secret holding the connection URL');
+    if (externalDatabase) SecretKeyRef.check(this, 'externalDatabase.connection', externalDatabase.connection);
+    const chartNamespace = Chart.of(this).namespace;
+    check(props.namespace === undefined || chartNamespace === undefined || props.namespace === chartNamespace, this, 'namespace',
+      props.namespace, `unset or the Chart's namespace (${chartNamespace}), where the objects go`);
     const ha = props.highAvailability ?? false;
     if (ha) {
       for (const key of ['scheduler', 'apiServer'] as const) {
@@ -95,9 +98,12 @@ export class Airflow extends Construct {
         check(replicas >= 2, this, `${key}.replicas`, replicas, 'at least 2 with highAvailability (a single pod is a single point of failure)');
       }
     }
-    const haDefaults = (o: ComponentOptions | undefined): ComponentOptions => ha
-      ? { spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 }, ...o }
-      : { ...o };
+    const haDefaults = (key: 'scheduler' | 'apiServer', o: ComponentOptions | undefined): ComponentOptions => {
+      if (!ha) return { ...o };
+      check((o?.spreadAcrossNodes ?? 'DoNotSchedule') === 'DoNotSchedule', this, `${key}.spreadAcrossNodes`, o?.spreadAcrossNodes,
+        '"DoNotSchedule" or unset with highAvailability (replicas on one node fail together)');
+      return { ...o, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: o?.disruptionBudget ?? { maxUnavailable: 1 } };
+    };
 
     this.gitSync = props.dags ? new GitSync(this, 'git-sync', props.dags) : undefined;
     this.config = new AirflowConfig(this, 'config', {
@@ -113,10 +119,10 @@ export class Airflow extends Construct {
     this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, ...props.migrations });
     this.podTemplate = new TaskPodTemplate(this, 'pod-template', { config, image, gitSync: this.gitSync, ...props.taskPods });
     this.scheduler = new AirflowScheduler(this, 'scheduler', {
-      config, image, podTemplate: this.podTemplate, serviceAccountName: this.rbac.schedulerServiceAccountName, ...haDefaults(props.scheduler),
+      config, image, podTemplate: this.podTemplate, serviceAccountName: this.rbac.schedulerServiceAccountName, ...haDefaults('scheduler', props.scheduler),
     });
     this.apiServer = new ApiServer(this, 'api-server', {
-      config, image, serviceAccountName: this.rbac.apiServerServiceAccountName, ...haDefaults(props.apiServer),
+      config, image, serviceAccountName: this.rbac.apiServerServiceAccountName, ...haDefaults('apiServer', props.apiServer),
     });
     this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...props.dagProcessor });
     this.triggerer = new Triggerer(this, 'triggerer', { config, image, ...props.triggerer });

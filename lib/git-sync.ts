@@ -17,7 +17,7 @@ const LINK = 'repo';
 const SECRET_DIR = '/etc/git-secret';
 const HTTP_PORT = 8000;
 
-const HTTPS_URL = /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/[^\s@]+$/;
+const HTTPS_URL = /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/[^\s@?#]+$/;
 const SSH_URL = /^(ssh:\/\/([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d+)?\/[^\s]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s/][^\s]*)$/;
 
 /** How git-sync authenticates. Credentials stay in a Secret, referenced by name. */
@@ -103,8 +103,10 @@ export class GitSync extends Construct {
     const repository = props.repository;
     const isHttps = typeof repository === 'string' && HTTPS_URL.test(repository);
     const isSsh = typeof repository === 'string' && SSH_URL.test(repository);
-    check(isHttps || isSsh, this, 'repository', repository,
-      'an HTTPS URL (https://host/path, no credentials in it) or an SSH address (git@host:path or ssh://host/path)');
+    // credentials pasted into the URL are not repeated in the message
+    const shown = typeof repository === 'string' ? repository.replace(/\/\/[^/@\s]*@/, '//<redacted>@').replace(/[?#].*$/, '?<redacted>') : repository;
+    check(isHttps || isSsh, this, 'repository', shown,
+      'an HTTPS URL (https://host/path, no credentials or query in it; use GitAuth.https) or an SSH address (git@host:path or ssh://host/path)');
     this.auth = props.auth ?? GitAuth.none();
     check(isSsh === (this.auth.kind === 'ssh'), this, 'auth', this.auth.kind,
       isSsh ? 'GitAuth.ssh({ secretName }) for an SSH repository' : 'GitAuth.none() or GitAuth.https({ secretName }) for an HTTPS repository');

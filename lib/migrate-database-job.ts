@@ -41,22 +41,24 @@ export class MigrateDatabaseJob extends Construct {
     super(scope, id);
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
     const podSpec = airflowPodSpec({
       config,
-      image: checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE),
+      image,
       containerName: 'db-migrate',
       args: ['airflow', 'db', 'migrate'],
       resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
       secretUses: ['sqlAlchemyConn', 'fernetKey'],
-      optionSecrets: true,
+      optionSecrets: 'all',
       restartPolicy: 'OnFailure',
     });
     const backoffLimit = checkWholeNumber(this, 'backoffLimit', props.backoffLimit ?? 6, 0);
-    const template = { metadata: { labels: config.names.labels('db-migrate') }, spec: podSpec };
+    const labels = config.names.labels('db-migrate', image);
+    const template = { metadata: { labels }, spec: podSpec };
     const revision = createHash('sha256').update(JSON.stringify([template, backoffLimit])).digest('hex').slice(0, 10);
     this.name = `${config.names.name('db-migrate')}-${revision}`;
     this.job = new k8s.KubeJob(this, 'Resource', {
-      metadata: { name: this.name, labels: config.names.labels('db-migrate') },
+      metadata: { name: this.name, labels },
       spec: { backoffLimit, template },
     });
   }

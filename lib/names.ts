@@ -51,15 +51,29 @@ export class AirflowNames {
     };
   }
 
-  /** The recommended `app.kubernetes.io/*` labels for every object of a component. */
-  public labels(component: AirflowComponentName, version = AIRFLOW_VERSION): Record<string, string> {
+  /**
+   * The recommended `app.kubernetes.io/*` labels for every object of a component.
+   * @param image the image the object runs: `app.kubernetes.io/version` is its tag (left out when the
+   * tag is no valid label value). @default the default Airflow image
+   */
+  public labels(component: AirflowComponentName, image = DEFAULT_AIRFLOW_IMAGE): Record<string, string> {
+    const version = imageTag(image);
     return {
       ...this.selector(component),
       'app.kubernetes.io/part-of': 'airflow',
-      'app.kubernetes.io/version': version,
+      ...(version !== undefined && LABEL_VALUE.test(version) ? { 'app.kubernetes.io/version': version } : {}),
       'app.kubernetes.io/managed-by': 'cdk8s',
     };
   }
+}
+
+const LABEL_VALUE = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/** The tag of an image reference (`registry:5000/repo/name:tag@sha256:...` gives `tag`), if it has one. */
+export function imageTag(image: string): string | undefined {
+  const name = image.split('@')[0];
+  const last = name.slice(name.lastIndexOf('/') + 1);
+  return last.includes(':') ? last.slice(last.indexOf(':') + 1) : undefined;
 }
 
 /** Where the task pod template is mounted in the scheduler: `[kubernetes_executor] pod_template_file`. */

@@ -65,7 +65,7 @@ export class PostgresStatefulSet extends Construct {
     check(/^[a-z_][a-z0-9_]{0,62}$/.test(this.database), this, 'database', this.database, 'a PostgreSQL identifier: lower-case letters, digits and \'_\'');
     checkDnsLabel(this, 'name', this.name);
 
-    const labels = names.labels('postgresql', image.split(':')[1]);
+    const labels = names.labels('postgresql', image);
     const selector = names.selector('postgresql');
     new k8s.KubeService(this, 'Service', {
       metadata: { name: this.serviceName, labels },

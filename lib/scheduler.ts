@@ -38,6 +38,8 @@ export class AirflowScheduler extends AirflowDeployment {
       checksums: podTemplate instanceof TaskPodTemplate ? { 'pod-template': podTemplate.checksum } : {},
     });
     check(podTemplate instanceof TaskPodTemplate, this, 'podTemplate', typeof podTemplate, 'a TaskPodTemplate');
+    check(podTemplate.config === props.config, this, 'podTemplate', podTemplate.node.path,
+      'the TaskPodTemplate of the same installation (made with the same AirflowConfig), else tasks would use another airflow.cfg');
     checkDnsSubdomain(this, 'serviceAccountName', serviceAccountName!);
   }
 }

@@ -13,6 +13,17 @@ export class SecretKeyRef {
     return new SecretKeyRef(secretName, key);
   }
 
+  /**
+   * Checks that `value` is a valid SecretKeyRef; a literal in its place (a secret pasted into code)
+   * is reported without being repeated.
+   * @throws AirflowValidationError
+   */
+  public static check(scope: IConstruct, property: string, value: unknown): SecretKeyRef {
+    check(value instanceof SecretKeyRef, scope, property, '<redacted literal>',
+      "a Secret reference, SecretKeyRef.of('<secret-name>', '<key>'), so that no secret value is in code or dist/");
+    return (value as SecretKeyRef).validate(scope, property);
+  }
+
   private constructor(public readonly secretName: string, public readonly key: string) {}
 
   /**
@@ -58,9 +69,9 @@ export class AirflowSecrets {
    * @throws AirflowValidationError for an invalid Secret name or key.
    */
   constructor(scope: IConstruct, defaultSecretName: string, props: AirflowSecretsProps = {}) {
-    this.fernetKey = (props.fernetKey ?? SecretKeyRef.of(defaultSecretName, 'fernet-key')).validate(scope, 'secrets.fernetKey');
-    this.jwtSecret = (props.jwtSecret ?? SecretKeyRef.of(defaultSecretName, 'jwt-secret')).validate(scope, 'secrets.jwtSecret');
-    this.apiSecretKey = (props.apiSecretKey ?? SecretKeyRef.of(defaultSecretName, 'api-secret-key')).validate(scope, 'secrets.apiSecretKey');
-    this.sqlAlchemyConn = (props.sqlAlchemyConn ?? SecretKeyRef.of(defaultSecretName, 'sql-alchemy-conn')).validate(scope, 'secrets.sqlAlchemyConn');
+    this.fernetKey = SecretKeyRef.check(scope, 'secrets.fernetKey', props.fernetKey ?? SecretKeyRef.of(defaultSecretName, 'fernet-key'));
+    this.jwtSecret = SecretKeyRef.check(scope, 'secrets.jwtSecret', props.jwtSecret ?? SecretKeyRef.of(defaultSecretName, 'jwt-secret'));
+    this.apiSecretKey = SecretKeyRef.check(scope, 'secrets.apiSecretKey', props.apiSecretKey ?? SecretKeyRef.of(defaultSecretName, 'api-secret-key'));
+    this.sqlAlchemyConn = SecretKeyRef.check(scope, 'secrets.sqlAlchemyConn', props.sqlAlchemyConn ?? SecretKeyRef.of(defaultSecretName, 'sql-alchemy-conn'));
   }
 }

@@ -48,6 +48,8 @@ export class TaskPodTemplate extends Construct {
   /** sha256 of the rendered template, for the scheduler's rollout annotation. */
   public readonly checksum: string;
   public readonly configMapName: string;
+  /** The configuration of the installation the template belongs to. */
+  public readonly config: AirflowConfig;
 
   /** @throws AirflowValidationError for a bad image, resources, env, ServiceAccount name, or DAG folder that differs from git-sync's. */
   constructor(scope: Construct, id: string, props: TaskPodTemplateProps) {
@@ -59,15 +61,17 @@ export class TaskPodTemplate extends Construct {
         `GitSync.dagsFolder (${gitSync.dagsFolder}) so that tasks find the DAGs where git-sync puts them`);
     }
     if (props.serviceAccountName !== undefined) checkDnsSubdomain(this, 'serviceAccountName', props.serviceAccountName);
+    this.config = config;
     const names = config.names;
     this.configMapName = names.name('pod-template');
+    const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
     const spec = airflowPodSpec({
       config,
-      image: checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE),
+      image,
       containerName: 'base',
       resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
       secretUses: props.includeFernetKey ? ['fernetKey'] : [],
-      optionSecrets: false,
+      optionSecrets: 'task',
       extraEnv: checkExtraEnv(this, 'env', props.env ?? [], reservedEnv(config)),
       gitSync: gitSync ? { sync: gitSync, as: 'init' } : undefined,
       serviceAccountName: props.serviceAccountName,
@@ -76,7 +80,7 @@ export class TaskPodTemplate extends Construct {
     this.pod = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'placeholder-name', labels: names.labels('worker') },
+      metadata: { name: 'placeholder-name', labels: names.labels('worker', image) },
       spec,
     };
     // toJson_PodSpec turns the typed spec into Kubernetes JSON (quantities to strings, field names

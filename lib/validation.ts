@@ -78,7 +78,8 @@ export function checkCpu(scope: IConstruct, property: string, value: string): nu
 /** Checks a byte quantity (memory, storage) that is more than zero; returns its value in bytes. */
 export function checkBytes(scope: IConstruct, property: string, value: string): number {
   const bytes = parseQuantity(value);
-  check(bytes !== undefined && bytes >= 1, scope, property, value,
+  // "1500m" is 1.5 bytes: Kubernetes takes it, but it is always a typo for megabytes
+  check(bytes !== undefined && bytes >= 1 && !/[mun]$/.test(value), scope, property, value,
     'a positive Kubernetes byte quantity with a binary suffix, e.g. "512Mi" or "2Gi" (not "2GB")');
   return bytes!;
 }
