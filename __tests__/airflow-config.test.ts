@@ -1,0 +1,228 @@
+import { Chart, Testing } from 'cdk8s';
+import { AirflowConfig, AirflowConfigProps, AirflowNames, AirflowValidationError, POD_TEMPLATE_FILE, SecretKeyRef } from '../lib';
+import { airflowCfg, airflowReference, synth, testChart } from './helpers';
+
+const NS = 'airflow-test';
+const REF = airflowReference();
+
+function make(props: AirflowConfigProps = {}) {
+  const chart = testChart();
+  const config = new AirflowConfig(chart, 'config', props);
+  const objects = synth(chart);
+  return { chart, config, objects, cfg: airflowCfg(objects, config.names.instanceName) };
+}
+
+/** The AirflowValidationError a construction throws. */
+function errorOf(props: AirflowConfigProps): AirflowValidationError {
+  try {
+    new AirflowConfig(testChart(), 'config', props);
+  } catch (e) {
+    expect(e).toBeInstanceOf(AirflowValidationError);
+    return e as AirflowValidationError;
+  }
+  throw new Error('expected an AirflowValidationError');
+}
+
+describe('airflow.cfg managed by the library', () => {
+  const { cfg, config } = make();
+
+  test('[core] executor is KubernetesExecutor', () => {
+    expect(cfg.core.executor).toBe('KubernetesExecutor');
+  });
+
+  test('[core] execution_api_server_url points at the api-server Service in the chart namespace', () => {
+    const service = AirflowNames.of(testChart()).name('api-server');
+    expect(cfg.core.execution_api_server_url).toBe(`http://${service}.${NS}:8080/execution/`);
+    expect(cfg.core.execution_api_server_url).toBe('http://airflow-api-server.airflow-test:8080/execution/');
+    expect(cfg.core.execution_api_server_url.endsWith('/execution/')).toBe(true);
+    expect(config.executionApiServerUrl).toBe(cfg.core.execution_api_server_url);
+  });
+
+  test('[kubernetes_executor] namespace is the chart namespace and pod_template_file is set', () => {
+    expect(cfg.kubernetes_executor.namespace).toBe(NS);
+    expect(config.namespace).toBe(NS);
+    expect(cfg.kubernetes_executor.pod_template_file).toBe(POD_TEMPLATE_FILE);
+    expect(cfg.kubernetes_executor.pod_template_file).toMatch(/^\/.+\.ya?ml$/);
+  });
+
+  test('an explicit namespace prop wins over the chart namespace', () => {
+    const chart = testChart();
+    const c = new AirflowConfig(chart, 'config', { namespace: 'other' });
+    expect(airflowCfg(synth(chart)).kubernetes_executor.namespace).toBe('other');
+    expect(c.executionApiServerUrl).toBe('http://airflow-api-server.other:8080/execution/');
+  });
+
+  test('the instance name prefixes the ConfigMap and the api-server host', () => {
+    const { cfg: c, config: cf } = make({ instanceName: 'etl' });
+    expect(cf.configMapName).toBe('etl-config');
+    expect(c.core.execution_api_server_url).toBe('http://etl-api-server.airflow-test:8080/execution/');
+  });
+});
+
+describe('every option written is one Airflow 3 reads', () => {
+  const { cfg } = make({
+    options: {
+      core: { parallelism: 64, max_active_tasks_per_dag: 8 },
+      scheduler: { enable_health_check: true },
+      kubernetes_executor: { worker_pods_creation_batch_size: 4 },
+      logging: { logging_level: 'INFO' },
+      sentry: { sentry_on: false },
+    },
+  });
+
+  test('each (section, option) exists in the reference and is not deprecated', () => {
+    const written = Object.entries(cfg).flatMap(([s, opts]) => Object.keys(opts).map(o => `${s}.${o}`));
+    expect(written.length).toBeGreaterThan(8);
+    for (const key of written) {
+      const [section, option] = key.split('.');
+      expect({ key, known: REF.sections[section]?.[option] !== undefined }).toEqual({ key, known: true });
+      expect({ key, deprecated: key in REF.deprecatedOptions }).toEqual({ key, deprecated: false });
+    }
+  });
+
+  test('user options merge with the managed ones; numbers and booleans render as configparser reads them', () => {
+    expect(cfg.core.parallelism).toBe('64');
+    expect(cfg.core.max_active_tasks_per_dag).toBe('8');
+    expect(cfg.core.executor).toBe('KubernetesExecutor');
+    expect(cfg.scheduler.enable_health_check).toBe('True');
+    expect(cfg.sentry.sentry_on).toBe('False');
+  });
+});
+
+test("'%' is written '%%' (configparser interpolation)", () => {
+  const { config, cfg } = make({ options: { logging: { log_format: '%(asctime)s %(message)s' } } });
+  expect(config.airflowCfg).toContain('log_format = %%(asctime)s %%(message)s\n');
+  expect(config.airflowCfg).not.toMatch(/[^%]%[^%]/);
+  expect(cfg.logging.log_format).toBe('%(asctime)s %(message)s');
+});
+
+test('an option given as SecretKeyRef becomes an env var from the Secret, not an airflow.cfg line', () => {
+  const { config, cfg } = make({ options: { sentry: { sentry_dsn: SecretKeyRef.of('sentry', 'dsn') } } });
+  expect(cfg.sentry?.sentry_dsn).toBeUndefined();
+  expect(config.airflowCfg).not.toContain('sentry_dsn');
+  const env = config.secretEnv([]);
+  expect(env).toEqual([{ name: 'AIRFLOW__SENTRY__SENTRY_DSN', valueFrom: { secretKeyRef: { name: 'sentry', key: 'dsn' } } }]);
+  expect((REF.sections.sentry.sentry_dsn as any).envVar).toBe('AIRFLOW__SENTRY__SENTRY_DSN');
+  expect(config.secretEnv([], 'task')).toEqual(env);
+});
+
+test('task pods get secret options of every section but [database]', () => {
+  const { config } = make({ options: {
+    database: { sql_alchemy_engine_args: SecretKeyRef.of('db', 'engine-args') },
+    workers: { secrets_backend_kwargs: SecretKeyRef.of('vault', 'kwargs') },
+  } });
+  expect(config.secretEnv([], 'all').map(e => e.name)).toEqual(['AIRFLOW__DATABASE__SQL_ALCHEMY_ENGINE_ARGS', 'AIRFLOW__WORKERS__SECRETS_BACKEND_KWARGS']);
+  expect(config.secretEnv([], 'task').map(e => e.name)).toEqual(['AIRFLOW__WORKERS__SECRETS_BACKEND_KWARGS']);
+});
+
+test('secretEnv names the four secret options with the env vars Airflow reads', () => {
+  const { config } = make();
+  const names = config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name);
+  const expected = [['core', 'fernet_key'], ['api_auth', 'jwt_secret'], ['api', 'secret_key'], ['database', 'sql_alchemy_conn']]
+    .map(([s, o]) => (REF.sections[s][o] as any).envVar);
+  expect(names).toEqual(expected);
+  for (const e of config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn'])) {
+    expect(e.value).toBeUndefined();
+    expect(e.valueFrom?.secretKeyRef?.name).toBe('airflow-secrets');
+  }
+});
+
+describe('invalid options', () => {
+  test('an unknown option suggests the closest names', () => {
+    const e = errorOf({ options: { core: { paralelism: 64 } } });
+    expect(e.message).toContain('[core] parallelism');
+    expect(e.property).toBe('options.core.paralelism');
+  });
+
+  test('an unknown section is rejected', () => {
+    expect(() => new AirflowConfig(testChart(), 'c', { options: { kubernetes: { namespace: 'x' } } })).toThrow(AirflowValidationError);
+  });
+
+  test.each([
+    ['webserver', 'secret_key', '[api] secret_key'],
+    ['scheduler', 'dag_dir_list_interval', '[dag_processor] refresh_interval'],
+    ['webserver', 'base_url', '[api] base_url'],
+  ])('renamed [%s] %s names its replacement', (section, option, replacement) => {
+    const e = errorOf({ options: { [section]: { [option]: section === 'webserver' && option === 'secret_key' ? SecretKeyRef.of('s', 'k') : '30' } } });
+    expect(e.message).toContain(replacement);
+  });
+
+  test('a chain of renames names the final option', () => {
+    // webserver.access_logfile -> api.access_logfile -> api.log_config
+    expect(REF.deprecatedOptions['webserver.access_logfile'].replacedBy).toBe('api.access_logfile');
+    expect(errorOf({ options: { webserver: { access_logfile: '-' } } }).message).toContain(`[api] ${REF.deprecatedOptions['api.access_logfile'].replacedBy.split('.')[1]}`);
+  });
+
+  test.each([['sentry', 'sentry_dsn'], ['secrets', 'backend_kwargs']])(
+    'sensitive [%s] %s as a literal asks for a SecretKeyRef and does not echo the value', (section, option) => {
+      expect(REF.sections[section][option].sensitive).toBe(true);
+      const literal = 'https://s3cr3t-VALUE@example.com/1';
+      const e = errorOf({ options: { [section]: { [option]: literal } } });
+      expect(e.message).toContain('SecretKeyRef');
+      expect(e.message).not.toContain(literal);
+      expect(e.message).not.toContain('s3cr3t');
+      expect(JSON.stringify(e.value)).not.toContain('s3cr3t');
+    });
+
+  test.each([['core', 'executor', 'CeleryExecutor'], ['core', 'execution_api_server_url', 'http://x:8080/execution/'],
+    ['kubernetes_executor', 'pod_template_file', '/x.yaml'], ['kubernetes_executor', 'namespace', 'x'], ['core', 'dags_folder', '/x']])(
+    'managed [%s] %s is rejected', (section, option, value) => {
+      const e = errorOf({ options: { [section]: { [option]: value } } });
+      expect(e.property).toBe(`options.${section}.${option}`);
+    });
+
+  // Regression: the managed and renamed checks once ran before the sensitive check and put the
+  // literal into the message, so a fernet key pasted into `options` ended up in CI logs.
+  test.each([['core', 'fernet_key'], ['api', 'secret_key'], ['webserver', 'secret_key'], ['database', 'sql_alchemy_conn']])(
+    'a literal for managed or renamed sensitive [%s] %s is not echoed in the error', (section, option) => {
+      const literal = 'pl41n-s3cr3t-value';
+      const e = errorOf({ options: { [section]: { [option]: literal } } });
+      expect(e.message).not.toContain(literal);
+    });
+
+  test('a value of the wrong type is rejected', () => {
+    expect(REF.sections.core.parallelism.type).toBe('integer');
+    expect(errorOf({ options: { core: { parallelism: 'abc' } } }).message).toMatch(/integer/);
+    expect(() => new AirflowConfig(testChart(), 'c', { options: { scheduler: { enable_health_check: 'yes please' } } })).toThrow(AirflowValidationError);
+  });
+
+  test('a multi-line value is rejected (it would inject airflow.cfg lines)', () => {
+    expect(() => new AirflowConfig(testChart(), 'c', { options: { logging: { log_format: 'a\n[core]\nexecutor = LocalExecutor' } } }))
+      .toThrow(AirflowValidationError);
+    expect(() => new AirflowConfig(testChart(), 'c', { options: { logging: { log_format: 'a\rb' } } })).toThrow(AirflowValidationError);
+  });
+
+  test('no namespace (neither chart nor prop) is rejected', () => {
+    const chart = new Chart(Testing.app(), 'nons');
+    expect(() => new AirflowConfig(chart, 'config')).toThrow(/namespace/);
+  });
+});
+
+// With `[api] base_url` on a sub-path the api-server serves the Task Execution API under that path
+// (apache/airflow#51450, fixed in the Helm chart by PR #51454); without the path every task gets 404s.
+test('a base_url sub-path is carried into execution_api_server_url', () => {
+  let url: string | undefined;
+  try {
+    url = make({ options: { api: { base_url: 'https://airflow.example.com/airflow' } } }).cfg.core.execution_api_server_url;
+  } catch (e) {
+    expect(e).toBeInstanceOf(AirflowValidationError);
+    return;
+  }
+  expect(url).toBe('http://airflow-api-server.airflow-test:8080/airflow/execution/');
+});
+
+describe('checksum', () => {
+  test('is stable for equal input', () => {
+    const props = { options: { core: { parallelism: 64 } } };
+    expect(make(props).config.checksum).toBe(make(props).config.checksum);
+    expect(make(props).config.checksum).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  test('changes with options, with Secret references and with the namespace', () => {
+    const base = make({ options: { core: { parallelism: 64 } } }).config.checksum;
+    expect(make({ options: { core: { parallelism: 65 } } }).config.checksum).not.toBe(base);
+    expect(make({ options: { core: { parallelism: 64 }, sentry: { sentry_dsn: SecretKeyRef.of('s', 'k') } } }).config.checksum).not.toBe(base);
+    expect(make({ options: { core: { parallelism: 64 } }, secrets: { fernetKey: SecretKeyRef.of('other', 'fernet') } }).config.checksum).not.toBe(base);
+    expect(make({ options: { core: { parallelism: 64 } }, namespace: 'other' }).config.checksum).not.toBe(base);
+  });
+});

@@ -1,0 +1,146 @@
+// The environment presets: one snapshot each, and the facts each environment must hold.
+import { ENVIRONMENTS, parseQuantity, Tier } from '../lib';
+import { allContainers, envOf, find, K8sObject, podSpec, synthEnvironment, taskPod, TIERS } from './helpers';
+
+const OBJECTS = Object.fromEntries(TIERS.map(t => [t, synthEnvironment(t)])) as Record<Tier, K8sObject[]>;
+
+const replicas = (tier: Tier, name: string): number => find(OBJECTS[tier], 'Deployment', name).spec.replicas;
+
+/** Every container of every pod (Deployments, StatefulSets, Jobs and the task pod template), labelled. */
+function containers(objects: K8sObject[]): Array<{ where: string; c: any }> {
+  const specs: Array<[string, any]> = [
+    ...objects.filter(o => ['Deployment', 'StatefulSet', 'Job', 'DaemonSet', 'CronJob', 'Pod'].includes(o.kind))
+      .map(o => [`${o.kind}/${o.metadata.name}`, podSpec(o)] as [string, any]),
+    ['task pod', podSpec(taskPod(objects))],
+  ];
+  return specs.flatMap(([where, spec]) => allContainers(spec).map(c => ({ where: `${where} ${c.name}`, c })));
+}
+
+/** An image pinned by a tag that is not latest, or by a sha256 digest. */
+const PINNED = /^[^\s@]+(:(?!latest$)[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$/;
+
+describe.each(TIERS)('snapshot', tier => {
+  test(`${tier}`, () => {
+    expect(synthEnvironment(tier)).toMatchSnapshot();
+  });
+});
+
+test('namespaces are airflow-dev, airflow-staging and airflow-prod', () => {
+  expect([...TIERS].sort()).toEqual(['dev', 'prod', 'staging']);
+  for (const tier of TIERS) {
+    const ns = OBJECTS[tier].filter(o => o.kind === 'Namespace');
+    expect(ns.map(o => o.metadata.name)).toEqual([`airflow-${tier}`]);
+    expect(ENVIRONMENTS[tier].namespace).toBe(`airflow-${tier}`);
+    expect(ENVIRONMENTS[tier].tier).toBe(tier);
+  }
+});
+
+test('synthesis is deterministic', () => {
+  for (const tier of TIERS) expect(synthEnvironment(tier)).toEqual(OBJECTS[tier]);
+});
+
+describe('dev', () => {
+  const objects = OBJECTS.dev;
+
+  test('every Deployment has one replica', () => {
+    const deployments = objects.filter(o => o.kind === 'Deployment');
+    expect(deployments).toHaveLength(4);
+    for (const d of deployments) expect({ name: d.metadata.name, replicas: d.spec.replicas }).toEqual({ name: d.metadata.name, replicas: 1 });
+  });
+
+  test('in-cluster PostgreSQL with at most 2Gi of storage', () => {
+    const sts = find(objects, 'StatefulSet', 'airflow-postgresql');
+    expect(sts.spec.replicas).toBe(1);
+    const claims = sts.spec.volumeClaimTemplates;
+    expect(claims).toHaveLength(1);
+    const storage = parseQuantity(claims[0].spec.resources.requests.storage);
+    expect(storage).toBeDefined();
+    expect(storage!).toBeGreaterThan(0);
+    expect(storage!).toBeLessThanOrEqual(2 * 2 ** 30);
+    find(objects, 'Service', 'airflow-postgresql');
+  });
+
+  test('DAGs from an https:// repository without credentials', () => {
+    const gitSync = containers(objects).filter(({ c }) => String(c.image).includes('git-sync'));
+    expect(gitSync.length).toBeGreaterThanOrEqual(2); // dag-processor sidecar and task pod init container
+    for (const { where, c } of gitSync) {
+      const env = envOf(c);
+      expect({ where, repo: env.GITSYNC_REPO?.value?.startsWith('https://') }).toEqual({ where, repo: true });
+      const auth = Object.keys(env).filter(n => /^GIT_?SYNC_(USERNAME|PASSWORD|PASSWORD_FILE|SSH|SSH_KEY_FILE|SSH_KNOWN_HOSTS|SSH_KNOWN_HOSTS_FILE|CREDENTIAL|ASKPASS_URL|COOKIE_FILE)$/.test(n));
+      expect({ where, auth }).toEqual({ where, auth: [] });
+      expect((c.volumeMounts ?? []).map((m: any) => m.mountPath)).not.toContain('/etc/git-secret');
+    }
+    expect(objects.some(o => JSON.stringify(o).includes('git-secret'))).toBe(false);
+  });
+});
+
+describe('prod', () => {
+  const objects = OBJECTS.prod;
+
+  test.each(['airflow-scheduler', 'airflow-api-server'])('%s: two or more replicas, spread across nodes, a PodDisruptionBudget', name => {
+    const d = find(objects, 'Deployment', name);
+    expect(d.spec.replicas).toBeGreaterThanOrEqual(2);
+    const spread = podSpec(d).topologySpreadConstraints ?? [];
+    const hostname = spread.filter((t: any) => t.topologyKey === 'kubernetes.io/hostname' && t.whenUnsatisfiable === 'DoNotSchedule');
+    expect(hostname).toHaveLength(1);
+    expect(hostname[0].labelSelector.matchLabels).toEqual(d.spec.selector.matchLabels);
+
+    const pdb = objects.filter(o => o.kind === 'PodDisruptionBudget' && JSON.stringify(o.spec.selector.matchLabels) === JSON.stringify(d.spec.selector.matchLabels));
+    expect(pdb).toHaveLength(1);
+    expect(pdb[0].metadata.name).toBe(name);
+    expect(pdb[0].spec.minAvailable).toBeUndefined();
+    expect(typeof pdb[0].spec.maxUnavailable).toBe('number');
+    expect(pdb[0].spec.maxUnavailable).toBeGreaterThanOrEqual(1);
+    expect(pdb[0].spec.maxUnavailable).toBeLessThan(d.spec.replicas);
+  });
+
+  test('an external database referenced by Secret, no in-cluster PostgreSQL', () => {
+    expect(objects.filter(o => o.kind === 'StatefulSet')).toEqual([]);
+    expect(objects.filter(o => o.kind === 'PersistentVolumeClaim')).toEqual([]);
+    expect(objects.filter(o => o.metadata.name.includes('postgres'))).toEqual([]);
+    const conn = ENVIRONMENTS.prod.airflow.externalDatabase!.connection;
+    const users = containers(objects).filter(({ c }) => envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN !== undefined);
+    expect(users.length).toBeGreaterThanOrEqual(9); // 4 components, their 4 wait-for-migrations, the Job
+    for (const { where, c } of users) {
+      expect({ where, ref: envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN }).toEqual({ where, ref: { secret: conn.secretName, key: conn.key } });
+    }
+    // the Secret is referenced, never emitted
+    expect(objects.filter(o => o.kind === 'Secret')).toEqual([]);
+  });
+});
+
+describe('staging', () => {
+  test.each(['airflow-scheduler', 'airflow-api-server'])('%s replicas between dev and prod', name => {
+    expect(replicas('staging', name)).toBeGreaterThanOrEqual(replicas('dev', name));
+    expect(replicas('staging', name)).toBeLessThanOrEqual(replicas('prod', name));
+  });
+});
+
+describe.each(TIERS)('%s', tier => {
+  const objects = OBJECTS[tier];
+
+  test('the runbook names exist', () => {
+    for (const name of ['airflow-scheduler', 'airflow-api-server', 'airflow-dag-processor', 'airflow-triggerer']) find(objects, 'Deployment', name);
+    find(objects, 'Service', 'airflow-api-server');
+  });
+
+  test('every container requests CPU and memory, limits memory, and runs a pinned image', () => {
+    const all = containers(objects);
+    expect(all.length).toBeGreaterThanOrEqual(10);
+    for (const { where, c } of all) {
+      const r = c.resources ?? {};
+      expect({ where, cpu: parseQuantity(r.requests?.cpu) !== undefined }).toEqual({ where, cpu: true });
+      expect({ where, memory: parseQuantity(r.requests?.memory) !== undefined }).toEqual({ where, memory: true });
+      expect({ where, limit: parseQuantity(r.limits?.memory) !== undefined }).toEqual({ where, limit: true });
+      expect(parseQuantity(r.limits.memory)!).toBeGreaterThanOrEqual(parseQuantity(r.requests.memory)!);
+      expect({ where, image: c.image }).toEqual({ where, image: expect.stringMatching(PINNED) });
+    }
+  });
+});
+
+test('the image pin pattern accepts tags and digests and rejects latest and a missing tag', () => {
+  for (const ok of ['apache/airflow:3.1.7', 'registry.k8s.io/git-sync/git-sync:v4.7.1', `postgres@sha256:${'a'.repeat(64)}`, 'localhost:5000/airflow:3.1.7']) {
+    expect(ok).toMatch(PINNED);
+  }
+  for (const bad of ['apache/airflow', 'apache/airflow:latest', 'localhost:5000/airflow', 'postgres@sha256:abc']) expect(bad).not.toMatch(PINNED);
+});

@@ -1,0 +1,59 @@
+import { Construct } from 'constructs';
+import { AirflowValidationError, ContainerResources, GitSync, renderResources } from '../lib';
+import { testChart } from './helpers';
+
+const scope = () => new Construct(testChart(), 'c');
+const ok: ContainerResources = { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi', cpu: '1' } };
+const render = (r: ContainerResources) => renderResources(scope(), 'resources', r);
+/** k8s.Quantity objects as their strings. */
+const plain = (q: object | undefined) => Object.fromEntries(Object.entries(q ?? {}).map(([k, v]) => [k, v.value]));
+const with_ = (requests: Partial<ContainerResources['requests']>, limits: Partial<ContainerResources['limits']>): ContainerResources =>
+  ({ requests: { ...ok.requests, ...requests }, limits: { ...ok.limits, ...limits } });
+
+test('renders requests and limits as given', () => {
+  const r = render(ok);
+  expect(plain(r.requests)).toEqual({ cpu: '250m', memory: '512Mi' });
+  expect(plain(r.limits)).toEqual({ memory: '1Gi', cpu: '1' });
+});
+
+test('a CPU limit is optional; a memory limit is always set', () => {
+  expect(plain(render({ requests: ok.requests, limits: { memory: '512Mi' } }).limits)).toEqual({ memory: '512Mi' });
+});
+
+test('limits equal to requests are fine, in different units', () => {
+  expect(() => render(with_({ cpu: '1', memory: '1Gi' }, { cpu: '1000m', memory: '1024Mi' }))).not.toThrow();
+});
+
+test('a memory limit below the request is rejected', () => {
+  expect(() => render(with_({ memory: '1Gi' }, { memory: '1000Mi' }))).toThrow(/resources\.limits\.memory: got "1000Mi"; expected a memory limit at least the request \(1Gi\)/);
+});
+
+test('a CPU limit below the request is rejected', () => {
+  expect(() => render(with_({ cpu: '1' }, { cpu: '999m' }))).toThrow(/resources\.limits\.cpu: got "999m"/);
+});
+
+describe.each(['2GB', '-1', '1.5.0'])('%j', bad => {
+  test.each([
+    ['requests.cpu', with_({ cpu: bad }, {})],
+    ['requests.memory', with_({ memory: bad }, {})],
+    ['limits.memory', with_({}, { memory: bad })],
+    ['limits.cpu', with_({}, { cpu: bad })],
+  ])('is rejected as %s, naming the property', (path, r) => {
+    expect(() => render(r)).toThrow(AirflowValidationError);
+    expect(() => render(r)).toThrow(`resources.${path}: got ${JSON.stringify(bad)}`);
+  });
+});
+
+test('zero CPU or memory is rejected', () => {
+  expect(() => render(with_({ cpu: '0' }, {}))).toThrow(/resources\.requests\.cpu/);
+  expect(() => render(with_({ memory: '0' }, {}))).toThrow(/resources\.requests\.memory/);
+});
+
+test('a missing requests or limits object is rejected', () => {
+  expect(() => render({ requests: ok.requests } as any)).toThrow(/resources: got/);
+});
+
+test('constructs report the path of their own resources prop', () => {
+  expect(() => new GitSync(testChart(), 'g', { repository: 'https://github.com/x/y.git', resources: with_({ memory: '2GB' }, {}) }))
+    .toThrow('GitSync [test/g] resources.requests.memory: got "2GB"');
+});

@@ -1,0 +1,71 @@
+import { AirflowConfig, Triggerer, TriggererProps } from '../lib';
+import { envOf, find, podSpec, synth, testChart } from './helpers';
+
+/** A chart with airflow.cfg and the triggerer only. */
+function render(props: Partial<TriggererProps> = {}) {
+  const chart = testChart();
+  const config = new AirflowConfig(chart, 'config');
+  const triggerer = new Triggerer(chart, 'triggerer', { config, ...props });
+  const objects = synth(chart);
+  const deployment = find(objects, 'Deployment', triggerer.name);
+  const spec = podSpec(deployment);
+  const container = spec.containers.find((c: any) => c.name === 'triggerer');
+  return { config, triggerer, deployment, spec, container };
+}
+
+describe('Triggerer', () => {
+  test('is the Deployment airflow-triggerer running `airflow triggerer`', () => {
+    const { deployment, container, spec } = render();
+    expect(deployment.metadata.name).toBe('airflow-triggerer');
+    expect(container.args).toEqual(['airflow', 'triggerer']);
+    expect(container.command).toBeUndefined();
+    expect(spec.containers).toHaveLength(1);
+  });
+
+  test('liveness is an exec `airflow jobs check` for TriggererJob with generous timeouts', () => {
+    const probe = render().container.livenessProbe;
+    expect(probe.exec.command).toEqual(['airflow', 'jobs', 'check', '--job-type', 'TriggererJob', '--local']);
+    expect(probe.timeoutSeconds).toBeGreaterThanOrEqual(20);
+    expect(probe.periodSeconds).toBeGreaterThanOrEqual(30);
+    expect(probe.failureThreshold).toBeGreaterThanOrEqual(3);
+  });
+
+  test('talks to the database: the connection URL and fernet key come from Secrets', () => {
+    const { container, config } = render();
+    const env = envOf(container);
+    expect(env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).toEqual({ secret: config.secrets.sqlAlchemyConn.secretName, key: config.secrets.sqlAlchemyConn.key });
+    expect(env.AIRFLOW__CORE__FERNET_KEY.secret).toBeDefined();
+    expect(env.AIRFLOW__API__SECRET_KEY).toBeUndefined(); // only the api-server signs sessions
+  });
+
+  test('waits for migrations and needs no Kubernetes API token', () => {
+    const { spec } = render();
+    expect(spec.initContainers.find((c: any) => c.name === 'wait-for-migrations').args)
+      .toEqual(['airflow', 'db', 'check-migrations', '--migration-wait-timeout=60']);
+    expect(spec.serviceAccountName).toBeUndefined();
+    expect(spec.automountServiceAccountToken).toBe(false);
+  });
+
+  test('defaults to requests 250m / 512Mi and a 1Gi limit; custom resources are honoured', () => {
+    expect(render().container.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } });
+    const custom = { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '3Gi', cpu: '2' } };
+    expect(render({ resources: custom }).container.resources).toEqual(custom);
+  });
+
+  test('honours replicas and image', () => {
+    const { deployment, spec } = render({ replicas: 2, image: 'registry.example.com/airflow:3.1.7-custom' });
+    expect(deployment.spec.replicas).toBe(2);
+    for (const c of [...spec.initContainers, ...spec.containers]) expect(c.image).toBe('registry.example.com/airflow:3.1.7-custom');
+  });
+
+  describe('rejects', () => {
+    const chart = testChart();
+    const config = new AirflowConfig(chart, 'config');
+    let n = 0;
+    const make = (props: Partial<TriggererProps>) => () => new Triggerer(chart, `t${n++}`, { config, ...props });
+    test('replicas below one', () => expect(make({ replicas: 0 })).toThrow(/replicas/));
+    test('an unpinned image', () => expect(make({ image: 'apache/airflow' })).toThrow(/image/));
+    test('a memory limit below the request', () =>
+      expect(make({ resources: { requests: { cpu: '100m', memory: '1Gi' }, limits: { memory: '512Mi' } } })).toThrow(/resources\.limits\.memory/));
+  });
+});

@@ -1,0 +1,84 @@
+import { Construct } from 'constructs';
+import {
+  AirflowValidationError, check, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
+  parseDuration, parseQuantity, PostgresStatefulSet,
+} from '../lib';
+import { testChart } from './helpers';
+
+const scope = () => new Construct(testChart(), 'thing');
+
+describe('parseQuantity (Kubernetes resource.Quantity)', () => {
+  test.each<[string, number]>([
+    ['500m', 0.5], ['1.5', 1.5], ['512Mi', 536870912], ['1e3', 1000], ['2Gi', 2 * 2 ** 30], ['1k', 1000], ['1M', 1e6], ['0', 0], ['.5', 0.5], ['1E3', 1000],
+  ])('%s is %d', (text, value) => expect(parseQuantity(text)).toBeCloseTo(value, 12));
+
+  test.each(['2GB', '1.5.0', '-1', '', ' 1', '1 Gi', 'Mi', '1mi', '1KB', '1e'])('%j is not a quantity', text => {
+    expect(parseQuantity(text)).toBeUndefined();
+  });
+});
+
+describe('parseDuration (Go duration)', () => {
+  test.each<[string, number]>([['60s', 60], ['1m30s', 90], ['500ms', 0.5], ['5m', 300], ['1h', 3600]])('%s is %d s', (text, seconds) => {
+    expect(parseDuration(text)).toBeCloseTo(seconds, 12);
+  });
+  test.each(['60', '1 minute', '', 's', '-5s', '1.5.s'])('%j is not a duration', text => expect(parseDuration(text)).toBeUndefined());
+});
+
+describe('checkImage', () => {
+  const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+  test.each([
+    'apache/airflow:3.1.7', 'registry.k8s.io/git-sync/git-sync:v4.7.1', 'localhost:5000/x/y:1', 'postgres:17.9-bookworm',
+    `apache/airflow@${digest}`, `apache/airflow:3.1.7@${digest}`, `ghcr.io/org/img@${digest}`,
+  ])('accepts %s', image => expect(checkImage(scope(), 'image', image)).toBe(image));
+
+  test.each([
+    'apache/airflow', 'apache/airflow:latest', 'Apache/Airflow:1', 'apache/airflow:', 'apache/airflow@sha256:abc', 'apache airflow:1', '',
+  ])('rejects %j', image => expect(() => checkImage(scope(), 'image', image)).toThrow(AirflowValidationError));
+});
+
+describe('DNS-1123 names', () => {
+  test.each(['airflow', 'a', 'airflow-test', '0a', 'a'.repeat(63)])('label %s is valid', name => expect(checkDnsLabel(scope(), 'n', name)).toBe(name));
+  test.each(['Airflow', '-a', 'a-', 'a_b', 'a.b', '', 'a'.repeat(64)])('label %j is rejected', name => {
+    expect(() => checkDnsLabel(scope(), 'n', name)).toThrow(AirflowValidationError);
+  });
+  test('the maximum length is a parameter', () => {
+    expect(() => checkDnsLabel(scope(), 'n', 'a'.repeat(41), 40)).toThrow(/at most 40/);
+    expect(checkDnsLabel(scope(), 'n', 'a'.repeat(40), 40)).toHaveLength(40);
+  });
+  test('subdomains allow dots, not underscores or capitals', () => {
+    expect(checkDnsSubdomain(scope(), 'n', 'a.b-c')).toBe('a.b-c');
+    for (const bad of ['Bad_Name', 'a..b', '.a', 'A.b', 'a'.repeat(254)]) expect(() => checkDnsSubdomain(scope(), 'n', bad)).toThrow(AirflowValidationError);
+  });
+});
+
+test('checkWholeNumber and checkUniqueNames', () => {
+  expect(checkWholeNumber(scope(), 'replicas', 1, 1)).toBe(1);
+  for (const bad of [0, 1.5, NaN, -1]) expect(() => checkWholeNumber(scope(), 'replicas', bad, 1)).toThrow(/replicas/);
+  expect(() => checkUniqueNames(scope(), 'extraVolumes', [{ name: 'a' }, { name: 'a' }])).toThrow(/extraVolumes: got "a"/);
+  expect(checkUniqueNames(scope(), 'x', [{ name: 'a' }, { name: 'b' }])).toHaveLength(2);
+});
+
+describe('AirflowValidationError', () => {
+  test('names the construct class, its path, the property, the JSON value and what is expected', () => {
+    let error: unknown;
+    try {
+      new PostgresStatefulSet(testChart(), 'db', { storage: '10GB' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AirflowValidationError);
+    expect(error).toBeInstanceOf(Error);
+    const e = error as AirflowValidationError;
+    expect(e.name).toBe('AirflowValidationError');
+    expect(e.message).toMatch(/^PostgresStatefulSet \[test\/db\] storage: got "10GB"; expected .+\.$/);
+    expect(e.constructPath).toBe('test/db');
+    expect(e.property).toBe('storage');
+    expect(e.value).toBe('10GB');
+  });
+
+  test('shows objects as JSON and a value only once', () => {
+    expect(() => check(false, scope(), 'resources', { requests: 1 }, 'an object')).toThrow('Construct [test/thing] resources: got {"requests":1}; expected an object.');
+    expect(() => check(false, scope(), 'x', undefined, 'y')).toThrow('got undefined; expected y.');
+    expect(() => check(true, scope(), 'x', 1, 'y')).not.toThrow();
+  });
+});
