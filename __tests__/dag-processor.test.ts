@@ -1,5 +1,5 @@
 import { AirflowConfig, DagProcessor, DagProcessorProps, GitSync, GitSyncProps } from '../lib';
-import { airflowCfg, envOf, find, podSpec, synth, testChart } from './helpers';
+import { airflowCfg, envOf, find, podSpec, synth, testChart, expectJobsCheckProbe, mountAt } from './helpers';
 
 const REPO = 'https://github.com/example/dags.git';
 
@@ -16,13 +16,6 @@ function render(o: { gitSync?: GitSyncProps; props?: Partial<DagProcessorProps> 
   return { config, gitSync, objects, deployment, spec, container };
 }
 
-/** The volume mount that decides what a container sees at `path` (the deepest one covering it). */
-function mountAt(container: any, path: string): any {
-  return (container.volumeMounts ?? [])
-    .filter((m: any) => path === m.mountPath || path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
-    .sort((a: any, b: any) => b.mountPath.length - a.mountPath.length)[0];
-}
-
 describe('DagProcessor', () => {
   test('is the Deployment airflow-dag-processor running `airflow dag-processor`', () => {
     const { deployment, container } = render();
@@ -33,10 +26,7 @@ describe('DagProcessor', () => {
 
   test('liveness is an exec `airflow jobs check` for DagProcessorJob with generous timeouts', () => {
     const probe = render().container.livenessProbe;
-    expect(probe.exec.command).toEqual(['airflow', 'jobs', 'check', '--job-type', 'DagProcessorJob', '--local']);
-    expect(probe.timeoutSeconds).toBeGreaterThanOrEqual(20);
-    expect(probe.periodSeconds).toBeGreaterThanOrEqual(30);
-    expect(probe.failureThreshold).toBeGreaterThanOrEqual(3);
+    expectJobsCheckProbe(probe, 'DagProcessorJob');
   });
 
   test('reads the database URL from a Secret, has no Kubernetes API token, waits for migrations', () => {

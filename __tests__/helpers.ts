@@ -74,3 +74,19 @@ export function envOf(container: any): Record<string, { value?: string; secret?:
 export function airflowReference(): { sections: Record<string, Record<string, { sensitive?: boolean; type: string }>>; deprecatedOptions: Record<string, { replacedBy: string }> } {
   return JSON.parse(readFileSync(join(SHARED, 'airflow-config.json'), 'utf8'));
 }
+
+/** The volume mount that covers `path` in a container (the deepest one), if any. */
+export function mountAt(container: any, path: string): any {
+  return (container.volumeMounts ?? [])
+    .filter((m: any) => path === m.mountPath || path.startsWith(`${m.mountPath.replace(/\/$/, '')}/`))
+    .sort((a: any, b: any) => b.mountPath.length - a.mountPath.length)[0];
+}
+
+/** An exec `airflow jobs check --job-type <jobType> --local` probe with timeouts that do not kill a busy process. */
+export function expectJobsCheckProbe(probe: any, jobType: string): void {
+  expect(probe.exec.command).toEqual(['airflow', 'jobs', 'check', '--job-type', jobType, '--local']);
+  expect(probe.httpGet).toBeUndefined();
+  expect(probe.timeoutSeconds).toBeGreaterThanOrEqual(20);
+  expect(probe.periodSeconds).toBeGreaterThanOrEqual(30);
+  expect(probe.failureThreshold).toBeGreaterThanOrEqual(3);
+}

@@ -1,5 +1,5 @@
 import { AirflowConfig, AirflowConfigProps, AirflowScheduler, AirflowSchedulerProps, TaskPodTemplate, TaskPodTemplateProps } from '../lib';
-import { airflowCfg, allContainers, envOf, find, podSpec, synth, testChart } from './helpers';
+import { airflowCfg, allContainers, envOf, find, podSpec, synth, testChart, expectJobsCheckProbe } from './helpers';
 
 /** A chart with only what the scheduler needs: airflow.cfg, the task pod template and the scheduler. */
 function render(o: { config?: AirflowConfigProps; template?: Partial<TaskPodTemplateProps>; scheduler?: Partial<AirflowSchedulerProps> } = {}) {
@@ -26,11 +26,7 @@ describe('AirflowScheduler', () => {
 
   test('liveness is an exec `airflow jobs check` for SchedulerJob with timeouts that spare a busy scheduler', () => {
     const probe = render().container.livenessProbe;
-    expect(probe.exec.command).toEqual(['airflow', 'jobs', 'check', '--job-type', 'SchedulerJob', '--local']);
-    expect(probe.httpGet).toBeUndefined();
-    expect(probe.timeoutSeconds).toBeGreaterThanOrEqual(20);
-    expect(probe.periodSeconds).toBeGreaterThanOrEqual(30);
-    expect(probe.failureThreshold).toBeGreaterThanOrEqual(3);
+    expectJobsCheckProbe(probe, 'SchedulerJob');
   });
 
   test('mounts the task pod template exactly at [kubernetes_executor] pod_template_file', () => {

@@ -1,5 +1,5 @@
 import { AirflowConfig, Triggerer, TriggererProps } from '../lib';
-import { envOf, find, podSpec, synth, testChart } from './helpers';
+import { envOf, find, podSpec, synth, testChart, expectJobsCheckProbe } from './helpers';
 
 /** A chart with airflow.cfg and the triggerer only. */
 function render(props: Partial<TriggererProps> = {}) {
@@ -24,10 +24,7 @@ describe('Triggerer', () => {
 
   test('liveness is an exec `airflow jobs check` for TriggererJob with generous timeouts', () => {
     const probe = render().container.livenessProbe;
-    expect(probe.exec.command).toEqual(['airflow', 'jobs', 'check', '--job-type', 'TriggererJob', '--local']);
-    expect(probe.timeoutSeconds).toBeGreaterThanOrEqual(20);
-    expect(probe.periodSeconds).toBeGreaterThanOrEqual(30);
-    expect(probe.failureThreshold).toBeGreaterThanOrEqual(3);
+    expectJobsCheckProbe(probe, 'TriggererJob');
   });
 
   test('talks to the database: the connection URL and fernet key come from Secrets', () => {
