@@ -36,7 +36,9 @@ const EVERY_KIND: Array<[string, () => K8sObject[]]> = [
   }],
 ];
 const deploymentsOf = (objects: K8sObject[]) => objects.filter(o => o.kind === 'Deployment');
-const isAirflow = (c: any) => c.image.startsWith('apache/airflow:');
+/** Containers that run Airflow: the Airflow image through its entrypoint (a helper such as the api-server's
+ * auth-passwords copier uses the image with its own command and runs no Airflow process). */
+const isAirflow = (c: any) => c.image.startsWith('apache/airflow:') && c.command === undefined;
 
 /** Whether `path` is on a writable emptyDir in this container (the deepest mount covering it decides). */
 function writableEmptyDir(spec: any, container: any, path: string): boolean {

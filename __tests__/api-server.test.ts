@@ -105,3 +105,34 @@ describe('ApiServer', () => {
     test('an invalid ServiceAccount name', () => expect(make({ serviceAccountName: 'UPPER' })).toThrow(/serviceAccountName/));
   });
 });
+
+describe("SimpleAuthManager's password file", () => {
+  test('is on a writable emptyDir, pre-filled from the optional Secret so every replica shares one password', () => {
+    const { objects, spec, container } = render({ replicas: 2 });
+    const file = airflowCfg(objects).core.simple_auth_manager_passwords_file;
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    const mount = container.volumeMounts.find((m: any) => m.mountPath === dir);
+    expect(spec.volumes.find((v: any) => v.name === mount.name).emptyDir).toEqual({});
+    expect(mount.readOnly).toBeFalsy();
+
+    const init = spec.initContainers.find((c: any) => c.name === 'auth-passwords');
+    const secretMount = init.volumeMounts.find((m: any) => m.readOnly);
+    const secretVolume = spec.volumes.find((v: any) => v.name === secretMount.name).secret;
+    expect(secretVolume).toMatchObject({ secretName: 'airflow-secrets', optional: true });
+    expect(secretVolume.items).toEqual([{ key: 'simple-auth-manager-passwords', path: file.slice(dir.length + 1) }]);
+    // copies the Secret's file to exactly the path Airflow reads, on the shared emptyDir
+    expect(init.command.join(' ')).toContain(`cp ${secretMount.mountPath}/${file.slice(dir.length + 1)} ${dir}/`);
+    expect(init.volumeMounts.find((m: any) => m.mountPath === dir).name).toBe(mount.name);
+    expect(init.resources.limits.memory).toBeDefined();
+    expect(init.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+  });
+
+  test('other components do not get the passwords', () => {
+    const chart = testChart();
+    const config = new AirflowConfig(chart, 'config');
+    const podTemplate = new TaskPodTemplate(chart, 'tasks', { config });
+    new AirflowScheduler(chart, 'scheduler', { config, podTemplate });
+    const text = JSON.stringify(synth(chart));
+    expect(text).not.toContain('simple-auth-manager-passwords');
+  });
+});

@@ -44,8 +44,8 @@ function run(env: string, extra: Record<string, string> = {}): Run {
   const lines = readFileSync(log, 'utf8').split('\n');
   const secrets: Run['secrets'] = {};
   for (const l of lines.filter(x => x.startsWith('SECRET '))) {
-    const [, name, key, value] = l.split(' ');
-    (secrets[name] ??= {})[key] = value;
+    const [, name, key, ...value] = l.split(' ');
+    (secrets[name] ??= {})[key] = value.join(' ');
   }
   return { status: r.status, stderr: r.stderr, argv: lines.filter(l => l.startsWith('ARGV ')), secrets };
 }
@@ -57,6 +57,7 @@ function referenced(tier: string): Record<string, string[]> {
     if (Array.isArray(v)) v.forEach(visit);
     else if (v && typeof v === 'object') {
       if (v.secretKeyRef) (refs[v.secretKeyRef.name] ??= new Set()).add(v.secretKeyRef.key);
+      if (v.secret?.secretName) for (const item of v.secret.items ?? []) (refs[v.secret.secretName] ??= new Set()).add(item.key);
       Object.values(v).forEach(visit);
     }
   };
@@ -81,8 +82,10 @@ describe.each(TIERS)('create-secrets.sh %s', tier => {
     expect(fernet).toMatch(/^[A-Za-z0-9_-]{43}=$/);
     expect(Buffer.from(fernet, 'base64url')).toHaveLength(32);
     for (const key of ['jwt-secret', 'api-secret-key']) expect(first.secrets['airflow-secrets'][key]).toMatch(/^[0-9a-f]{64}$/);
+    // SimpleAuthManager's password file: JSON {user: password}
+    expect(JSON.parse(first.secrets['airflow-secrets']['simple-auth-manager-passwords']).admin).toMatch(/^[0-9a-f]{64}$/);
     const second = run(tier, extra);
-    for (const key of ['fernet-key', 'jwt-secret', 'api-secret-key']) {
+    for (const key of ['fernet-key', 'jwt-secret', 'api-secret-key', 'simple-auth-manager-passwords']) {
       expect(second.secrets['airflow-secrets'][key]).not.toEqual(first.secrets['airflow-secrets'][key]);
     }
   });

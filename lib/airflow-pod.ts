@@ -37,6 +37,8 @@ export interface AirflowPodOptions {
   readonly startupProbe?: k8s.Probe;
   readonly extraVolumes?: k8s.Volume[];
   readonly extraVolumeMounts?: k8s.VolumeMount[];
+  /** Init containers to run after wait-for-migrations and git-sync. */
+  readonly extraInitContainers?: k8s.Container[];
   readonly restartPolicy?: string;
   readonly terminationGracePeriodSeconds?: number;
 }
@@ -118,6 +120,7 @@ export function airflowPodSpec(o: AirflowPodOptions): k8s.PodSpec {
     if (as === 'sidecar') containers.push(sync.sidecar());
     else initContainers.push(sync.initContainer());
   }
+  initContainers.push(...(o.extraInitContainers ?? []));
   return {
     ...(o.restartPolicy ? { restartPolicy: o.restartPolicy } : {}),
     ...(o.serviceAccountName

@@ -1,12 +1,46 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AUTH_DIR } from './airflow-config';
+import { AirflowConfig, AUTH_DIR } from './airflow-config';
 import { AirflowDeployment, AirflowDeploymentProps } from './airflow-deployment';
-import { API_SERVER_PORT } from './names';
+import { AirflowPodOptions } from './airflow-pod';
+import { AIRFLOW_GID, AIRFLOW_UID, API_SERVER_PORT, DEFAULT_AIRFLOW_IMAGE } from './names';
+import { restrictedContainerSecurity } from './security';
 import { check, checkDnsSubdomain } from './validation';
 
 /** The api-server's health endpoint. */
 export const HEALTH_PATH = '/api/v2/monitor/health';
+
+const PASSWORDS_FILE = 'simple_auth_manager_passwords.json.generated';
+
+/**
+ * SimpleAuthManager (Airflow's default) reads and writes its password file (`a+`), so the file
+ * must be on a writable volume: the `auth` emptyDir at `[core] simple_auth_manager_passwords_file`'s
+ * folder. An init container copies the passwords from the Secret there first when the Secret has
+ * them (the volume is optional), so that all replicas share one password.
+ */
+function simpleAuthManagerPasswords(config: AirflowConfig | undefined, image: string): Pick<AirflowPodOptions, 'extraVolumes' | 'extraVolumeMounts' | 'extraInitContainers'> {
+  if (!(config instanceof AirflowConfig)) return {}; // AirflowDeployment reports the bad config
+  const ref = config.secrets.simpleAuthManagerPasswords;
+  return {
+    extraVolumes: [
+      { name: 'auth', emptyDir: {} },
+      { name: 'auth-passwords', secret: { secretName: ref.secretName, optional: true, items: [{ key: ref.key, path: PASSWORDS_FILE }] } },
+    ],
+    extraVolumeMounts: [{ name: 'auth', mountPath: AUTH_DIR }],
+    extraInitContainers: [{
+      name: 'auth-passwords',
+      image,
+      imagePullPolicy: 'IfNotPresent',
+      command: ['/bin/sh', '-c', `if [ -f /passwords/${PASSWORDS_FILE} ]; then cp /passwords/${PASSWORDS_FILE} ${AUTH_DIR}/; fi`],
+      resources: {
+        requests: { cpu: k8s.Quantity.fromString('10m'), memory: k8s.Quantity.fromString('16Mi') },
+        limits: { memory: k8s.Quantity.fromString('64Mi') },
+      },
+      securityContext: restrictedContainerSecurity(AIRFLOW_UID, AIRFLOW_GID),
+      volumeMounts: [{ name: 'auth', mountPath: AUTH_DIR }, { name: 'auth-passwords', mountPath: '/passwords', readOnly: true }],
+    }],
+  };
+}
 
 /** Properties of {@link ApiServer}. */
 export interface ApiServerProps extends AirflowDeploymentProps {
@@ -46,8 +80,7 @@ export class ApiServer extends AirflowDeployment {
       defaultResources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
       serviceAccountName,
       ports: [{ name: 'http', containerPort: API_SERVER_PORT }],
-      extraVolumes: [{ name: 'auth', emptyDir: {} }],
-      extraVolumeMounts: [{ name: 'auth', mountPath: AUTH_DIR }],
+      ...simpleAuthManagerPasswords(props.config, props.image ?? DEFAULT_AIRFLOW_IMAGE),
       startupProbe: probe(6, 20),
       readinessProbe: probe(5, 5),
       livenessProbe: probe(5, 5),

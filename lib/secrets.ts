@@ -55,6 +55,12 @@ export interface AirflowSecretsProps {
   readonly apiSecretKey?: SecretKeyRef;
   /** `[database] sql_alchemy_conn`, e.g. `postgresql+psycopg2://user:pass@host:5432/db`. @default key `sql-alchemy-conn` of `<instance>-secrets` */
   readonly sqlAlchemyConn?: SecretKeyRef;
+  /**
+   * SimpleAuthManager's password file, JSON `{"admin": "<password>"}`, so that every api-server
+   * replica accepts the same password. Optional in the cluster: without it each replica generates
+   * its own and prints it in its log. @default key `simple-auth-manager-passwords` of `<instance>-secrets`
+   */
+  readonly simpleAuthManagerPasswords?: SecretKeyRef;
 }
 
 /** The resolved secret references of one installation. */
@@ -63,6 +69,7 @@ export class AirflowSecrets {
   public readonly jwtSecret: SecretKeyRef;
   public readonly apiSecretKey: SecretKeyRef;
   public readonly sqlAlchemyConn: SecretKeyRef;
+  public readonly simpleAuthManagerPasswords: SecretKeyRef;
 
   /**
    * @param defaultSecretName the Secret that holds every key not given explicitly.
@@ -73,5 +80,7 @@ export class AirflowSecrets {
     this.jwtSecret = SecretKeyRef.check(scope, 'secrets.jwtSecret', props.jwtSecret ?? SecretKeyRef.of(defaultSecretName, 'jwt-secret'));
     this.apiSecretKey = SecretKeyRef.check(scope, 'secrets.apiSecretKey', props.apiSecretKey ?? SecretKeyRef.of(defaultSecretName, 'api-secret-key'));
     this.sqlAlchemyConn = SecretKeyRef.check(scope, 'secrets.sqlAlchemyConn', props.sqlAlchemyConn ?? SecretKeyRef.of(defaultSecretName, 'sql-alchemy-conn'));
+    this.simpleAuthManagerPasswords = SecretKeyRef.check(scope, 'secrets.simpleAuthManagerPasswords',
+      props.simpleAuthManagerPasswords ?? SecretKeyRef.of(defaultSecretName, 'simple-auth-manager-passwords'));
   }
 }

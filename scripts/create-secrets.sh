@@ -9,7 +9,8 @@
 # make every stored connection unreadable).
 #
 # Creates, in namespace airflow-<env>:
-#   airflow-secrets      fernet-key, jwt-secret, api-secret-key (+ sql-alchemy-conn for dev and staging)
+#   airflow-secrets      fernet-key, jwt-secret, api-secret-key, simple-auth-manager-passwords (the UI's
+#                        `admin` password, shared by all api-server replicas), + sql-alchemy-conn for dev and staging
 #   airflow-postgresql   password                      (dev, staging: the in-cluster PostgreSQL)
 #   airflow-database     connection                    (prod: from $AIRFLOW_DATABASE_URL, your managed PostgreSQL)
 set -euo pipefail
@@ -33,7 +34,9 @@ create_airflow_secrets() {
     --from-file=fernet-key=<(fernet_key) \
     --from-file=jwt-secret=<(hex) \
     --from-file=api-secret-key=<(hex) \
+    --from-file=simple-auth-manager-passwords=<(printf '{"admin": "%s"}' "$(hex)") \
     "$@"
+  echo "the UI's admin password: kubectl -n $ns get secret airflow-secrets -o jsonpath='{.data.simple-auth-manager-passwords}' | base64 -d"
 }
 
 kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
