@@ -124,3 +124,13 @@ describe('invalid input', () => {
     expect(() => new PostgresStatefulSet(testChart(), 'pg', props)).toThrow(` ${property}: got `);
   });
 });
+
+test('an image upgrade changes nothing the API server keeps immutable (selector, serviceName, volumeClaimTemplates)', () => {
+  const immutable = (image: string) => {
+    const chart = testChart();
+    new PostgresStatefulSet(chart, 'db', { image });
+    const { spec } = find(synth(chart), 'StatefulSet', 'airflow-postgresql');
+    return { selector: spec.selector, serviceName: spec.serviceName, volumeClaimTemplates: spec.volumeClaimTemplates };
+  };
+  expect(immutable('postgres:17.10-bookworm')).toEqual(immutable('postgres:17.9-bookworm'));
+});

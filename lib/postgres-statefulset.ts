@@ -117,8 +117,9 @@ export class PostgresStatefulSet extends Construct {
             volumes: [{ name: 'run', emptyDir: {} }, { name: 'tmp', emptyDir: {} }],
           },
         },
+        // volumeClaimTemplates cannot change after creation: no version label here, so an image upgrade applies
         volumeClaimTemplates: [{
-          metadata: { name: 'data', labels },
+          metadata: { name: 'data', labels: selector },
           spec: {
             accessModes: ['ReadWriteOnce'],
             ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}),
