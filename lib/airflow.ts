@@ -6,6 +6,7 @@ import { ApiServer, ApiServerProps } from './api-server';
 import { DagProcessor } from './dag-processor';
 import { GitSync, GitSyncProps } from './git-sync';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
+import { AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
 import { PostgresStatefulSet, PostgresStatefulSetProps } from './postgres-statefulset';
 import { AirflowScheduler } from './scheduler';
 import { SchedulerRbac } from './scheduler-rbac';
@@ -59,6 +60,8 @@ export interface AirflowProps {
   readonly taskPods?: Omit<TaskPodTemplateProps, 'config' | 'image' | 'gitSync'>;
   /** @default see MigrateDatabaseJob */
   readonly migrations?: Omit<MigrateDatabaseJobProps, 'config' | 'image'>;
+  /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on, api-server open to anyone) */
+  readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
 
 /**
@@ -78,6 +81,7 @@ export class Airflow extends Construct {
   public readonly apiServer: ApiServer;
   public readonly dagProcessor: DagProcessor;
   public readonly triggerer: Triggerer;
+  public readonly networkPolicies?: AirflowNetworkPolicies;
 
   /** @throws AirflowValidationError for any invalid prop, both postgres and externalDatabase, or HA with one scheduler or api-server. */
   constructor(scope: Construct, id: string, props: AirflowProps = {}) {
@@ -126,5 +130,10 @@ export class Airflow extends Construct {
     });
     this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...props.dagProcessor });
     this.triggerer = new Triggerer(this, 'triggerer', { config, image, ...props.triggerer });
+    if (props.networkPolicies !== false) {
+      this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
+        instanceName, postgresql: this.postgres !== undefined, ...props.networkPolicies,
+      });
+    }
   }
 }

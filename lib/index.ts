@@ -8,6 +8,7 @@ export * from './environments';
 export * from './git-sync';
 export * from './migrate-database-job';
 export * from './names';
+export * from './network-policies';
 export * from './postgres-statefulset';
 export * from './resources';
 export * from './scheduler';

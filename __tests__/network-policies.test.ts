@@ -1,0 +1,81 @@
+import { Testing } from 'cdk8s';
+import { Airflow, AirflowChart, ENVIRONMENTS } from '../lib';
+import { allContainers, envOf, find, K8sObject, podSpec, synth, taskPod, testChart } from './helpers';
+
+/** Whether a label selector (matchLabels, matchExpressions with In/NotIn/Exists) selects these labels. */
+function selects(selector: any, labels: Record<string, string> = {}): boolean {
+  const byLabel = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  const byExpression = (selector.matchExpressions ?? []).every((e: any) =>
+    e.operator === 'In' ? e.values.includes(labels[e.key])
+      : e.operator === 'NotIn' ? !e.values.includes(labels[e.key])
+        : e.operator === 'Exists' ? e.key in labels : false);
+  return byLabel && byExpression;
+}
+
+/** Pod labels of every workload plus the task pod, with whether the pod reads the database URL. */
+function pods(objects: K8sObject[], instance = 'airflow'): Array<{ what: string; labels: Record<string, string>; usesDatabase: boolean }> {
+  const workloads = objects.filter(o => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind)).map(o => ({ what: `${o.kind}/${o.metadata.name}`, pod: o.spec.template }));
+  return [...workloads, { what: 'task pod', pod: taskPod(objects, instance) }].map(({ what, pod }) => ({
+    what,
+    labels: pod.metadata.labels,
+    usesDatabase: allContainers(pod.spec).some(c => 'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN' in envOf(c)),
+  }));
+}
+
+const objects = synth(new AirflowChart(Testing.app(), 'dev', ENVIRONMENTS.dev));
+const policies = objects.filter(o => o.kind === 'NetworkPolicy');
+const policy = (name: string) => find(objects, 'NetworkPolicy', name).spec;
+
+test('ingress only: egress stays open for tasks', () => {
+  expect(policies).toHaveLength(3);
+  for (const p of policies) expect(p.spec.policyTypes).toEqual(['Ingress']);
+});
+
+test('every pod of the installation, task pods included, is under the default deny', () => {
+  const deny = policy('airflow-default-deny');
+  expect(deny.ingress).toBeUndefined();
+  for (const pod of pods(objects)) expect({ pod: pod.what, selected: selects(deny.podSelector, pod.labels) }).toEqual({ pod: pod.what, selected: true });
+});
+
+test('the api-server port is open to everyone, so task pods reach the Task Execution API', () => {
+  const apiServer = find(objects, 'Deployment', 'airflow-api-server');
+  const p = policy('airflow-api-server');
+  expect(selects(p.podSelector, apiServer.spec.template.metadata.labels)).toBe(true);
+  const containerPort = podSpec(apiServer).containers[0].ports.find((x: any) => x.name === 'http').containerPort;
+  expect(p.ingress).toEqual([{ ports: [{ port: containerPort, protocol: 'TCP' }] }]);
+});
+
+test('PostgreSQL accepts exactly the pods that read the database URL, not task pods', () => {
+  const postgres = find(objects, 'StatefulSet', 'airflow-postgresql');
+  const p = policy('airflow-postgresql');
+  expect(selects(p.podSelector, postgres.spec.template.metadata.labels)).toBe(true);
+  expect(p.ingress[0].ports).toEqual([{ port: podSpec(postgres).containers[0].ports[0].containerPort, protocol: 'TCP' }]);
+  const [peer] = p.ingress[0].from;
+  const clients = pods(objects).filter(x => x.what !== 'StatefulSet/airflow-postgresql');
+  expect(clients.some(x => !x.usesDatabase)).toBe(true); // the task pod
+  for (const pod of clients) expect({ pod: pod.what, allowed: selects(peer.podSelector, pod.labels) }).toEqual({ pod: pod.what, allowed: pod.usesDatabase });
+});
+
+test("one installation's policies do not select another's pods in the same namespace", () => {
+  const chart = testChart();
+  new Airflow(chart, 'a', { instanceName: 'a' });
+  new Airflow(chart, 'b', { instanceName: 'b', networkPolicies: false });
+  const both = synth(chart);
+  const deny = find(both, 'NetworkPolicy', 'a-default-deny').spec;
+  const podsOfB = pods(both.filter(o => o.metadata.name.startsWith('b-')), 'b');
+  expect(podsOfB.length).toBeGreaterThan(5);
+  for (const pod of podsOfB) expect({ pod: pod.what, selected: selects(deny.podSelector, pod.labels) }).toEqual({ pod: pod.what, selected: false });
+  expect(both.filter(o => o.kind === 'NetworkPolicy' && o.metadata.name.startsWith('b-'))).toEqual([]);
+});
+
+test('apiServerFrom narrows who reaches the api-server', () => {
+  const chart = testChart();
+  const from = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }];
+  new Airflow(chart, 'airflow', { networkPolicies: { apiServerFrom: from } });
+  expect(find(synth(chart), 'NetworkPolicy', 'airflow-api-server').spec.ingress[0].from).toEqual(from);
+});
+
+test('with an external database there is no PostgreSQL policy', () => {
+  const prod = synth(new AirflowChart(Testing.app(), 'prod', ENVIRONMENTS.prod));
+  expect(prod.filter(o => o.kind === 'NetworkPolicy').map(o => o.metadata.name).sort()).toEqual(['airflow-api-server', 'airflow-default-deny']);
+});

@@ -1,0 +1,59 @@
+import { Construct } from 'constructs';
+import * as k8s from '../imports/k8s';
+import { AirflowComponentName, AirflowNames, API_SERVER_PORT } from './names';
+
+/** The components that talk to the metadata database (Airflow 3 task pods do not). */
+const DATABASE_CLIENTS: AirflowComponentName[] = ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate'];
+
+/** Properties of {@link AirflowNetworkPolicies}. */
+export interface AirflowNetworkPoliciesProps {
+  /** The installation whose pods the policies select. @default 'airflow' */
+  readonly instanceName?: string;
+  /**
+   * Who may reach the api-server on port 8080 (the UI, the REST API, and task pods calling the Task
+   * Execution API). @default anyone: put your Ingress controller's namespace here to narrow it
+   */
+  readonly apiServerFrom?: k8s.NetworkPolicyPeer[];
+  /** Whether the installation runs the in-cluster PostgreSQL (PostgresStatefulSet) to open for its clients. @default true */
+  readonly postgresql?: boolean;
+}
+
+/**
+ * Ingress NetworkPolicies for one installation, each named after what it guards
+ * (`<instanceName>-default-deny`, `-api-server`, `-postgresql`): all ingress to its pods is denied except
+ * - the api-server on port 8080 (task pods must reach the Task Execution API there; apache/airflow#46926),
+ * - PostgreSQL on port 5432 from the components that use the database (not from task pods).
+ * Egress is left open: tasks reach whatever their DAGs need. Policies take effect only with a CNI
+ * that enforces them. Probes from the kubelet are not affected.
+ * @see https://kubernetes.io/docs/concepts/services-networking/network-policies/
+ */
+export class AirflowNetworkPolicies extends Construct {
+  /** @throws AirflowValidationError for an instance name that is not a DNS-1123 label. */
+  constructor(scope: Construct, id: string, props: AirflowNetworkPoliciesProps = {}) {
+    super(scope, id);
+    const names = AirflowNames.of(this, props.instanceName);
+    const installation = { 'app.kubernetes.io/name': 'airflow', 'app.kubernetes.io/instance': names.instanceName };
+    const policy = (component: AirflowComponentName, spec: k8s.NetworkPolicySpec) => new k8s.KubeNetworkPolicy(this, component, {
+      metadata: { name: names.name(component), labels: names.labels(component) },
+      spec: { ...spec, policyTypes: ['Ingress'] },
+    });
+    policy('default-deny', { podSelector: { matchLabels: installation } });
+    policy('api-server', {
+      podSelector: { matchLabels: names.selector('api-server') },
+      ingress: [{ ...(props.apiServerFrom ? { from: props.apiServerFrom } : {}), ports: [{ port: k8s.IntOrString.fromNumber(API_SERVER_PORT), protocol: 'TCP' }] }],
+    });
+    if (props.postgresql === false) return;
+    policy('postgresql', {
+      podSelector: { matchLabels: names.selector('postgresql') },
+      ingress: [{
+        from: [{
+          podSelector: {
+            matchLabels: installation,
+            matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: DATABASE_CLIENTS }],
+          },
+        }],
+        ports: [{ port: k8s.IntOrString.fromNumber(5432), protocol: 'TCP' }],
+      }],
+    });
+  }
+}
