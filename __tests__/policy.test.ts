@@ -10,8 +10,8 @@ import { loadManifests } from '../scripts/manifests';
 
 const ROOT = join(__dirname, '..');
 
-function check(...paths: string[]): { status: number | null; report: CheckReport; stdout: string } {
-  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', ...paths],
+function check(...args: string[]): { status: number | null; report: CheckReport; stdout: string } {
+  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', ...args],
     { cwd: ROOT, encoding: 'utf8' });
   return { status: r.status, report: JSON.parse(r.stdout), stdout: r.stdout };
 }
@@ -46,4 +46,17 @@ spec:
   const rules = report.policyViolations.map(v => v.split(' ')[1]);
   expect(rules).toEqual(expect.arrayContaining(['PSS103', 'PSS202', 'PSS203', 'PSS205', 'PSS206']));
   expect(status).toBe(1);
+});
+
+test('custom resources fail the schema check unless --allow-unknown-kinds, which counts them as skipped', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'check-'));
+  const file = join(dir, 'crd.yaml');
+  writeFileSync(file, 'apiVersion: external-secrets.io/v1beta1\nkind: ExternalSecret\nmetadata: {name: airflow-secrets}\nspec: {}\n');
+  const strict = check(file);
+  expect(strict.report.schemaErrors.join()).toMatch(/ExternalSecret is not a Kubernetes 1.28 kind/);
+  expect(strict.status).toBe(1);
+  const lenient = check('--allow-unknown-kinds', file);
+  expect(lenient.report.schemaErrors).toEqual([]);
+  expect(lenient.report.unknownKindsSkipped).toBe(1);
+  expect(lenient.status).toBe(0);
 });

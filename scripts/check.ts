@@ -1,4 +1,4 @@
-// npm run check [-- [--json] [--schema FILE] [paths...]]
+// npm run check [-- [--json] [--schema FILE] [--allow-unknown-kinds] [paths...]]
 //
 // Validates Kubernetes YAML (default: dist/) with the checks the tests apply to our own output, so
 // that a GitOps pipeline can gate a pull request on it:
@@ -6,7 +6,9 @@
 //   pod security: Pod Security Standards "restricted" by @monokle/validation (scripts/policy.ts);
 //   hygiene:      no Secret data, no null, no credential in env values or URLs, pinned images,
 //                 requests and memory limits on every container (scripts/hygiene.ts).
-// KubernetesExecutor pod templates kept in ConfigMaps are checked as Pods. Exits 1 on any finding.
+// KubernetesExecutor pod templates kept in ConfigMaps are checked as Pods. Objects of kinds the schema
+// lacks (custom resources) fail the schema check unless --allow-unknown-kinds; then they are counted
+// as skipped. Exits 1 on any finding.
 import { parseArgs } from 'util';
 import { hygieneProblems } from './hygiene';
 import { loadManifests, yamlFiles } from './manifests';
@@ -18,20 +20,22 @@ export interface CheckReport {
   objects: number;
   podTemplates: number;
   podSpecsChecked: number;
+  unknownKindsSkipped: number;
   schemaErrors: string[];
   policyViolations: string[];
   hygieneProblems: string[];
 }
 
-export async function check(paths: string[], schemaPath = K8S_SCHEMA): Promise<CheckReport> {
+export async function check(paths: string[], schemaPath = K8S_SCHEMA, allowUnknownKinds = false): Promise<CheckReport> {
   const manifests = loadManifests(paths);
-  const schema = new SchemaValidator(schemaPath);
+  const schema = new SchemaValidator(schemaPath, allowUnknownKinds);
   const violations = await checkPodSecurity(manifests);
   return {
     files: yamlFiles(paths).length,
     objects: manifests.filter(m => !m.source.includes(':')).length,
     podTemplates: manifests.filter(m => m.source.includes(':')).length,
     podSpecsChecked: manifests.filter(m => POD_KINDS.includes(m.object.kind ?? '')).length,
+    unknownKindsSkipped: allowUnknownKinds ? manifests.filter(m => !schema.knows(m)).length : 0,
     schemaErrors: manifests.flatMap(m => schema.validate(m)),
     policyViolations: violations.map(v => `${v.object}: ${v.ruleId} ${v.path}: ${v.message}`),
     hygieneProblems: manifests.flatMap(hygieneProblems),
@@ -40,17 +44,22 @@ export async function check(paths: string[], schemaPath = K8S_SCHEMA): Promise<C
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
-    options: { json: { type: 'boolean', default: false }, schema: { type: 'string', default: K8S_SCHEMA } },
+    options: {
+      'json': { type: 'boolean', default: false },
+      'schema': { type: 'string', default: K8S_SCHEMA },
+      'allow-unknown-kinds': { type: 'boolean', default: false },
+    },
     allowPositionals: true,
   });
-  const report = await check(positionals.length ? positionals : ['dist'], values.schema);
+  const report = await check(positionals.length ? positionals : ['dist'], values.schema, values['allow-unknown-kinds']);
   const findings = report.schemaErrors.length + report.policyViolations.length + report.hygieneProblems.length;
   if (values.json) {
     process.stdout.write(JSON.stringify(report, null, 1) + '\n');
   } else {
     for (const line of [...report.schemaErrors, ...report.policyViolations, ...report.hygieneProblems]) console.error(line);
     console.log(`check: ${report.objects} objects in ${report.files} files, plus ${report.podTemplates} pod templates; ` +
-      `schema (Kubernetes 1.28, strict): ${report.schemaErrors.length} errors; ` +
+      `schema (Kubernetes 1.28, strict): ${report.schemaErrors.length} errors` +
+      (report.unknownKindsSkipped ? ` (${report.unknownKindsSkipped} objects of unknown kinds skipped)` : '') + '; ' +
       `Pod Security "restricted" (@monokle/validation, ${report.podSpecsChecked} pod specs): ${report.policyViolations.length} violations; ` +
       `hygiene: ${report.hygieneProblems.length} problems`);
   }

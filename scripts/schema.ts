@@ -26,7 +26,8 @@ export class SchemaValidator {
   private readonly kinds = new Map<string, string>();
   private readonly compiled = new Map<string, ValidateFunction>();
 
-  constructor(schemaPath = K8S_SCHEMA) {
+  /** @param allowUnknownKinds pass objects of kinds the schema lacks (custom resources) instead of failing them */
+  constructor(schemaPath = K8S_SCHEMA, private readonly allowUnknownKinds = false) {
     const { definitions } = JSON.parse(readFileSync(schemaPath, 'utf8')) as { definitions: Record<string, Schema> };
     for (const [name, def] of Object.entries(definitions)) {
       for (const gvk of def['x-kubernetes-group-version-kind'] ?? []) {
@@ -39,11 +40,16 @@ export class SchemaValidator {
     this.ajv.addSchema({ $id: 'k8s', definitions: strict(definitions) });
   }
 
+  /** Whether the schema has the object's kind. */
+  public knows(m: Manifest): boolean {
+    return this.kinds.has(`${m.object.apiVersion}/${m.object.kind}`);
+  }
+
   /** Error messages for one object; empty when it is valid. */
   public validate(m: Manifest): string[] {
     const { apiVersion, kind } = m.object;
     const name = this.kinds.get(`${apiVersion}/${kind}`);
-    if (!name) return [`${m.source}: ${apiVersion}/${kind} is not a Kubernetes 1.28 kind`];
+    if (!name) return this.allowUnknownKinds ? [] : [`${m.source}: ${apiVersion}/${kind} is not a Kubernetes 1.28 kind (a custom resource? see --allow-unknown-kinds)`];
     let fn = this.compiled.get(name);
     if (!fn) {
       fn = this.ajv.getSchema(`k8s#/definitions/${name}`)!;
