@@ -130,7 +130,7 @@ describe.each(CASES)('%s', (_label, build) => {
     expect(apiServer.ports.find((p: any) => p.name === svc.spec.ports[0].targetPort)).toBeDefined();
     // the scheduler mounts the task pod template where airflow.cfg says it is
     const templatePath = cfg.kubernetes_executor.pod_template_file;
-    // the most specific mount that holds the path (AIRFLOW_HOME itself is an emptyDir mount)
+    // the most specific mount that holds the path
     const mount = [...scheduler.containers[0].volumeMounts]
       .sort((x: any, y: any) => y.mountPath.length - x.mountPath.length)
       .find((m: any) => templatePath.startsWith(`${m.mountPath}/`));

@@ -1,13 +1,16 @@
 // dist/ is what GitOps pipelines apply: it must be what synth writes now, byte for byte, and clean.
+import { execSync } from 'child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { parse } from 'yaml';
 import { buildApp } from '../lib/app';
 import { hygieneProblems } from '../scripts/hygiene';
 import { loadManifests, parseManifests } from '../scripts/manifests';
 import { TIERS } from './helpers';
 
-const DIST = join(__dirname, '..', 'dist');
+const ROOT = join(__dirname, '..');
+const DIST = join(ROOT, 'dist');
 
 function synthTo(): string {
   const dir = mkdtempSync(join(tmpdir(), 'airflow-synth-'));
@@ -26,9 +29,17 @@ test('dist/ holds one YAML file per environment', () => {
 });
 
 test('dist/ is what `npm run synth` writes now (run it and commit dist/ if this fails)', () => {
+  // the app command and output folder of cdk8s.yaml, as `cdk8s synth` runs them (CDK8S_OUTDIR is how
+  // the CLI hands the output folder to the app)
+  const { app, output } = parse(readFileSync(join(ROOT, 'cdk8s.yaml'), 'utf8'));
+  expect(output).toBe('dist');
+  const outdir = mkdtempSync(join(tmpdir(), 'airflow-app-'));
+  execSync(app, { cwd: ROOT, env: { ...process.env, CDK8S_OUTDIR: outdir }, stdio: 'pipe' });
+  const written = files(outdir);
   const committed = files(DIST);
-  for (const [name, text] of Object.entries(fresh)) expect({ name, text }).toEqual({ name, text: committed[name] });
-  expect(Object.keys(committed)).toEqual(Object.keys(fresh));
+  for (const [name, text] of Object.entries(written)) expect({ name, text }).toEqual({ name, text: committed[name] });
+  expect(Object.keys(committed)).toEqual(Object.keys(written));
+  expect(written).toEqual(fresh);
 });
 
 test('synth twice gives identical bytes', () => {

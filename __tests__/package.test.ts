@@ -3,28 +3,15 @@ import { execFileSync, spawnSync } from 'child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
+import { parseAllDocuments } from 'yaml';
 
 const ROOT = join(__dirname, '..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 
-const CONSUMER = `
-import { App, Chart } from 'cdk8s';
-import {
-  AirflowConfig, AirflowScheduler, ApiServer, GitSync, PostgresStatefulSet, SchedulerRbac, TaskPodTemplate,
-} from '${pkg.name}';
-
-const app = new App({ outdir: 'out' });
-const chart = new Chart(app, 'platform', { namespace: 'data-platform', disableResourceNameHashes: true });
-const instanceName = 'platform';
-const gitSync = new GitSync(chart, 'dags', { repository: 'https://github.com/example/dags.git', ref: 'main' });
-const config = new AirflowConfig(chart, 'config', { instanceName, dagsFolder: gitSync.dagsFolder });
-const rbac = new SchedulerRbac(chart, 'rbac', { instanceName });
-new PostgresStatefulSet(chart, 'db', { instanceName });
-const podTemplate = new TaskPodTemplate(chart, 'tasks', { config, gitSync });
-new AirflowScheduler(chart, 'scheduler', { config, podTemplate, serviceAccountName: rbac.schedulerServiceAccountName });
-new ApiServer(chart, 'api', { config, replicas: 2 });
-app.synth();
-`;
+// The README's composition example, in full.
+const CONSUMER = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  .split('```ts\n')[1].split('```')[0]
+  .replace("'cdk8s-airflow'", `'${pkg.name}'`);
 
 test('the packed package installs, type-checks and synthesizes in another project', () => {
   const work = mkdtempSync(join(tmpdir(), 'pack-'));
@@ -43,15 +30,18 @@ test('the packed package installs, type-checks and synthesizes in another projec
   for (const dep of [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies), '@types/node']) {
     if (!existsSync(join(modules, dep))) symlinkSync(join(ROOT, 'node_modules', dep), join(modules, dep));
   }
+  expect(CONSUMER).toContain('app.synth()');
   writeFileSync(join(consumer, 'main.ts'), CONSUMER);
   const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--strict', '--target', 'ES2022',
     '--module', 'commonjs', '--esModuleInterop', '--skipLibCheck', 'false', 'main.ts'], { cwd: consumer, encoding: 'utf8' });
   expect(tsc.stdout + tsc.stderr).toBe('');
   const run = spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8' });
   expect(run.stderr).toBe('');
-  const yaml = readFileSync(join(consumer, 'out', 'platform.k8s.yaml'), 'utf8');
-  for (const name of ['platform-scheduler', 'platform-api-server', 'platform-postgresql', 'platform-pod-template']) {
-    expect(yaml).toContain(`name: ${name}\n`);
-  }
-  expect(yaml).toContain('execution_api_server_url = http://platform-api-server.data-platform:8080/execution/');
+  const objects = parseAllDocuments(readFileSync(join(consumer, 'dist', 'data.k8s.yaml'), 'utf8')).map(d => d.toJS());
+  const names = objects.map(o => `${o.kind}/${o.metadata.name}`);
+  expect(names).toEqual(expect.arrayContaining(['Deployment/airflow-scheduler', 'Deployment/airflow-api-server', 'Deployment/airflow-dag-processor',
+    'Deployment/airflow-triggerer', 'StatefulSet/airflow-postgresql', 'ConfigMap/airflow-pod-template', 'ServiceAccount/airflow-scheduler']));
+  expect(names.some(n => /^Job\/airflow-db-migrate-[0-9a-f]{10}$/.test(n))).toBe(true);
+  const cfg = objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-config').data['airflow.cfg'];
+  expect(cfg).toContain('execution_api_server_url = http://airflow-api-server.data-platform:8080/execution/');
 });

@@ -185,3 +185,17 @@ describe('TaskPodTemplate', () => {
       expect(make({ resources: { requests: { cpu: '100m', memory: '2GB' }, limits: { memory: '4Gi' } } })).toThrow(/resources\.requests\.memory/));
   });
 });
+
+describe('TaskPodTemplate start-up', () => {
+  // The image entrypoint (scripts/docker/entrypoint_prod.sh) runs `airflow db check` before any command
+  // unless CONNECTION_CHECK_MAX_COUNT is 0; a task pod has no database URL, so the check would fail.
+  test('the base container skips the entrypoint database check', () => {
+    const { base } = render();
+    expect(envOf(base).CONNECTION_CHECK_MAX_COUNT).toEqual({ value: '0' });
+    expect(envOf(base).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).toBeUndefined();
+  });
+
+  test('the check cannot be turned back on through env', () => {
+    expect(() => render({ props: { env: [{ name: 'CONNECTION_CHECK_MAX_COUNT', value: '20' }] } })).toThrow(/env: got "CONNECTION_CHECK_MAX_COUNT"/);
+  });
+});

@@ -1,4 +1,4 @@
-import { AirflowConfig, Triggerer, TriggererProps } from '../lib';
+import { AirflowConfig, GitSync, Triggerer, TriggererProps } from '../lib';
 import { envOf, find, podSpec, synth, testChart, expectJobsCheckProbe } from './helpers';
 
 /** A chart with airflow.cfg and the triggerer only. */
@@ -64,5 +64,29 @@ describe('Triggerer', () => {
     test('an unpinned image', () => expect(make({ image: 'apache/airflow' })).toThrow(/image/));
     test('a memory limit below the request', () =>
       expect(make({ resources: { requests: { cpu: '100m', memory: '1Gi' }, limits: { memory: '512Mi' } } })).toThrow(/resources\.limits\.memory/));
+  });
+});
+
+describe('Triggerer with git-sync', () => {
+  test('gets the DAG folder (custom triggers beside the DAGs) from a git-sync sidecar, read-only at dags_folder', () => {
+    const chart = testChart();
+    const gitSync = new GitSync(chart, 'git-sync', { repository: 'https://github.com/example/dags.git', subPath: 'dags' });
+    const config = new AirflowConfig(chart, 'config', { dagsFolder: gitSync.dagsFolder });
+    new Triggerer(chart, 'triggerer', { config, gitSync });
+    const deployment = find(synth(chart), 'Deployment', 'airflow-triggerer');
+    const spec = podSpec(deployment);
+    const sidecar = spec.containers.find((c: any) => c.name === 'git-sync');
+    expect(sidecar.env.find((e: any) => e.name === 'GITSYNC_ONE_TIME')).toBeUndefined();
+    const mount = spec.containers[0].volumeMounts.find((m: any) => m.name === 'dags');
+    expect(mount.readOnly).toBe(true);
+    expect(gitSync.dagsFolder.startsWith(`${mount.mountPath}/`)).toBe(true);
+    expect(deployment.spec.template.metadata.annotations['checksum/git-sync']).toBe(gitSync.checksum);
+  });
+
+  test('a dags_folder that is not where git-sync puts the DAGs is rejected', () => {
+    const chart = testChart();
+    const gitSync = new GitSync(chart, 'git-sync', { repository: 'https://github.com/example/dags.git' });
+    const config = new AirflowConfig(chart, 'config');
+    expect(() => new Triggerer(chart, 'triggerer', { config, gitSync })).toThrow(/config\.dagsFolder: got "\/opt\/airflow\/dags"; expected GitSync\.dagsFolder/);
   });
 });

@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig } from './airflow-config';
 import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAIT_RESOURCES, reservedEnv } from './airflow-pod';
+import { GitSync } from './git-sync';
 import { AirflowComponentName, DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResources, renderResources } from './resources';
 import { check, checkImage, checkWholeNumber } from './validation';
@@ -42,6 +43,15 @@ export interface AirflowDeploymentProps {
   readonly disruptionBudget?: DisruptionBudget;
 }
 
+/** Properties of the components that read DAG files (dag-processor, triggerer). */
+export interface DagReaderProps extends AirflowDeploymentProps {
+  /**
+   * Keeps the DAG files current with a git-sync sidecar; `config.dagsFolder` must be its `dagsFolder`.
+   * @default none: DAGs baked into the image at `[core] dags_folder`
+   */
+  readonly gitSync?: GitSync;
+}
+
 /** What a component adds to the shared Deployment shape. */
 export interface AirflowDeploymentSpec extends Omit<AirflowPodOptions,
 'config' | 'image' | 'resources' | 'migrationWait' | 'extraEnv' | 'containerName' | 'optionSecrets'> {
@@ -77,6 +87,10 @@ export abstract class AirflowDeployment extends Construct {
     this.name = names.name(spec.component);
     this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
     const image = this.image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
+    if (spec.gitSync) {
+      check(config.dagsFolder === spec.gitSync.sync.dagsFolder, this, 'config.dagsFolder', config.dagsFolder,
+        `GitSync.dagsFolder (${spec.gitSync.sync.dagsFolder}), where git-sync puts the DAGs`);
+    }
     const spread = props.spreadAcrossNodes ?? 'ScheduleAnyway';
     check(['DoNotSchedule', 'ScheduleAnyway'].includes(spread), this, 'spreadAcrossNodes', spread, '"DoNotSchedule" or "ScheduleAnyway"');
     const podSpec = airflowPodSpec({

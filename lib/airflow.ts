@@ -129,7 +129,7 @@ export class Airflow extends Construct {
       config, image, serviceAccountName: this.rbac.apiServerServiceAccountName, ...haDefaults('apiServer', props.apiServer),
     });
     this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...props.dagProcessor });
-    this.triggerer = new Triggerer(this, 'triggerer', { config, image, ...props.triggerer });
+    this.triggerer = new Triggerer(this, 'triggerer', { config, image, gitSync: this.gitSync, ...props.triggerer });
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName, postgresql: this.postgres !== undefined, ...props.networkPolicies,

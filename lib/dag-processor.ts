@@ -1,14 +1,9 @@
 import { Construct } from 'constructs';
-import { AirflowDeployment, AirflowDeploymentProps } from './airflow-deployment';
+import { AirflowDeployment, DagReaderProps } from './airflow-deployment';
 import { jobsCheckProbe } from './airflow-pod';
-import { GitSync } from './git-sync';
-import { check } from './validation';
 
 /** Properties of {@link DagProcessor}. */
-export interface DagProcessorProps extends AirflowDeploymentProps {
-  /** Keeps the DAG files current with a git-sync sidecar. @default none: DAGs baked into the image at `[core] dags_folder` */
-  readonly gitSync?: GitSync;
-}
+export interface DagProcessorProps extends DagReaderProps {}
 
 /**
  * `airflow dag-processor`, which Airflow 3 always runs standalone: it parses the DAG files and
@@ -31,9 +26,5 @@ export class DagProcessor extends AirflowDeployment {
       gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,
       checksums: gitSync ? { 'git-sync': gitSync.checksum } : {},
     });
-    if (gitSync) {
-      check(props.config.dagsFolder === gitSync.dagsFolder, this, 'config.dagsFolder', props.config.dagsFolder,
-        `GitSync.dagsFolder (${gitSync.dagsFolder}), where git-sync puts the DAGs`);
-    }
   }
 }

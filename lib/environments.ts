@@ -19,8 +19,8 @@ const EXAMPLE_DAGS = {
  * - dev: fits a laptop kind cluster: one replica of everything, in-cluster PostgreSQL on a 1Gi volume.
  * - staging: two schedulers and api-servers, preferably on different nodes, PodDisruptionBudgets,
  *   in-cluster PostgreSQL on 20Gi.
- * - prod: highly available: two or more of every component, required on different nodes,
- *   PodDisruptionBudgets, and an external (managed, replicated) PostgreSQL whose connection URL is
+ * - prod: highly available: two or more schedulers, api-servers and triggerers, required on
+ *   different nodes, PodDisruptionBudgets, and an external (managed, replicated) PostgreSQL whose connection URL is
  *   in the existing Secret `airflow-database` (key `connection`): an in-cluster single PostgreSQL
  *   would be the one component without a standby.
  */
@@ -62,7 +62,8 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       highAvailability: true,
       scheduler: { replicas: 2, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },
       apiServer: { replicas: 3, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },
-      dagProcessor: { replicas: 2, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 } },
+      // one dag-processor: a second would parse the same bundle again; while it restarts, scheduling goes on
+      dagProcessor: { replicas: 1 },
       triggerer: { replicas: 2, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 } },
     },
   },

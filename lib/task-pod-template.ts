@@ -72,7 +72,12 @@ export class TaskPodTemplate extends Construct {
       resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
       secretUses: props.includeFernetKey ? ['fernetKey'] : [],
       optionSecrets: 'task',
-      extraEnv: checkExtraEnv(this, 'env', props.env ?? [], reservedEnv(config)),
+      extraEnv: [
+        // The image entrypoint waits for the database unless this is 0; task pods have no database URL
+        // (Airflow 3 tasks use the Task Execution API), so the check could only fail.
+        { name: 'CONNECTION_CHECK_MAX_COUNT', value: '0' },
+        ...checkExtraEnv(this, 'env', props.env ?? [], [...reservedEnv(config), 'CONNECTION_CHECK_MAX_COUNT']),
+      ],
       gitSync: gitSync ? { sync: gitSync, as: 'init' } : undefined,
       serviceAccountName: props.serviceAccountName,
       restartPolicy: 'Never',
