@@ -44,7 +44,10 @@ function simpleAuthManagerPasswords(config: AirflowConfig | undefined, image: st
 
 /** Properties of {@link ApiServer}. */
 export interface ApiServerProps extends AirflowDeploymentProps {
-  /** ServiceAccount allowed to read task pods' logs (see SchedulerRbac). @default '<instanceName>-api-server' */
+  /**
+   * ServiceAccount allowed to read running task pods' logs. It must exist: SchedulerRbac creates
+   * `<instanceName>-api-server` with exactly those rights. @default '<instanceName>-api-server'
+   */
   readonly serviceAccountName?: string;
   /** Type of the Service. @default 'ClusterIP' (expose it with your Ingress or Gateway) */
   readonly serviceType?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';

@@ -8,7 +8,11 @@ import { check, checkDnsSubdomain } from './validation';
 export interface AirflowSchedulerProps extends AirflowDeploymentProps {
   /** The task pod template the KubernetesExecutor launches tasks from; mounted at `[kubernetes_executor] pod_template_file`. */
   readonly podTemplate: TaskPodTemplate;
-  /** ServiceAccount allowed to manage task pods (see SchedulerRbac). @default '<instanceName>-scheduler' */
+  /**
+   * ServiceAccount allowed to manage task pods. It must exist: SchedulerRbac creates
+   * `<instanceName>-scheduler` with exactly the rights the KubernetesExecutor needs.
+   * @default '<instanceName>-scheduler'
+   */
   readonly serviceAccountName?: string;
 }
 
