@@ -57,8 +57,11 @@ export interface AirflowDeploymentSpec extends Omit<AirflowPodOptions,
 'config' | 'image' | 'resources' | 'migrationWait' | 'extraEnv' | 'containerName' | 'optionSecrets'> {
   readonly component: AirflowComponentName;
   readonly defaultResources: ContainerResources;
-  /** sha256 sums of what the pods mount, as `checksum/<name>` pod annotations so a change rolls the pods. */
-  readonly checksums: Record<string, string>;
+  /**
+   * sha256 sums of what the pods mount besides airflow.cfg and git-sync (both added here), as
+   * `checksum/<name>` pod annotations so a change rolls the pods. @default {}
+   */
+  readonly checksums?: Record<string, string>;
 }
 
 /**
@@ -87,13 +90,9 @@ export abstract class AirflowDeployment extends Construct {
     this.name = names.name(spec.component);
     this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
     const image = this.image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
-    if (spec.gitSync) {
-      check(config.dagsFolder === spec.gitSync.sync.dagsFolder, this, 'config.dagsFolder', config.dagsFolder,
-        `GitSync.dagsFolder (${spec.gitSync.sync.dagsFolder}), where git-sync puts the DAGs`);
-    }
     const spread = props.spreadAcrossNodes ?? 'ScheduleAnyway';
     check(['DoNotSchedule', 'ScheduleAnyway'].includes(spread), this, 'spreadAcrossNodes', spread, '"DoNotSchedule" or "ScheduleAnyway"');
-    const podSpec = airflowPodSpec({
+    const podSpec = airflowPodSpec(this, {
       ...spec,
       config,
       image,
@@ -105,7 +104,8 @@ export abstract class AirflowDeployment extends Construct {
     });
     const selector = names.selector(spec.component);
     const annotations: Record<string, string> = { 'checksum/airflow-config': config.checksum };
-    for (const [name, sum] of Object.entries(spec.checksums)) annotations[`checksum/${name}`] = sum;
+    if (spec.gitSync) annotations['checksum/git-sync'] = spec.gitSync.sync.checksum;
+    for (const [name, sum] of Object.entries(spec.checksums ?? {})) annotations[`checksum/${name}`] = sum;
 
     this.deployment = new k8s.KubeDeployment(this, 'Resource', {
       metadata: { name: this.name, labels: names.labels(spec.component, image) },

@@ -40,7 +40,6 @@ export interface AirflowPodOptions {
   /** Init containers to run after wait-for-migrations and git-sync. */
   readonly extraInitContainers?: k8s.Container[];
   readonly restartPolicy?: string;
-  readonly terminationGracePeriodSeconds?: number;
 }
 
 /**
@@ -73,8 +72,13 @@ export function reservedEnv(config: AirflowConfig): string[] {
  * (the rest of `/opt/airflow`, DAGs and plugins baked into an image included, stays as the image has
  * it); secret options from Secrets; optionally the wait-for-migrations init
  * container and git-sync.
+ * @throws AirflowValidationError (naming `scope`) when `[core] dags_folder` is not where git-sync puts the DAGs.
  */
-export function airflowPodSpec(o: AirflowPodOptions): k8s.PodSpec {
+export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.PodSpec {
+  if (o.gitSync) {
+    check(o.config.dagsFolder === o.gitSync.sync.dagsFolder, scope, 'config.dagsFolder', o.config.dagsFolder,
+      `GitSync.dagsFolder (${o.gitSync.sync.dagsFolder}), where git-sync puts the DAGs`);
+  }
   const mounts: k8s.VolumeMount[] = [
     { name: 'config', mountPath: `${AIRFLOW_HOME}/airflow.cfg`, subPath: 'airflow.cfg', readOnly: true },
     { name: 'logs', mountPath: `${AIRFLOW_HOME}/logs` },
@@ -128,7 +132,6 @@ export function airflowPodSpec(o: AirflowPodOptions): k8s.PodSpec {
       : { automountServiceAccountToken: false }),
     enableServiceLinks: false,
     securityContext: restrictedPodSecurity(AIRFLOW_UID, AIRFLOW_GID, o.gitSync?.sync.fsGroup),
-    ...(o.terminationGracePeriodSeconds !== undefined ? { terminationGracePeriodSeconds: o.terminationGracePeriodSeconds } : {}),
     ...(initContainers.length ? { initContainers } : {}),
     containers,
     volumes,

@@ -87,7 +87,6 @@ export class ApiServer extends AirflowDeployment {
       startupProbe: probe(6, 20),
       readinessProbe: probe(5, 5),
       livenessProbe: probe(5, 5),
-      checksums: {},
     });
     checkDnsSubdomain(this, 'serviceAccountName', serviceAccountName!);
     const serviceType = props.serviceType ?? 'ClusterIP';

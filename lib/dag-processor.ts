@@ -24,7 +24,6 @@ export class DagProcessor extends AirflowDeployment {
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
       livenessProbe: jobsCheckProbe('DagProcessorJob'),
       gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,
-      checksums: gitSync ? { 'git-sync': gitSync.checksum } : {},
     });
   }
 }

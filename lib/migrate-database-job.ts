@@ -42,7 +42,7 @@ export class MigrateDatabaseJob extends Construct {
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
     const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
-    const podSpec = airflowPodSpec({
+    const podSpec = airflowPodSpec(this, {
       config,
       image,
       containerName: 'db-migrate',

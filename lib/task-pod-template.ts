@@ -56,16 +56,12 @@ export class TaskPodTemplate extends Construct {
     super(scope, id);
     const { config, gitSync } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
-    if (gitSync) {
-      check(config.dagsFolder === gitSync.dagsFolder, this, 'config.dagsFolder', config.dagsFolder,
-        `GitSync.dagsFolder (${gitSync.dagsFolder}) so that tasks find the DAGs where git-sync puts them`);
-    }
     if (props.serviceAccountName !== undefined) checkDnsSubdomain(this, 'serviceAccountName', props.serviceAccountName);
     this.config = config;
     const names = config.names;
     this.configMapName = names.name('pod-template');
     const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
-    const spec = airflowPodSpec({
+    const spec = airflowPodSpec(this, {
       config,
       image,
       containerName: 'base',

@@ -25,7 +25,6 @@ export class Triggerer extends AirflowDeployment {
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
       livenessProbe: jobsCheckProbe('TriggererJob'),
       gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,
-      checksums: gitSync ? { 'git-sync': gitSync.checksum } : {},
     });
   }
 }
