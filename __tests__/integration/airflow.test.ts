@@ -1,0 +1,223 @@
+// Real Airflow (the locked release the default image pins) runs each environment of dist/ as its manifests
+// say: same airflow.cfg, same env, Secrets made by scripts/create-secrets.sh, a real PostgreSQL, the
+// containers' users, mounts and read-only root (scripts/integration/sandbox.ts), a real kube-apiserver for
+// the scheduler's KubernetesExecutor. Every component starts and passes its exact probes, DAGs laid out as
+// git-sync lays them out are parsed and listed, and the task pods the executor really creates are admitted
+// by the API server as the scheduler's ServiceAccount, pass the strict schema and Pod Security
+// "restricted", carry no database URL and no token, and run the task to success.
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'fs';
+import { join } from 'path';
+import { stringify } from 'yaml';
+import { spawnSync } from 'child_process';
+import type { CheckReport } from '../../scripts/check';
+import { cacheDir, REPO, setup, TestHost, waitFor } from '../../scripts/integration/host';
+import { gitSyncLayout, literalEnv, makeDagRepository } from '../../scripts/integration/images';
+import { EXTERNAL_DATABASE_HOST, Installation, lintFindings } from '../../scripts/integration/installation';
+import { SandboxPod } from '../../scripts/integration/sandbox';
+import { AIRFLOW_VERSION } from '../../lib';
+import { TIERS } from '../helpers';
+
+/** The example DAG whose run proves the executor path: one task, no extra dependencies. */
+const DAG_ID = 'example_simplest_dag';
+
+// Starting real servers takes longer than a unit test may: each test sets its own waits.
+jest.setTimeout(1_200_000);
+
+let host: TestHost;
+let venv: string;
+let dagRepository: string;
+
+beforeAll(async () => {
+  const cache = setup();
+  venv = join(cache, `airflow-${AIRFLOW_VERSION}`);
+  host = new TestHost(cache, 'airflow');
+  await host.startKubeApiserver();
+  // The presets clone apache/airflow at the release tag and read airflow-core/src/airflow/example_dags;
+  // the same files come with the locked apache-airflow-core wheel.
+  const site = join(venv, 'lib', readdirSync(join(venv, 'lib'))[0], 'site-packages');
+  dagRepository = makeDagRepository(join(host.dir, 'dag-repository'),
+    { [join(site, 'airflow', 'example_dags')]: 'airflow-core/src/airflow/example_dags' }, AIRFLOW_VERSION);
+}, 3600_000);
+
+afterAll(async () => { await host?.stop(); });
+
+/** Seeds a pod's DAG volume the way its git-sync container would, from the stand-in repository. */
+function syncDags(pod: SandboxPod): string {
+  const gitSync = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c: any) => literalEnv(c).GITSYNC_ROOT);
+  const env = literalEnv(gitSync);
+  const mount = gitSync.volumeMounts.find((m: any) => m.mountPath === env.GITSYNC_ROOT);
+  return gitSyncLayout(pod.volume(mount.name), dagRepository, env.GITSYNC_REF, env.GITSYNC_LINK, Number(env.GITSYNC_DEPTH ?? 1));
+}
+
+/** Lines a process printed that warn about configuration: deprecated, renamed, removed or unknown options. */
+function configWarnings(output: string): string[] {
+  return output.split('\n').filter(l => /(DeprecationWarning|FutureWarning|deprecated|has been (moved|renamed|removed)|unknown (option|section|config)|not a valid (option|config))/i.test(l)
+    && /(option|section|config|\[[a-z_]+\])/i.test(l));
+}
+
+describe.each(TIERS)('%s, run by real Airflow', tier => {
+  let inst: Installation;
+  let apiUrl: string;
+  let token: string;
+  const externalUrl = () => `postgresql+psycopg2://airflow:${host.dir.slice(-6)}pw@${EXTERNAL_DATABASE_HOST}:5432/airflow?sslmode=require`;
+  const api = (path: string) => host.httpGet(`${apiUrl}${path}`, { Authorization: `Bearer ${token}` });
+  const outputs: string[] = [];
+
+  beforeAll(() => { inst = new Installation(host, tier, venv); });
+  afterAll(async () => {
+    await inst?.stop();
+    // INTEGRATION_LOGS=<folder> keeps what every process printed, for reading after a run.
+    if (process.env.INTEGRATION_LOGS) {
+      mkdirSync(process.env.INTEGRATION_LOGS, { recursive: true });
+      writeFileSync(join(process.env.INTEGRATION_LOGS, `${tier}.log`), [...outputs, host.logs()].join('\n=====\n'));
+    }
+  });
+
+  test('scripts/create-secrets.sh makes the Secrets; run again, it changes nothing', () => {
+    const env: Record<string, string> = inst.objects.some(o => o.kind === 'StatefulSet') ? {} : { AIRFLOW_DATABASE_URL: externalUrl() };
+    const first = inst.createSecrets(env);
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    const versions = () => host.kubectlOk(['-n', inst.namespace, 'get', 'secrets', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}']);
+    const before = versions();
+    const second = inst.createSecrets(env);
+    expect(second.status).toBe(0);
+    expect(second.stdout).toMatch(/left as it is/);
+    expect(versions()).toBe(before);
+    // The objects go in as `kubectl apply -f dist/<tier>.k8s.yaml` puts them (the scheduler's RBAC among them).
+    host.kubectlOk(['apply', '--warnings-as-errors', '-f', join(REPO, 'dist', `${tier}.k8s.yaml`)]);
+    // What the controller-manager would do: every namespace has a `default` ServiceAccount (task pods use it).
+    host.kubectlOk(['-n', inst.namespace, 'create', 'serviceaccount', 'default']);
+  });
+
+  test('airflow db migrate (the migration Job\'s container) and airflow db check-migrations succeed', async () => {
+    await inst.startDatabase(externalUrl());
+    const job = inst.pod('db-migrate');
+    const migrate = job.runToCompletion(job.spec.containers[0].name, 600);
+    outputs.push(migrate.stdout + migrate.stderr);
+    expect(migrate.stdout + migrate.stderr).toMatch(/Database migrating done!/);
+    // check-migrations is each Deployment's init container `wait-for-migrations`: run it as the scheduler's.
+    const scheduler = inst.pod('scheduler');
+    const waited = scheduler.runToCompletion('wait-for-migrations', 300);
+    outputs.push(waited.stdout + waited.stderr);
+  });
+
+  test.each(['scheduler', 'api-server', 'dag-processor', 'triggerer'])('airflow config lint, in the %s container, finds nothing but the executor it must set', component => {
+    const pod = inst.pod(component);
+    const r = pod.exec(component, ['airflow', 'config', 'lint'], 120);
+    expect(r.status).toBe(0);
+    expect(lintFindings(r.stdout + r.stderr).filter(f => !/^Changed default value of `executor` in `core`/.test(f))).toEqual([]);
+  });
+
+  test('the api-server passes its startup, readiness and liveness probes and answers at /execution/', async () => {
+    const pod = inst.pod('api-server');
+    pod.runInitContainers();
+    pod.start('api-server');
+    await pod.waitForProbe('api-server', 'startupProbe', 180);
+    expect(pod.probe('api-server', 'readinessProbe').passed).toBe(true);
+    expect(pod.probe('api-server', 'livenessProbe').passed).toBe(true);
+
+    // execution_api_server_url names the Service; the Service's port leads to the container's port.
+    const cfg = inst.configMap(inst.find('ConfigMap', `airflow-config`).metadata.name)!['airflow.cfg'];
+    const url = new URL(/execution_api_server_url = (\S+)/.exec(cfg)![1]);
+    const service = inst.find('Service', url.hostname.split('.')[0]);
+    const servicePort = service.spec.ports.find((p: any) => p.port === Number(url.port));
+    expect(servicePort).toBeDefined();
+    const containerPort = pod.port(pod.container('api-server'), servicePort.targetPort);
+    const health = host.httpGet(`http://127.0.0.1:${containerPort}${url.pathname}health`);
+    expect(health).toEqual({ status: 200, body: '{"status":"healthy"}' });
+
+    apiUrl = `http://127.0.0.1:${containerPort}`;
+    const passwords = JSON.parse(inst.secret('airflow-secrets')!['simple-auth-manager-passwords']);
+    const login = host.httpPostJson(`${apiUrl}/auth/token`, { username: 'admin', password: passwords.admin });
+    expect(login.status).toBe(201);
+    token = JSON.parse(login.body).access_token;
+  });
+
+  test('the dag-processor, with DAGs laid out as git-sync lays them out, passes its probe and the DAGs are listed', async () => {
+    const pod = inst.pod('dag-processor');
+    const commit = syncDags(pod);
+    expect(commit).toMatch(/^[0-9a-f]{40}$/);
+    pod.runInitContainers();
+    pod.start('dag-processor');
+    const dags = await waitFor('the example DAGs in GET /api/v2/dags', 240, () => {
+      const r = api('/api/v2/dags?limit=100');
+      const body = r.status === 200 ? JSON.parse(r.body) : undefined;
+      return body?.dags?.some((d: any) => d.dag_id === DAG_ID) ? body : undefined;
+    }, 3000);
+    expect(dags.total_entries).toBeGreaterThanOrEqual(20);
+    expect(dags.dags.find((d: any) => d.dag_id === DAG_ID).fileloc).toBe(
+      `/opt/airflow/dags/repo/airflow-core/src/airflow/example_dags/${DAG_ID}.py`);
+    await pod.waitForProbe('dag-processor', 'livenessProbe', 120);
+  });
+
+  test('the triggerer starts and passes its probe', async () => {
+    const pod = inst.pod('triggerer');
+    syncDags(pod);
+    pod.runInitContainers();
+    pod.start('triggerer');
+    await pod.waitForProbe('triggerer', 'livenessProbe', 180);
+  });
+
+  test('the scheduler passes its probe, and its KubernetesExecutor creates task pods the API server admits', async () => {
+    const pod = inst.pod('scheduler');
+    pod.runInitContainers();
+    pod.start('scheduler');
+    await pod.waitForProbe('scheduler', 'livenessProbe', 180);
+    expect(api(`/api/v2/dags/${DAG_ID}`).status).toBe(200);
+    expect(host.httpPatchJson(`${apiUrl}/api/v2/dags/${DAG_ID}`, { is_paused: false }, { Authorization: `Bearer ${token}` }).status).toBe(200);
+    const run = host.httpPostJson(`${apiUrl}/api/v2/dags/${DAG_ID}/dagRuns`, { logical_date: null }, { Authorization: `Bearer ${token}` });
+    expect(run.status).toBe(200);
+    const runId = JSON.parse(run.body).dag_run_id;
+
+    // The executor, as the scheduler's ServiceAccount, creates the task pod through the real API server
+    // (PodSecurity "restricted" enforcing): it exists only if it was admitted.
+    const taskPod = await waitFor('the task pod the executor creates', 180, () => {
+      const r = host.kubectlOk(['-n', inst.namespace, 'get', 'pods', '-l', `dag_id=${DAG_ID}`, '-o', 'json']);
+      return JSON.parse(r).items[0];
+    }, 2000);
+    expect(taskPod.metadata.labels.airflow_executor_done ?? 'false').toBe('false');
+
+    // Run it as a kubelet would; the task reports through the execution API, and the run succeeds.
+    const task = new SandboxPod(host, taskPod.metadata.name, inst.namespace, taskPod.spec, inst);
+    inst.pods.push(task);
+    syncDags(task);
+    const initNames = (taskPod.spec.initContainers ?? []).map((c: any) => c.name);
+    for (const c of initNames) if (!literalEnv(task.container(c)).GITSYNC_ROOT) task.runToCompletion(c, 180);
+    const ran = task.runToCompletion('base', 300);
+    outputs.push(ran.stdout + ran.stderr);
+    const state = await waitFor(`dag run ${runId} to finish`, 180, () => {
+      const s = JSON.parse(api(`/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(runId)}`).body).state;
+      return ['success', 'failed'].includes(s) ? s : undefined;
+    }, 3000);
+    expect(state).toBe('success');
+
+    // The pod the executor rendered from our pod_template_file: facts, the strict schema and Pod Security.
+    const base = taskPod.spec.containers.find((c: any) => c.name === 'base');
+    expect(taskPod.spec.containers.map((c: any) => c.name)).toEqual(['base']);
+    expect(base.args.slice(0, 4)).toEqual(['python', '-m', 'airflow.sdk.execution_time.execute_workload', '--json-string']);
+    expect(base.command).toBeUndefined();
+    expect(taskPod.spec.automountServiceAccountToken).toBe(false);
+    expect(taskPod.spec.volumes.some((v: any) => v.projected)).toBe(false);
+    const everyEnv = [...(taskPod.spec.initContainers ?? []), ...taskPod.spec.containers].flatMap((c: any) => c.env ?? []);
+    expect(everyEnv.filter((e: any) => /SQL_ALCHEMY|DATABASE|FERNET|JWT|SECRET_KEY/.test(e.name) || /postgres(ql)?(\+\w+)?:\/\//.test(e.value ?? ''))).toEqual([]);
+    const out = mkdtempSync(join(host.dir, 'task-pod-'));
+    const clean = JSON.parse(JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: taskPod.metadata.name, namespace: taskPod.metadata.namespace, labels: taskPod.metadata.labels, annotations: taskPod.metadata.annotations }, spec: taskPod.spec }));
+    writeFileSync(join(out, 'task-pod.yaml'), stringify(clean));
+    // `npm run check` (strict schema, @monokle/validation "restricted"), in a child process: the library is ESM-only.
+    const checked = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', out], { cwd: REPO, encoding: 'utf8' });
+    const report: CheckReport = JSON.parse(checked.stdout);
+    expect({ schema: report.schemaErrors, policy: report.policyViolations, podSpecs: report.podSpecsChecked })
+      .toEqual({ schema: [], policy: [], podSpecs: 1 });
+  });
+
+  test('no process printed a warning about a deprecated, renamed or unknown option', () => {
+    const all = [...outputs, ...inst.pods.flatMap(p => p.outputs())];
+    expect(all.length).toBeGreaterThanOrEqual(7);
+    expect(all.flatMap(configWarnings)).toEqual([]);
+  });
+});
+
+test('the integration tests ran with the cache setup.sh fills', () => {
+  expect(venv.startsWith(cacheDir())).toBe(true);
+});

@@ -1,0 +1,101 @@
+// A real kube-apiserver (built from the Go module proxy, with etcd) judges dist/: every object of every
+// environment is admitted by a server-side dry run with PodSecurity enforcing and warnings as errors, and
+// the ServiceAccounts get exactly the rights the README documents, nothing in other namespaces.
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import { stringify } from 'yaml';
+import { parseManifests } from '../../scripts/manifests';
+import { REPO, setup, TestHost } from '../../scripts/integration/host';
+import { TIERS } from '../helpers';
+
+const distFile = (tier: string) => join(REPO, 'dist', `${tier}.k8s.yaml`);
+const objectsOf = (tier: string) => parseManifests(distFile(tier), readFileSync(distFile(tier), 'utf8')).map(m => m.object as any);
+
+/** The README's RBAC table: ServiceAccount -> resource -> verbs. */
+function documentedRights(): Record<string, Record<string, string[]>> {
+  const rows = readFileSync(join(REPO, 'README.md'), 'utf8').split('\n')
+    .map(l => /^\s*\| `([a-z0-9-]+)` \| `([a-z/]+)` \| ([a-z, ]+) \|$/.exec(l)).filter((m): m is RegExpExecArray => !!m);
+  const out: Record<string, Record<string, string[]>> = {};
+  for (const [, sa, resource, verbs] of rows) (out[sa] ??= {})[resource] = verbs.split(',').map(v => v.trim()).sort();
+  return out;
+}
+
+/**
+ * What `kubectl auth can-i --list` grants, as resource -> sorted verbs, leaving out what Kubernetes grants
+ * every authenticated user (system:basic-user, system:discovery, system:public-info-viewer: the
+ * self-reviews and the non-resource URLs).
+ */
+function parseCanIList(text: string): Record<string, string[]> {
+  const EVERYONE = new Set(['selfsubjectreviews.authentication.k8s.io', 'selfsubjectaccessreviews.authorization.k8s.io', 'selfsubjectrulesreviews.authorization.k8s.io']);
+  const out: Record<string, string[]> = {};
+  for (const line of text.split('\n').slice(1)) {
+    const m = /^(\S+)\s+\[(.*?)\]\s+\[(.*?)\]\s+\[(.*?)\]\s*$/.exec(line.trim());
+    if (!m) continue;
+    const [, resource, nonResource, , verbs] = m;
+    if (EVERYONE.has(resource) || nonResource) continue;
+    const r = resource.replace(/\.$/, '');
+    out[r] = [...new Set([...(out[r] ?? []), ...verbs.split(' ').filter(Boolean)])].sort();
+  }
+  return out;
+}
+
+// Starting real servers takes longer than a unit test may: each test sets its own waits.
+jest.setTimeout(1_200_000);
+
+let host: TestHost;
+
+beforeAll(async () => {
+  host = new TestHost(setup(), 'apiserver');
+  await host.startKubeApiserver();
+}, 3600_000);
+
+afterAll(async () => { await host?.stop(); });
+
+describe.each(TIERS)('%s on a real kube-apiserver', tier => {
+  const objects = objectsOf(tier);
+  const namespace = objects.find(o => o.kind === 'Namespace').metadata.name;
+
+  test('every object is admitted by a server-side dry run, PodSecurity enforcing, warnings as errors', () => {
+    // A dry run of namespaced objects needs their Namespace to exist: it is applied for real first.
+    host.kubectlOk(['apply', '--warnings-as-errors', '-f', '-'], stringify(objects.find(o => o.kind === 'Namespace')));
+    const r = host.kubectl(['apply', '--dry-run=server', '--warnings-as-errors', '-f', distFile(tier)]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const admitted = r.stdout.split('\n').filter(l => / \(server dry run\)$/.test(l));
+    expect(admitted).toHaveLength(objects.length);
+    const labels = JSON.parse(host.kubectlOk(['get', 'namespace', namespace, '-o', 'json'])).metadata.labels;
+    expect(labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+  });
+
+  test('the same dry run refuses a pod template that breaks Pod Security "restricted" (the check can fail)', () => {
+    const broken = objects.map(o => JSON.parse(JSON.stringify(o)));
+    const deployment = broken.find(o => o.kind === 'Deployment');
+    delete deployment.spec.template.spec.securityContext.runAsNonRoot;
+    for (const c of deployment.spec.template.spec.containers) c.securityContext.runAsNonRoot = false;
+    const r = host.kubectl(['apply', '--dry-run=server', '--warnings-as-errors', '-f', '-'], broken.map(o => stringify(o)).join('---\n'));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/would violate PodSecurity "restricted:[^"]+": runAsNonRoot/);
+  });
+
+  test('applied for real, each ServiceAccount has exactly the rights the README documents', () => {
+    host.kubectlOk(['apply', '--warnings-as-errors', '-f', distFile(tier)]);
+    const documented = documentedRights();
+    const accounts = objects.filter(o => o.kind === 'ServiceAccount').map(o => o.metadata.name).sort();
+    expect(accounts).toEqual(Object.keys(documented).sort());
+    for (const sa of accounts) {
+      const as = `--as=system:serviceaccount:${namespace}:${sa}`;
+      expect({ [sa]: parseCanIList(host.kubectlOk(['auth', 'can-i', '--list', '-n', namespace, as])) }).toEqual({ [sa]: documented[sa] });
+      // (`kubectl auth can-i create pods/exec` would ask about a pod named "exec": subresources need --subresource.)
+      for (const forbidden of [['get', 'secrets'], ['list', 'secrets'], ['create', 'pods', '--subresource=exec'], ['create', 'pods', '--subresource=portforward'],
+        ['create', 'pods', '--subresource=eviction'], ['update', 'configmaps'], ['create', 'rolebindings'], ['impersonate', 'serviceaccounts'], ['create', 'serviceaccounts', '--subresource=token']]) {
+        expect(`${sa} ${forbidden.join(' ')}: ${host.kubectl(['auth', 'can-i', ...forbidden, '-n', namespace, as]).stdout.trim()}`).toBe(`${sa} ${forbidden.join(' ')}: no`);
+      }
+      const allowed = Object.entries(documented[sa]).flatMap(([resource, verbs]) => verbs.map(v => [v, ...resource.split('/').map((p, i) => i ? `--subresource=${p}` : p)]));
+      for (const a of allowed) expect(`${sa} ${a.join(' ')}: ${host.kubectl(['auth', 'can-i', ...a, '-n', namespace, as]).stdout.trim()}`).toBe(`${sa} ${a.join(' ')}: yes`);
+      for (const elsewhere of ['default', 'kube-system']) {
+        expect(parseCanIList(host.kubectlOk(['auth', 'can-i', '--list', '-n', elsewhere, as]))).toEqual({});
+      }
+      expect(host.kubectl(['auth', 'can-i', 'list', 'pods', '--all-namespaces', as]).stdout.trim()).toBe('no');
+    }
+  });
+});
