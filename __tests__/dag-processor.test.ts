@@ -1,5 +1,5 @@
 import { AirflowConfig, DagProcessor, DagProcessorProps, GitSync, GitSyncProps } from '../lib';
-import { airflowCfg, envOf, find, podSpec, synth, testChart, expectJobsCheckProbe, mountAt } from './helpers';
+import { airflowCfg, envOf, expectSyncBeforeStart, find, podSpec, synth, testChart, expectJobsCheckProbe, mountAt } from './helpers';
 
 const REPO = 'https://github.com/example/dags.git';
 
@@ -70,6 +70,10 @@ describe('DagProcessor', () => {
       expect(env.GITSYNC_ONE_TIME).toBeUndefined(); // a sidecar that exits after one sync would crash-loop
       expect(sidecar.resources.requests.cpu).toBeDefined();
       expect(sidecar.resources.limits.memory).toBeDefined();
+    });
+
+    test('syncs once in an init container before the dag-processor starts, so its first look finds the DAGs', () => {
+      expectSyncBeforeStart(render({ gitSync: gitSyncProps }).spec);
     });
 
     test('the airflow container reads the DAGs read-only at /opt/airflow/dags, where [core] dags_folder points', () => {

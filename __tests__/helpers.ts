@@ -90,3 +90,18 @@ export function expectJobsCheckProbe(probe: any, jobType: string): void {
   expect(probe.periodSeconds).toBeGreaterThanOrEqual(30);
   expect(probe.failureThreshold).toBeGreaterThanOrEqual(3);
 }
+
+/**
+ * The pod syncs DAGs once before any container starts (init containers finish first): an init container
+ * with GITSYNC_ONE_TIME=true, the sidecar's repository, ref, root and link, writing to the volume the
+ * sidecar keeps current. Without it, Airflow starts on an empty DAG folder (found by the integration run).
+ */
+export function expectSyncBeforeStart(spec: any): void {
+  const sidecar = spec.containers.find((c: any) => c.name === 'git-sync');
+  const init = (spec.initContainers ?? []).find((c: any) => envOf(c).GITSYNC_ONE_TIME?.value === 'true');
+  expect(init).toBeDefined();
+  const same = (c: any) => Object.fromEntries(['GITSYNC_REPO', 'GITSYNC_REF', 'GITSYNC_ROOT', 'GITSYNC_LINK', 'GITSYNC_DEPTH'].map(n => [n, envOf(c)[n]]));
+  expect(same(init)).toEqual(same(sidecar));
+  const root = envOf(init).GITSYNC_ROOT.value;
+  expect(init.volumeMounts.find((m: any) => m.mountPath === root).name).toBe(sidecar.volumeMounts.find((m: any) => m.mountPath === root).name);
+}

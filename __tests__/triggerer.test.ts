@@ -1,5 +1,5 @@
 import { AirflowConfig, GitSync, Triggerer, TriggererProps } from '../lib';
-import { envOf, find, podSpec, synth, testChart, expectJobsCheckProbe } from './helpers';
+import { envOf, find, podSpec, synth, testChart, expectJobsCheckProbe, expectSyncBeforeStart } from './helpers';
 
 /** A chart with airflow.cfg and the triggerer only. */
 function render(props: Partial<TriggererProps> = {}) {
@@ -81,6 +81,7 @@ describe('Triggerer with git-sync', () => {
     expect(mount.readOnly).toBe(true);
     expect(gitSync.dagsFolder.startsWith(`${mount.mountPath}/`)).toBe(true);
     expect(deployment.spec.template.metadata.annotations['checksum/git-sync']).toBe(gitSync.checksum);
+    expectSyncBeforeStart(spec);
   });
 
   test('a dags_folder that is not where git-sync puts the DAGs is rejected', () => {

@@ -28,7 +28,7 @@ export interface AirflowPodOptions {
   readonly extraEnv?: k8s.EnvVar[];
   /** Validated resources of the wait-for-migrations init container; none when undefined. */
   readonly migrationWait?: k8s.ResourceRequirements;
-  /** With git-sync: as a long-running sidecar, or as a one-time init container. */
+  /** With git-sync: a one-time init container (`init`), followed by a long-running sidecar (`sidecar`). */
   readonly gitSync?: { readonly sync: GitSync; readonly as: 'sidecar' | 'init' };
   readonly serviceAccountName?: string;
   readonly ports?: k8s.ContainerPort[];
@@ -121,8 +121,11 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
     const { sync, as } = o.gitSync;
     containers[0].volumeMounts!.push(sync.dagsVolumeMount());
     volumes.push(...sync.volumes());
+    // Containers of a pod start together: without a sync before it, the dag-processor's first look at an
+    // empty folder marks every DAG stale until its next refresh. So a one-time sync always runs first,
+    // and the sidecar keeps the checkout current afterwards (as the official chart does).
+    initContainers.push(sync.initContainer());
     if (as === 'sidecar') containers.push(sync.sidecar());
-    else initContainers.push(sync.initContainer());
   }
   initContainers.push(...(o.extraInitContainers ?? []));
   return {

@@ -76,9 +76,10 @@ export interface GitSyncProps {
 }
 
 /**
- * DAG files from Git with git-sync v4: a sidecar that keeps them current where DAGs are parsed
- * (the dag-processor), and a one-time init container in task pods, both writing to the `dags`
- * emptyDir that Airflow containers mount read-only at `/opt/airflow/dags`. DAGs appear at
+ * DAG files from Git with git-sync v4: a one-time init container in every pod that reads DAGs, so
+ * that the files are there before Airflow starts, and in the dag-processor and triggerer a sidecar
+ * that keeps them current, all writing to the `dags` emptyDir that Airflow containers mount read-only
+ * at `/opt/airflow/dags`. DAGs appear at
  * {@link dagsFolder} in every pod, so task pods see them at the path the dag-processor saw.
  *
  * This construct emits no object of its own: the components that use it take its containers
@@ -179,7 +180,7 @@ export class GitSync extends Construct {
     };
   }
 
-  /** The one-time init container for task pods (`GITSYNC_ONE_TIME=true`). */
+  /** The one-time init container (`GITSYNC_ONE_TIME=true`) that syncs before Airflow starts: task pods, and before a sidecar. */
   public initContainer(): k8s.Container {
     return this.container('git-sync-init', [{ name: 'GITSYNC_ONE_TIME', value: 'true' }]);
   }
