@@ -2,7 +2,7 @@
 // USER, WORKDIR, its users) and what its entrypoint runs. There is no container registry here, so the
 // programs come from the host: Airflow from the locked venv, git from Debian.
 import { execFileSync } from 'child_process';
-import { cpSync, mkdirSync, symlinkSync } from 'fs';
+import { cpSync, mkdirSync } from 'fs';
 import { join } from 'path';
 import { ImageRuntime } from './sandbox';
 
@@ -53,9 +53,29 @@ export function postgresImage(): ImageRuntime {
   };
 }
 
-/** The environment of a container, as the manifest gives it (value entries only). */
-export function literalEnv(container: any): Record<string, string> {
-  return Object.fromEntries((container.env ?? []).filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+/**
+ * git-sync v4 (registry.k8s.io/git-sync/git-sync), whose source the Go module proxy does not serve: USER
+ * 65533, HOME /tmp, and as entrypoint scripts/integration/git-sync-standin.sh, which keeps git-sync's
+ * GITSYNC_* contract and on-disk layout. The repositories the manifests name are not reachable here, so
+ * git's `url.<local>.insteadOf` sends each URL of `repositories` (URL -> host folder) to a local copy.
+ * @param firstSyncDelaySeconds see GITSYNC_STANDIN_FIRST_SYNC_DELAY in the stand-in
+ */
+export function gitSyncImage(repositories: Record<string, string>, firstSyncDelaySeconds = 0): ImageRuntime {
+  const urls = Object.entries(repositories);
+  const config: Record<string, string> = { GIT_CONFIG_COUNT: String(urls.length) };
+  urls.forEach(([url], i) => {
+    config[`GIT_CONFIG_KEY_${i}`] = `url.file:///srv/git/${i}.insteadOf`;
+    config[`GIT_CONFIG_VALUE_${i}`] = url;
+  });
+  return {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', GITSYNC_STANDIN_FIRST_SYNC_DELAY: String(firstSyncDelaySeconds), ...config },
+    user: { uid: 65533, gid: 65533 },
+    workingDir: '/',
+    passwd: ['git-sync:x:65533:65533::/tmp:/sbin/nologin'],
+    dirs: [],
+    files: [[join(__dirname, 'git-sync-standin.sh'), '/git-sync'], ...urls.map(([, dir], i): [string, string] => [dir, `/srv/git/${i}`])],
+    argv(command, args = []) { return command ? [...command, ...args] : ['/bin/bash', '/git-sync', ...args]; },
+  };
 }
 
 /**
@@ -71,20 +91,4 @@ export function makeDagRepository(dir: string, files: Record<string, string>, re
   git('commit', '-q', '-m', 'DAGs');
   git('tag', ref);
   return dir;
-}
-
-/**
- * Lays out a git-sync v4 checkout of `ref` from `repository` into `root` (the volume git-sync's
- * GITSYNC_ROOT is on), as git-sync does: `root` is a git repository, the checkout is the worktree
- * `root/.worktrees/<commit>`, and `root/<link>` is a relative symlink to it (kubernetes/git-sync v4
- * main.go: publishSymlink, worktreeFor). Returns the commit.
- */
-export function gitSyncLayout(root: string, repository: string, ref: string, link: string, depth = 1): string {
-  const git = (...args: string[]) => execFileSync('git', ['-C', root, ...args], { encoding: 'utf8', stdio: 'pipe' }).trim();
-  git('init', '-q');
-  git('fetch', '-q', `--depth=${depth}`, repository, ref);
-  const commit = git('rev-parse', 'FETCH_HEAD^{commit}');
-  git('worktree', 'add', '-q', '--detach', `.worktrees/${commit}`, commit);
-  symlinkSync(`.worktrees/${commit}`, join(root, link));
-  return commit;
 }

@@ -6,7 +6,7 @@ import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { parseManifests } from '../manifests';
 import { Process, REPO, RunResult, TestHost } from './host';
-import { airflowImage, postgresImage } from './images';
+import { airflowImage, gitSyncImage, postgresImage } from './images';
 import { ImageRuntime, PodSources, SandboxPod } from './sandbox';
 
 /** The host name the tests give prod's external database (the Secret's URL points there). */
@@ -19,12 +19,19 @@ export class Installation implements PodSources {
   private readonly secrets = new Map<string, Record<string, string>>();
   private database?: Process;
   private readonly airflow: ImageRuntime;
+  private readonly gitSync: ImageRuntime;
 
-  constructor(private readonly host: TestHost, public readonly tier: string, venv: string) {
+  /**
+   * @param dagRepository a local Git repository standing in for every DAG repository the manifests name
+   * @param firstSyncDelaySeconds how long a git-sync sidecar's first sync takes here (see gitSyncImage)
+   */
+  constructor(private readonly host: TestHost, public readonly tier: string, venv: string, dagRepository: string, firstSyncDelaySeconds = 0) {
     const file = join(REPO, 'dist', `${tier}.k8s.yaml`);
     this.objects = parseManifests(file, readFileSync(file, 'utf8')).map(m => m.object);
     this.namespace = this.objects.find(o => o.kind === 'Namespace').metadata.name;
     this.airflow = airflowImage(venv);
+    const urls = new Set<string>(JSON.stringify(this.objects).match(/"name":"GITSYNC_REPO","value":"[^"]+"/g)?.map(m => JSON.parse(`{${m}}`).value) ?? []);
+    this.gitSync = gitSyncImage(Object.fromEntries([...urls].map(u => [u, dagRepository])), firstSyncDelaySeconds);
     const services = this.objects.filter(o => o.kind === 'Service').map(o => o.metadata.name);
     host.addHostNames(...services.flatMap(s => [`${s}.${this.namespace}`, `${s}.${this.namespace}.svc`, `${s}.${this.namespace}.svc.cluster.local`]), EXTERNAL_DATABASE_HOST);
   }
@@ -77,6 +84,7 @@ export class Installation implements PodSources {
   public image(image: string): ImageRuntime {
     if (/^(docker\.io\/)?apache\/airflow:/.test(image)) return this.airflow;
     if (/^(docker\.io\/)?(library\/)?postgres:/.test(image)) return postgresImage();
+    if (/^registry\.k8s\.io\/git-sync\/git-sync:v4\./.test(image)) return this.gitSync;
     throw new Error(`no stand-in for image ${image} in the integration tests`);
   }
 

@@ -23,6 +23,8 @@ export interface ImageRuntime {
   readonly passwd: string[];
   /** Directories the image has (empty, read-only) that the host lacks, such as HOME. */
   readonly dirs: string[];
+  /** Host files or folders the image carries, bound read-only: [host path, path in the container]. */
+  readonly files?: [string, string][];
   /** The argv the container runs, from its `command` and `args` (Kubernetes' rules: command replaces the ENTRYPOINT). */
   argv(command: string[] | undefined, args: string[] | undefined): string[];
 }
@@ -181,6 +183,7 @@ export class SandboxPod {
     args.push(...layout('/', missing, created));
     args.push('--proc', '/proc', '--dev', '/dev', '--ro-bind', this.host.hostsFile, '/etc/hosts', '--ro-bind', passwd, '/etc/passwd');
     for (const d of ['/tmp', ...image.dirs]) args.push(...mkdirs(d, created));
+    for (const [source, target] of image.files ?? []) args.push(...mkdirs(posix.dirname(target), created), '--ro-bind', source, target);
     for (const m of mounts) {
       args.push(...mkdirs(posix.dirname(m.target), created));
       args.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
