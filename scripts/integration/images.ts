@@ -4,13 +4,14 @@
 import { execFileSync } from 'child_process';
 import { cpSync, mkdirSync } from 'fs';
 import { join } from 'path';
+import { REPO } from './host';
 import { ImageRuntime } from './sandbox';
 
 /**
- * The official apache/airflow image (docs: "Docker image" / entrypoint): USER airflow (50000, group 0),
- * HOME /home/airflow, WORKDIR and AIRFLOW_HOME /opt/airflow. Its /entrypoint runs the args: `bash ...` and
- * `python ...` as they are, `airflow X ...` and a bare `X ...` as `airflow X ...`. (Its database wait, which
- * CONNECTION_CHECK_MAX_COUNT=0 turns off, is not reproduced: the tests wait for the database themselves.)
+ * The official apache/airflow image: USER airflow (50000, group 0), HOME /home/airflow, WORKDIR and
+ * AIRFLOW_HOME /opt/airflow, and as ENTRYPOINT scripts/images/airflow-entrypoint.sh, which keeps the
+ * documented contract of the official /entrypoint (the group check, the `airflow db check` wait unless
+ * CONNECTION_CHECK_MAX_COUNT=0, and how it runs `bash`, `python` and `airflow` arguments).
  */
 export function airflowImage(venv: string): ImageRuntime {
   const bin = join(venv, 'bin');
@@ -27,14 +28,8 @@ export function airflowImage(venv: string): ImageRuntime {
     workingDir: '/opt/airflow',
     passwd: ['airflow:x:50000:0::/home/airflow:/bin/bash'],
     dirs: ['/home/airflow', '/opt/airflow'],
-    argv(command, args = []) {
-      if (command) return [...command, ...args];
-      const [first, ...rest] = args;
-      if (first === 'bash') return ['/bin/bash', ...rest];
-      if (first === 'python') return [join(bin, 'python'), ...rest];
-      if (first === 'airflow') return [join(bin, 'airflow'), ...rest];
-      return [join(bin, 'airflow'), ...args];
-    },
+    files: [[join(REPO, 'scripts', 'images', 'airflow-entrypoint.sh'), '/entrypoint']],
+    argv(command, args = []) { return command ? [...command, ...args] : ['/bin/bash', '/entrypoint', ...args]; },
   };
 }
 
