@@ -7,6 +7,7 @@ import reference from './airflow-options.json';
 import { AirflowNames, AIRFLOW_HOME, API_SERVER_PORT, POD_TEMPLATE_FILE } from './names';
 import { AirflowSecrets, AirflowSecretsProps, SecretKeyRef } from './secrets';
 import { check, checkDnsLabel } from './validation';
+import { TaskLogVolume } from './task-log-volume';
 
 /** A writable emptyDir in the api-server for SimpleAuthManager's generated passwords file. */
 export const AUTH_DIR = `${AIRFLOW_HOME}/auth`;
@@ -77,6 +78,12 @@ export interface AirflowConfigProps {
    * @throws AirflowValidationError for an unknown, renamed, managed or literal sensitive option, or a value of the wrong type.
    */
   readonly options?: AirflowOptions;
+  /**
+   * A volume for `[logging] base_log_folder` that task pods, the triggerer and the api-server share, so
+   * that finished tasks' logs stay readable. @default none: each pod logs to an emptyDir, and a task's
+   * log is gone with its pod unless remote logging is configured in `options`
+   */
+  readonly taskLogVolume?: TaskLogVolume;
 }
 
 /**
@@ -94,6 +101,8 @@ export class AirflowConfig extends Construct {
   public readonly namespace: string;
   public readonly secrets: AirflowSecrets;
   public readonly dagsFolder: string;
+  /** The shared task log volume, if any. */
+  public readonly taskLogVolume?: TaskLogVolume;
   /** The Task Execution API URL task pods call. */
   public readonly executionApiServerUrl: string;
   /** The path of `[api] base_url` ('' when unset or at the root), under which the api-server serves everything. */
@@ -117,6 +126,8 @@ export class AirflowConfig extends Construct {
     check(twin === undefined, this, 'instanceName', this.names.instanceName,
       `a name no other installation in namespace ${this.namespace} uses (${twin?.node.path} has it): object names would collide`);
     this.dagsFolder = props.dagsFolder ?? `${AIRFLOW_HOME}/dags`;
+    check(props.taskLogVolume === undefined || props.taskLogVolume instanceof TaskLogVolume, this, 'taskLogVolume', typeof props.taskLogVolume, 'a TaskLogVolume');
+    this.taskLogVolume = props.taskLogVolume;
     check(/^\/[^\s]*$/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without spaces');
     const baseUrl = props.options?.api?.base_url;
     this.apiBasePath = baseUrl === undefined ? '' : basePath(this, baseUrl);

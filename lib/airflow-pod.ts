@@ -28,6 +28,8 @@ export interface AirflowPodOptions {
   readonly extraEnv?: k8s.EnvVar[];
   /** Validated resources of the wait-for-migrations init container; none when undefined. */
   readonly migrationWait?: k8s.ResourceRequirements;
+  /** Mount the config's shared task log volume (if it has one) at the log folder instead of an emptyDir. */
+  readonly sharedLogs?: boolean;
   /** With git-sync: a one-time init container (`init`), followed by a long-running sidecar (`sidecar`). */
   readonly gitSync?: { readonly sync: GitSync; readonly as: 'sidecar' | 'init' };
   readonly serviceAccountName?: string;
@@ -84,8 +86,13 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
     { name: 'logs', mountPath: `${AIRFLOW_HOME}/logs` },
     { name: 'tmp', mountPath: '/tmp' },
   ];
+  const logVolume = o.sharedLogs ? o.config.taskLogVolume : undefined;
+  if (logVolume && o.gitSync) {
+    check(logVolume.fsGroup === o.gitSync.sync.fsGroup, scope, 'config.taskLogVolume.fsGroup', logVolume.fsGroup,
+      `git-sync's group (${o.gitSync.sync.fsGroup}): a pod has one fsGroup, and git-sync needs its own to read its Secret`);
+  }
   const volumes: k8s.Volume[] = [
-    { name: 'logs', emptyDir: {} },
+    logVolume ? logVolume.volume() : { name: 'logs', emptyDir: {} },
     { name: 'config', configMap: { name: o.config.configMapName } },
     { name: 'tmp', emptyDir: {} },
   ];
@@ -134,7 +141,7 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
       ? { serviceAccountName: o.serviceAccountName, automountServiceAccountToken: true }
       : { automountServiceAccountToken: false }),
     enableServiceLinks: false,
-    securityContext: restrictedPodSecurity(AIRFLOW_UID, AIRFLOW_GID, o.gitSync?.sync.fsGroup),
+    securityContext: restrictedPodSecurity(AIRFLOW_UID, AIRFLOW_GID, logVolume?.fsGroup ?? o.gitSync?.sync.fsGroup),
     ...(initContainers.length ? { initContainers } : {}),
     containers,
     volumes,

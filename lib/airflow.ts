@@ -6,11 +6,13 @@ import { ApiServer, ApiServerProps } from './api-server';
 import { DagProcessor } from './dag-processor';
 import { GitSync, GitSyncProps } from './git-sync';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
+import { AIRFLOW_GID } from './names';
 import { AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
 import { PostgresStatefulSet, PostgresStatefulSetProps } from './postgres-statefulset';
 import { AirflowScheduler } from './scheduler';
 import { SchedulerRbac } from './scheduler-rbac';
 import { AirflowSecretsProps, SecretKeyRef } from './secrets';
+import { TaskLogVolume, TaskLogVolumeProps } from './task-log-volume';
 import { TaskPodTemplate, TaskPodTemplateProps } from './task-pod-template';
 import { Triggerer } from './triggerer';
 import { check } from './validation';
@@ -60,6 +62,12 @@ export interface AirflowProps {
   readonly taskPods?: Omit<TaskPodTemplateProps, 'config' | 'image' | 'gitSync'>;
   /** @default see MigrateDatabaseJob */
   readonly migrations?: Omit<MigrateDatabaseJobProps, 'config' | 'image'>;
+  /**
+   * A volume that keeps task logs readable after their pods are gone (see TaskLogVolume), shared by task
+   * pods, the triggerer and the api-server. @default none: logs live and die with each pod unless remote
+   * logging is set in `options`
+   */
+  readonly taskLogs?: Omit<TaskLogVolumeProps, 'instanceName' | 'fsGroup'>;
   /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on, api-server open to anyone) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
@@ -82,6 +90,7 @@ export class Airflow extends Construct {
   public readonly dagProcessor: DagProcessor;
   public readonly triggerer: Triggerer;
   public readonly networkPolicies?: AirflowNetworkPolicies;
+  public readonly taskLogVolume?: TaskLogVolume;
 
   /** @throws AirflowValidationError for any invalid prop, both postgres and externalDatabase, or HA with one scheduler or api-server. */
   constructor(scope: Construct, id: string, props: AirflowProps = {}) {
@@ -110,12 +119,17 @@ export class Airflow extends Construct {
     };
 
     this.gitSync = props.dags ? new GitSync(this, 'git-sync', props.dags) : undefined;
+    // One fsGroup for every pod that mounts the log volume: git-sync's where DAGs come from Git.
+    this.taskLogVolume = props.taskLogs
+      ? new TaskLogVolume(this, 'task-logs', { instanceName, fsGroup: this.gitSync?.fsGroup ?? AIRFLOW_GID, ...props.taskLogs })
+      : undefined;
     this.config = new AirflowConfig(this, 'config', {
       instanceName,
       namespace: props.namespace,
       dagsFolder: this.gitSync?.dagsFolder,
       secrets: externalDatabase ? { ...props.secrets, sqlAlchemyConn: externalDatabase.connection } : props.secrets,
       options: props.options,
+      taskLogVolume: this.taskLogVolume,
     });
     const config = this.config;
     this.rbac = new SchedulerRbac(this, 'rbac', { instanceName, namespace: config.namespace });

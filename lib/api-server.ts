@@ -79,6 +79,7 @@ export class ApiServer extends AirflowDeployment {
     super(scope, id, props, {
       component: 'api-server',
       args: ['airflow', 'api-server'],
+      sharedLogs: true,
       secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret', 'apiSecretKey'],
       defaultResources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
       serviceAccountName,

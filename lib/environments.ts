@@ -37,6 +37,8 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       dagProcessor: { replicas: 1, resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
       triggerer: { replicas: 1, resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
       taskPods: { resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
+      // One node (kind): a ReadWriteOnce volume can be shared by every pod.
+      taskLogs: { size: '1Gi', accessMode: 'ReadWriteOnce' },
     },
   },
   staging: {

@@ -14,6 +14,7 @@ export * from './resources';
 export * from './scheduler';
 export * from './scheduler-rbac';
 export * from './secrets';
+export * from './task-log-volume';
 export * from './task-pod-template';
 export * from './triggerer';
 export * from './validation';

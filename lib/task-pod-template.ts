@@ -77,6 +77,7 @@ export class TaskPodTemplate extends Construct {
       gitSync: gitSync ? { sync: gitSync, as: 'init' } : undefined,
       serviceAccountName: props.serviceAccountName,
       restartPolicy: 'Never',
+      sharedLogs: true,
     });
     this.pod = {
       apiVersion: 'v1',

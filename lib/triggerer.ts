@@ -21,6 +21,7 @@ export class Triggerer extends AirflowDeployment {
     super(scope, id, props, {
       component: 'triggerer',
       args: ['airflow', 'triggerer'],
+      sharedLogs: true,
       secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret'],
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
       livenessProbe: jobsCheckProbe('TriggererJob'),

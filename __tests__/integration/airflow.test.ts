@@ -5,7 +5,7 @@
 // git-sync lays them out are parsed and listed, and the task pods the executor really creates are admitted
 // by the API server as the scheduler's ServiceAccount, pass the strict schema and Pod Security
 // "restricted", carry no database URL and no token, and run the task to success.
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { stringify } from 'yaml';
 import { spawnSync } from 'child_process';
@@ -14,6 +14,7 @@ import { cacheDir, REPO, setup, TestHost, waitFor } from '../../scripts/integrat
 import { makeDagRepository } from '../../scripts/integration/images';
 import { EXTERNAL_DATABASE_HOST, Installation, lintFindings } from '../../scripts/integration/installation';
 import { SandboxPod } from '../../scripts/integration/sandbox';
+import { parseManifests } from '../../scripts/manifests';
 import { AIRFLOW_VERSION } from '../../lib';
 import { TIERS } from '../helpers';
 
@@ -57,6 +58,9 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
   const externalUrl = () => `postgresql+psycopg2://airflow:${host.dir.slice(-6)}pw@${EXTERNAL_DATABASE_HOST}:5432/airflow?sslmode=require`;
   const api = (path: string) => host.httpGet(`${apiUrl}${path}`, { Authorization: `Bearer ${token}` });
   const outputs: string[] = [];
+  let finishedRun = '';
+  const distObjects = parseManifests(join(REPO, 'dist', `${tier}.k8s.yaml`), readFileSync(join(REPO, 'dist', `${tier}.k8s.yaml`), 'utf8')).map(m => m.object as any);
+  const logClaim = distObjects.find(o => o.kind === 'PersistentVolumeClaim' && o.metadata.labels?.['app.kubernetes.io/component'] === 'logs');
 
   // A git-sync sidecar's first clone takes longer than Airflow's start (here: FIRST_SYNC_DELAY seconds).
   beforeAll(() => { inst = new Installation(host, tier, venv, dagRepository, FIRST_SYNC_DELAY); });
@@ -163,7 +167,7 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect(host.httpPatchJson(`${apiUrl}/api/v2/dags/${DAG_ID}`, { is_paused: false }, { Authorization: `Bearer ${token}` }).status).toBe(200);
     const run = host.httpPostJson(`${apiUrl}/api/v2/dags/${DAG_ID}/dagRuns`, { logical_date: null }, { Authorization: `Bearer ${token}` });
     expect(run.status).toBe(200);
-    const runId = JSON.parse(run.body).dag_run_id;
+    const runId = finishedRun = JSON.parse(run.body).dag_run_id;
 
     // The executor, as the scheduler's ServiceAccount, creates the task pod through the real API server
     // (PodSecurity "restricted" enforcing): it exists only if it was admitted.
@@ -204,6 +208,17 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect({ schema: report.schemaErrors, policy: report.policyViolations, podSpecs: report.podSpecsChecked })
       .toEqual({ schema: [], policy: [], podSpecs: 1 });
   });
+
+  if (logClaim) {
+    test(`a finished task's log is read by the api-server after its pod is gone (PersistentVolumeClaim ${logClaim.metadata.name})`, () => {
+      const run = encodeURIComponent(finishedRun);
+      const [ti] = JSON.parse(api(`/api/v2/dags/${DAG_ID}/dagRuns/${run}/taskInstances`).body).task_instances;
+      expect(ti.state).toBe('success');
+      const log = api(`/api/v2/dags/${DAG_ID}/dagRuns/${run}/taskInstances/${ti.task_id}/logs/${ti.try_number}?full_content=true`);
+      expect(log.status).toBe(200);
+      expect(log.body).toMatch(/Done\. Returned value was/);
+    });
+  }
 
   test('no process printed a warning about a deprecated, renamed or unknown option', () => {
     const all = [...outputs, ...inst.pods.flatMap(p => p.outputs())];

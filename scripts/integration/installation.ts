@@ -2,7 +2,7 @@
 // scripts/create-secrets.sh against the real kube-apiserver, its objects applied there, its database
 // started from what the manifests say, and each workload's pod run by SandboxPod from the manifest as it
 // is in dist/.
-import { readFileSync } from 'fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { parseManifests } from '../manifests';
 import { Process, REPO, RunResult, TestHost } from './host';
@@ -70,6 +70,14 @@ export class Installation implements PodSources {
       this.secrets.set(name, Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])));
     }
     return this.secrets.get(name);
+  }
+
+  /** A claim of this environment's dist/, as a folder of the host that every pod mounting it shares. */
+  public persistentVolume(claimName: string): string {
+    this.find('PersistentVolumeClaim', claimName);
+    const dir = join(this.host.dir, 'volumes', this.namespace, claimName);
+    if (!existsSync(dir)) { mkdirSync(dir, { recursive: true }); chmodSync(dir, 0o755); }
+    return dir;
   }
 
   public configMap(name: string): Record<string, string> | undefined {

@@ -10,7 +10,8 @@
 // An image is stood in for by an ImageRuntime: the environment its Dockerfile sets, its users, and the
 // program its entrypoint runs. Probes run the manifest's exact exec command in a fresh sandbox of the
 // same container, or its httpGet against the container's port.
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, readFileSync, writeFileSync } from 'fs';
+import { execFileSync } from 'child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, readFileSync, statSync, writeFileSync } from 'fs';
 import { dirname, join, posix } from 'path';
 import { Process, RunResult, TestHost, waitFor } from './host';
 
@@ -33,6 +34,8 @@ export interface ImageRuntime {
 export interface PodSources {
   secret(name: string): Record<string, string> | undefined;
   configMap(name: string): Record<string, string> | undefined;
+  /** The folder that holds a PersistentVolumeClaim's data (the same for every pod that mounts it). */
+  persistentVolume?(claimName: string): string;
   /** A token and CA for the pod's ServiceAccount, when the pod mounts one. */
   serviceAccountToken?(serviceAccount: string): { token: string; ca: string };
   /** The image that stands in for a container's image. */
@@ -103,7 +106,18 @@ export class SandboxPod {
     if (v.emptyDir) { /* an empty folder, mode 0777 as the kubelet makes it */ }
     else if (v.configMap) files(this.sources.configMap(v.configMap.name), v.configMap.items, `ConfigMap ${v.configMap.name}`, !!v.configMap.optional);
     else if (v.secret) files(this.sources.secret(v.secret.secretName), v.secret.items, `Secret ${v.secret.secretName}`, !!v.secret.optional);
-    else throw new Error(`pod ${this.name}: volume ${v.name}: only emptyDir, configMap and secret volumes are supported here`);
+    else if (v.persistentVolumeClaim && this.sources.persistentVolume) {
+      // The claim's own folder, which outlives the pod; with fsGroup, owned by that group and setgid, as
+      // the kubelet makes it (fsGroupChangePolicy: OnRootMismatch).
+      const data = this.sources.persistentVolume(v.persistentVolumeClaim.claimName);
+      const fsGroup = this.spec.securityContext?.fsGroup;
+      if (fsGroup !== undefined && statSync(data).gid !== fsGroup) {
+        execFileSync('chown', ['-R', `:${fsGroup}`, data]);
+        execFileSync('chmod', ['-R', 'g+rwX', data]);
+        execFileSync('find', [data, '-type', 'd', '-exec', 'chmod', 'g+s', '{}', '+']);
+      }
+      return data;
+    } else throw new Error(`pod ${this.name}: volume ${v.name}: only emptyDir, configMap, secret and persistentVolumeClaim volumes are supported here`);
     return dir;
   }
 
