@@ -39,7 +39,7 @@ describe('TaskLogVolume', () => {
     const { objects } = render({ size: '2Gi', accessMode: 'ReadWriteOnce', storageClassName: 'standard' });
     const claim = find(objects, 'PersistentVolumeClaim', 'airflow-logs');
     expect(claim.spec).toEqual({ accessModes: ['ReadWriteOnce'], storageClassName: 'standard', resources: { requests: { storage: '2Gi' } } });
-    expect(claim.metadata.labels['app.kubernetes.io/component']).toBe('logs');
+    expect(claim.metadata.labels?.['app.kubernetes.io/component']).toBe('logs');
   });
 
   test('defaults: 5Gi, ReadWriteMany, the default StorageClass', () => {
