@@ -1,0 +1,216 @@
+// npm run e2e: dist/dev.k8s.yaml, unchanged, on a real single-node Kubernetes on this machine
+// (scripts/e2e/cluster.sh), with images built here under the names dist/ uses (scripts/e2e/images/) and
+// the DAG repository served at the URL the environment names (scripts/e2e/git-server.py). Runs the
+// checks below in order, each with a timeout and a message saying what failed, stops at the first
+// failure, tears down what it started and ends with `e2e: P/N checks passed in S s`.
+//   npm run e2e [-- --keep]     --keep: leave the cluster up afterwards (for a look around)
+import { spawnSync } from 'child_process';
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import { parseManifests } from '../manifests';
+import { waitFor } from '../integration/host';
+
+const REPO = join(__dirname, '..', '..');
+const TIER = 'dev';
+const DIST = join(REPO, 'dist', `${TIER}.k8s.yaml`);
+const E2E = join(REPO, 'scripts', 'e2e');
+const KUBECONFIG = join(REPO, '.cache', 'e2e', 'admin.kubeconfig');
+const DAG_ID = 'example_simplest_dag';
+const started = Date.now();
+
+function sh(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutSeconds?: number } = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input, env: { ...process.env, KUBECONFIG, ...opts.env }, timeout: (opts.timeoutSeconds ?? 600) * 1000, maxBuffer: 64 << 20 });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+function must(cmd: string, args: string[], opts: Parameters<typeof sh>[2] = {}): string {
+  const r = sh(cmd, args, opts);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}\n${(r.stdout + r.stderr).trim().slice(-3000)}`);
+  return r.stdout;
+}
+
+/** The kubectl cluster.sh builds (its version is set in lib.sh). */
+const K8S_VERSION = /E2E_K8S_VERSION="\$\{KUBERNETES_VERSION:-(v[0-9.]+)\}"/.exec(readFileSync(join(E2E, 'lib.sh'), 'utf8'))![1];
+const kubectlBin = () => join(REPO, '.cache', `kubernetes-${K8S_VERSION}`, 'bin', 'kubectl');
+const kubectl = (...args: string[]) => must(kubectlBin(), args);
+const kubectlJson = (...args: string[]) => JSON.parse(kubectl(...args, '-o', 'json'));
+
+const objects = parseManifests(DIST, readFileSync(DIST, 'utf8')).map(m => m.object as any);
+const NS = objects.find(o => o.kind === 'Namespace').metadata.name;
+const ns = (...args: string[]) => kubectl('-n', NS, ...args);
+const component = (name: string) => `app.kubernetes.io/component=${name}`;
+
+// --- the api-server, through its Service ---------------------------------------------------------
+let token = '';
+function api(method: string, path: string, body?: unknown): { status: number; json: any; text: string } {
+  const svc = kubectlJson('-n', NS, 'get', 'service', 'airflow-api-server');
+  const url = `http://${svc.spec.clusterIP}:${svc.spec.ports[0].port}${path}`;
+  const args = ['-sS', '-m', '30', '-o', '-', '-w', '\n%{http_code}', '-X', method, url];
+  if (token) args.push('-H', `Authorization: Bearer ${token}`);
+  if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body));
+  const r = sh('curl', args);
+  if (r.status !== 0) throw new Error(`${method} ${path}: curl exit ${r.status}: ${r.stderr.trim()}`);
+  const i = r.stdout.lastIndexOf('\n');
+  const text = r.stdout.slice(0, i);
+  let json: any;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: Number(r.stdout.slice(i + 1)), json, text };
+}
+
+async function runDag(): Promise<string> {
+  const run = api('POST', `/api/v2/dags/${DAG_ID}/dagRuns`, { logical_date: null });
+  if (run.status !== 200) throw new Error(`trigger: ${run.status} ${run.text}`);
+  return run.json.dag_run_id;
+}
+
+async function runState(runId: string, timeoutSeconds: number): Promise<string> {
+  return waitFor(`DAG run ${runId} to finish`, timeoutSeconds, () => {
+    const s = api('GET', `/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(runId)}`).json?.state;
+    return ['success', 'failed'].includes(s) ? s : undefined;
+  }, 3000);
+}
+
+// --- the checks -----------------------------------------------------------------------------------
+interface Check { readonly name: string; readonly timeoutSeconds: number; run(): Promise<string | void> }
+const state: { runId?: string; taskPodSeen?: any; dagProcessorStart?: number } = {};
+
+const checks: Check[] = [
+  { name: 'cluster up, images built and imported, DAG repository served at its URL', timeoutSeconds: 3600, async run() {
+    const t = Date.now();
+    must('bash', [join(E2E, 'cluster.sh'), 'up'], { timeoutSeconds: 3000 });
+    const up = Math.round((Date.now() - t) / 1000);
+    must('bash', [join(E2E, 'images', 'build.sh')], { timeoutSeconds: 3000 });
+    must('bash', [join(E2E, 'images', 'git-server.sh'), 'start'], { timeoutSeconds: 600 });
+    must('bash', [join(E2E, 'images', 'dns.sh'), 'apply'], { timeoutSeconds: 300 });
+    return `cluster up in ${up} s; images imported; https://github.com/apache/airflow.git served in the cluster`;
+  } },
+  { name: 'scripts/create-secrets.sh dev, twice: the second run changes nothing', timeoutSeconds: 120, async run() {
+    const env = { PATH: `${join(kubectlBin(), '..')}:${process.env.PATH}` };
+    must('bash', [join(REPO, 'scripts', 'create-secrets.sh'), TIER], { env });
+    const versions = () => ns('get', 'secrets', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}');
+    const before = versions();
+    const again = must('bash', [join(REPO, 'scripts', 'create-secrets.sh'), TIER], { env });
+    if (versions() !== before) throw new Error(`the second run changed Secrets: ${before} -> ${versions()}`);
+    return `${before.trim()}; second run: ${again.split('\n').filter(Boolean).length} lines, nothing changed`;
+  } },
+  { name: 'kubectl apply -f dist/dev.k8s.yaml: no admission failure, no warning', timeoutSeconds: 120, async run() {
+    const out = kubectl('apply', '--warnings-as-errors', '-f', DIST);
+    return `${out.trim().split('\n').length} objects`;
+  } },
+  { name: 'PostgreSQL ready', timeoutSeconds: 300, async run() {
+    return kubectl('-n', NS, 'rollout', 'status', 'statefulset/airflow-postgresql', '--timeout=300s').trim();
+  } },
+  { name: 'the migration Job complete', timeoutSeconds: 600, async run() {
+    const job = objects.find(o => o.kind === 'Job').metadata.name;
+    return kubectl('-n', NS, 'wait', '--for=condition=complete', `job/${job}`, '--timeout=600s').trim();
+  } },
+  { name: 'every Deployment available; restart counts', timeoutSeconds: 600, async run() {
+    kubectl('-n', NS, 'wait', '--for=condition=available', 'deployment', '--all', '--timeout=600s');
+    const pods = kubectlJson('-n', NS, 'get', 'pods');
+    return pods.items.map((p: any) => `${p.metadata.name}: ${(p.status.containerStatuses ?? []).map((c: any) => `${c.name}=${c.restartCount}`).join(',')}`).join('; ');
+  } },
+  { name: 'GET /api/v2/monitor/health: all healthy', timeoutSeconds: 120, async run() {
+    return waitFor('all components healthy', 120, () => {
+      const h = api('GET', '/api/v2/monitor/health').json;
+      const bad = Object.entries(h ?? {}).filter(([, v]: [string, any]) => v?.status !== 'healthy');
+      if (!h || bad.length) throw new Error(`not healthy: ${JSON.stringify(h)}`);
+      return Object.keys(h).join(', ') + ': healthy';
+    }, 5000);
+  } },
+  { name: 'a token from /auth/token with the admin password from the Secret', timeoutSeconds: 60, async run() {
+    const passwords = JSON.parse(Buffer.from(ns('get', 'secret', 'airflow-secrets', '-o', 'jsonpath={.data.simple-auth-manager-passwords}'), 'base64').toString());
+    const r = api('POST', '/auth/token', { username: 'admin', password: passwords.admin });
+    if (r.status !== 201 || !r.json?.access_token) throw new Error(`POST /auth/token: ${r.status} ${r.text}`);
+    token = r.json.access_token;
+    return 'token issued';
+  } },
+  { name: `${DAG_ID} visible through the REST API within 60 s of the dag-processor's start`, timeoutSeconds: 120, async run() {
+    const pod = kubectlJson('-n', NS, 'get', 'pods', '-l', component('dag-processor')).items[0];
+    const main = pod.status.containerStatuses.find((c: any) => c.name === 'dag-processor');
+    const start = Date.parse(main.state.running.startedAt);
+    await waitFor(`${DAG_ID} in GET /api/v2/dags`, 120, () => api('GET', `/api/v2/dags/${DAG_ID}`).status === 200 || undefined, 2000);
+    const seconds = (Date.now() - start) / 1000;
+    const listedBy = api('GET', `/api/v2/dags/${DAG_ID}`).json;
+    if (seconds > 60 && Date.parse(listedBy.last_parsed_time) - start > 60_000) throw new Error(`listed ${Math.round(seconds)} s after the dag-processor started`);
+    return `listed; parsed ${Math.round((Date.parse(listedBy.last_parsed_time) - start) / 1000)} s after the dag-processor started`;
+  } },
+  { name: 'unpaused and triggered: the task pod is made from our template, and the run succeeds', timeoutSeconds: 420, async run() {
+    const p = api('PATCH', `/api/v2/dags/${DAG_ID}`, { is_paused: false });
+    if (p.status !== 200) throw new Error(`unpause: ${p.status} ${p.text}`);
+    state.runId = await runDag();
+    const pod = await waitFor('the task pod', 180, () => kubectlJson('-n', NS, 'get', 'pods', '-l', `dag_id=${DAG_ID}`).items[0], 1000);
+    state.taskPodSeen = pod;
+    const spec = pod.spec;
+    const problems: string[] = [];
+    if (spec.containers.map((c: any) => c.name).join() !== 'base') problems.push(`containers ${spec.containers.map((c: any) => c.name)}`);
+    if (!(spec.initContainers ?? []).some((c: any) => (c.env ?? []).some((e: any) => e.name === 'GITSYNC_ONE_TIME' && e.value === 'true'))) problems.push('no git-sync init container');
+    const env = [...(spec.initContainers ?? []), ...spec.containers].flatMap((c: any) => c.env ?? []);
+    if (env.some((e: any) => /SQL_ALCHEMY|DATABASE/.test(e.name) || /postgres(ql)?(\+\w+)?:\/\//.test(e.value ?? ''))) problems.push('a database URL');
+    if (spec.automountServiceAccountToken !== false || spec.volumes.some((v: any) => v.projected)) problems.push('a Kubernetes token');
+    if (problems.length) throw new Error(`task pod ${pod.metadata.name}: ${problems.join('; ')}`);
+    const s = await runState(state.runId, 300);
+    if (s !== 'success') throw new Error(`run ${state.runId} ended ${s}:\n${ns('get', 'events', '--sort-by=.lastTimestamp').slice(-3000)}`);
+    return `pod ${pod.metadata.name}; run ${state.runId}: success`;
+  } },
+  { name: 'the task\'s log readable through the REST API after its pod is gone', timeoutSeconds: 180, async run() {
+    await waitFor('the task pod to be deleted', 120, () => kubectlJson('-n', NS, 'get', 'pods', '-l', `dag_id=${DAG_ID}`).items.length === 0 || undefined, 2000);
+    const tis = api('GET', `/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(state.runId!)}/taskInstances`).json.task_instances;
+    const ti = tis[0];
+    const log = api('GET', `/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(state.runId!)}/taskInstances/${ti.task_id}/logs/${ti.try_number}?full_content=true`);
+    const text = JSON.stringify(log.json ?? log.text);
+    if (log.status !== 200 || !/Task finished|execute_workload|Executing workload|Done\. Returned value/i.test(text)) throw new Error(`log of ${ti.task_id}: ${log.status} ${text.slice(0, 1500)}`);
+    return `${text.length} characters of log`;
+  } },
+  { name: 'the scheduler pod deleted during a second run; that run still succeeds', timeoutSeconds: 600, async run() {
+    const runId = await runDag();
+    const pod = kubectlJson('-n', NS, 'get', 'pods', '-l', component('scheduler')).items[0];
+    ns('delete', 'pod', pod.metadata.name, '--wait=false');
+    const s = await runState(runId, 540);
+    if (s !== 'success') throw new Error(`run ${runId} ended ${s}`);
+    return `deleted ${pod.metadata.name}; run ${runId}: success`;
+  } },
+  { name: 'the PostgreSQL pod deleted; the earlier runs are still there when it is back', timeoutSeconds: 600, async run() {
+    ns('delete', 'pod', 'airflow-postgresql-0', '--wait=true', '--timeout=120s');
+    kubectl('-n', NS, 'rollout', 'status', 'statefulset/airflow-postgresql', '--timeout=300s');
+    const runs = await waitFor('the DAG runs through the API', 300, () => {
+      const r = api('GET', `/api/v2/dags/${DAG_ID}/dagRuns`);
+      return r.status === 200 && r.json.total_entries >= 2 ? r.json : undefined;
+    }, 5000);
+    return `${runs.total_entries} runs: ${runs.dag_runs.map((r: any) => r.state).join(', ')}`;
+  } },
+  { name: 'kubectl apply again changes nothing (kubectl diff is empty)', timeoutSeconds: 120, async run() {
+    const r = sh(kubectlBin(), ['diff', '-f', DIST]);
+    if (r.status !== 0) throw new Error(`kubectl diff exit ${r.status}:\n${(r.stdout + r.stderr).slice(0, 3000)}`);
+    return 'no difference';
+  } },
+];
+
+async function main(): Promise<number> {
+  const keep = process.argv.includes('--keep');
+  let passed = 0;
+  try {
+    for (const [i, check] of checks.entries()) {
+      const t0 = Date.now();
+      try {
+        const detail = await Promise.race([
+          check.run(),
+          new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${check.timeoutSeconds} s`)), check.timeoutSeconds * 1000).unref()),
+        ]);
+        passed++;
+        console.log(`e2e: [${i + 1}/${checks.length}] ok   ${check.name} (${Math.round((Date.now() - t0) / 1000)} s)${detail ? `: ${detail}` : ''}`);
+      } catch (e) {
+        console.log(`e2e: [${i + 1}/${checks.length}] FAIL ${check.name} (${Math.round((Date.now() - t0) / 1000)} s): ${e instanceof Error ? e.message : e}`);
+        break;
+      }
+    }
+  } finally {
+    if (!keep) {
+      sh('bash', [join(E2E, 'images', 'git-server.sh'), 'stop'], { timeoutSeconds: 60 });
+      sh('bash', [join(E2E, 'cluster.sh'), 'down'], { timeoutSeconds: 300 });
+    }
+  }
+  console.log(`e2e: ${passed}/${checks.length} checks passed in ${Math.round((Date.now() - started) / 1000)} s`);
+  return passed === checks.length ? 0 : 1;
+}
+
+main().then(code => process.exit(code), e => { console.error(e); process.exit(2); });
