@@ -161,13 +161,17 @@ const checks: Check[] = [
     if (log.status !== 200 || !/Task finished|execute_workload|Executing workload|Done\. Returned value/i.test(text)) throw new Error(`log of ${ti.task_id}: ${log.status} ${text.slice(0, 1500)}`);
     return `${text.length} characters of log`;
   } },
-  { name: 'the scheduler pod deleted during a second run; that run still succeeds', timeoutSeconds: 600, async run() {
+  { name: 'the scheduler pod deleted while a second run\'s task pod exists; that run still succeeds, no task pod is left', timeoutSeconds: 600, async run() {
     const runId = await runDag();
+    // The new scheduler must adopt the task pod the old one launched (its airflow-worker label names the old job).
+    const taskPod = await waitFor(`a task pod of run ${runId}`, 180, () => kubectlJson('-n', NS, 'get', 'pods', '-l', `dag_id=${DAG_ID}`).items
+      .find((p: any) => p.metadata.annotations?.run_id === runId), 500);
     const pod = kubectlJson('-n', NS, 'get', 'pods', '-l', component('scheduler')).items[0];
     ns('delete', 'pod', pod.metadata.name, '--wait=false');
     const s = await runState(runId, 540);
     if (s !== 'success') throw new Error(`run ${runId} ended ${s}`);
-    return `deleted ${pod.metadata.name}; run ${runId}: success`;
+    await waitFor('no task pod left behind', 180, () => kubectlJson('-n', NS, 'get', 'pods', '-l', 'airflow-worker').items.length === 0 || undefined, 2000);
+    return `deleted ${pod.metadata.name} while ${taskPod.metadata.name} existed; run ${runId}: success; no task pod left`;
   } },
   { name: 'the PostgreSQL pod deleted; the earlier runs are still there when it is back', timeoutSeconds: 600, async run() {
     ns('delete', 'pod', 'airflow-postgresql-0', '--wait=true', '--timeout=120s');
