@@ -13,7 +13,7 @@
 # Server Block"). CoreDNS would pick the change up by itself (the Corefile has `reload`, and the hosts plugin
 # re-reads its file every 10 s), but only once the kubelet has refreshed the ConfigMap volume, which takes
 # up to a minute or more; a rollout restart makes it take seconds. Needs `cluster.sh up`; cluster.sh
-# itself is not changed, so a new cluster needs `dns.sh apply` again (scripts/e2e/images/smoke.sh does it).
+# itself is not changed, so a new cluster needs `dns.sh apply` again (npm run e2e does it).
 set -euo pipefail
 # shellcheck source=scripts/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"

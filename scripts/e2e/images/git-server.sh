@@ -11,7 +11,7 @@
 # trusts stays the same): ca.crt/ca.key (the e2e CA), server.crt/server.key (DNS name github.com,
 # signed by the CA), repos/ (the project root), git-server.pid, git-server.log.
 # Pods find the server when CoreDNS answers github.com with the node IP: scripts/e2e/images/dns.sh.
-# `cluster.sh down` does not know this server: stop it first (scripts/e2e/images/smoke.sh does).
+# `cluster.sh down` does not know this server: stop it first (npm run e2e does).
 set -euo pipefail
 # shellcheck source=scripts/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
