@@ -12,7 +12,7 @@
 #       --entrypoint JSON  --cmd JSON  --user USER  --workdir DIR  --env K=V (repeatable)
 #   scripts/e2e/image.sh import REF|ARCHIVE...      into the running e2e containerd (cluster.sh up does this)
 #   scripts/e2e/image.sh archive REF                prints the archive path of REF
-#   scripts/e2e/image.sh pause | coredns | smoke    builds the images cluster.sh and smoke.sh need
+#   scripts/e2e/image.sh pause | coredns            builds the images cluster.sh needs
 #
 # An image is a single layer: the whole root file system. The archive is assembled here (index.json,
 # manifest, config, layer blob) by a few lines of Python, which is all `ctr images import` needs; no podman.
@@ -165,7 +165,7 @@ cmd_import() {
   done
 }
 
-# The images the cluster and the smoke check use.
+# The images the cluster itself runs.
 cmd_pause() {
   local bin="$E2E_CACHE/pause/pause"
   if [ ! -x "$bin" ] || [ "$E2E_REPO/scripts/e2e/pause/main.go" -nt "$bin" ]; then
@@ -178,16 +178,12 @@ cmd_coredns() {
   local bin; bin="$(COREDNS_VERSION="$E2E_COREDNS_VERSION" "$E2E_REPO/scripts/e2e/build-coredns.sh")"
   cmd_build "$E2E_COREDNS_IMAGE" --scratch --add "$bin:/coredns" --entrypoint '["/coredns"]'
 }
-cmd_smoke() {
-  # curl for HTTPS, busybox for nc/httpd/nslookup; ca-certificates is not needed (the cluster CA is mounted).
-  cmd_build "$E2E_TEST_IMAGE" --packages "curl busybox" --cmd '["/bin/sh"]'
-}
 
 case "${1:-}" in
   base) cmd_base; echo "$base_tar" ;;
   build) shift; cmd_build "$@" ;;
   import) shift; cmd_import "$@" ;;
   archive) archive_of "${2:?usage: image.sh archive REF}" ;;
-  pause|coredns|smoke) "cmd_$1" ;;
+  pause|coredns) "cmd_$1" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -38,7 +38,6 @@ E2E_ETCD_PEER_PORT=12380
 # registry.k8s.io/pause:3.10.1; the name must simply match the one imported).
 E2E_PAUSE_IMAGE=registry.k8s.io/pause:3.10.1
 E2E_COREDNS_IMAGE="registry.k8s.io/coredns/coredns:$E2E_COREDNS_VERSION"
-E2E_TEST_IMAGE=e2e.local/smoke:1
 
 e2e_log() { echo "e2e: $*" >&2; }
 e2e_die() { echo "e2e: error: $*" >&2; exit 1; }

@@ -18,7 +18,13 @@ names=("$@")
 missing=()
 for n in "${names[@]}"; do [ -x "$cache/bin/$n" ] || missing+=("$n"); done
 [ ${#missing[@]} -gt 0 ] || exit 0
-command -v go >/dev/null || { echo "build-kubernetes: go is not installed (apt-get install golang-go, or a newer Go)" >&2; exit 1; }
+# Kubernetes 1.34 needs Go 1.24; any Go from 1.21 on fetches that toolchain itself from the module proxy
+# (GOTOOLCHAIN=auto). The machine image has Go; Debian bookworm's golang-go (1.19) is too old.
+go_minor="$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')"
+[ -n "$go_minor" ] && [ "$go_minor" -ge 21 ] || {
+  echo "build-kubernetes: needs Go 1.21 or newer on PATH (found: $(go env GOVERSION 2>/dev/null || echo none)); it fetches the Go that Kubernetes asks for itself" >&2
+  exit 1
+}
 
 staging_version="v0.${version#v1.}"
 src="$cache/src"

@@ -9,11 +9,6 @@ import { join } from 'path';
 
 export const REPO = join(__dirname, '..', '..');
 
-/** The folder scripts/integration/setup.sh fills (it prints it). */
-export function cacheDir(): string {
-  return execFileSync(join(REPO, 'scripts', 'integration', 'cache-dir.sh'), { encoding: 'utf8' }).trim();
-}
-
 /** Runs setup.sh (installs what is missing, quick when all is there) and returns the cache folder. */
 export function setup(): string {
   const r = spawnSync(join(REPO, 'scripts', 'integration', 'setup.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
@@ -124,7 +119,7 @@ export class TestHost {
   private http(url: string, args: string[], headers: Record<string, string>): { status: number; body: string } {
     const h = Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]);
     const r = this.inNetns(['curl', '-sS', '-m', '20', '-o', '-', '-w', '\n%{http_code}', ...h, ...args, url]);
-    if (r.status !== 0) throw new Error(`GET ${url}: curl exit ${r.status}: ${r.stderr.trim()}`);
+    if (r.status !== 0) throw new Error(`${args.includes('-X') ? args[args.indexOf('-X') + 1] : 'GET'} ${url}: curl exit ${r.status}: ${r.stderr.trim()}`);
     const i = r.stdout.lastIndexOf('\n');
     return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
   }

@@ -5,7 +5,8 @@
 #
 # The official image pins its Python packages with Airflow's constraints files, which live on a branch
 # of apache/airflow that is not reachable from here. Instead the resolver is cut off at the day after the
-# release reached PyPI (uv's --exclude-newer), which picks what the constraints of that day would have:
+# release reached PyPI (uv's --exclude-newer): the newest versions of that day, close to what the release's
+# constraints chose but not guaranteed equal (a provider may differ by a patch release):
 # apache-airflow with the cncf.kubernetes and postgres extras, for CPython 3.11 on x86_64 Linux (Debian
 # bookworm's Python, the one the integration tests and the e2e images run).
 set -euo pipefail

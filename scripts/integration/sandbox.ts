@@ -176,7 +176,7 @@ export class SandboxPod {
   }
 
   /** The bwrap argv that runs `argv` as this container. */
-  public sandboxArgv(container: any, argv: string[]): string[] {
+  public sandboxArgv(container: any, argv: string[], extraEnv: Record<string, string> = {}): string[] {
     const image = this.sources.image(container.image);
     const podSc = this.spec.securityContext ?? {};
     const sc = container.securityContext ?? {};
@@ -184,7 +184,7 @@ export class SandboxPod {
     const gid = sc.runAsGroup ?? podSc.runAsGroup ?? image.user.gid;
     const groups = [podSc.fsGroup, ...(podSc.supplementalGroups ?? [])].filter((g: unknown) => g !== undefined);
     const mounts = this.mounts(container).sort((a, b) => a.target.split('/').length - b.target.split('/').length);
-    const env = this.env(container);
+    const env = { ...this.env(container), ...extraEnv };
 
     const passwd = join(this.dir, 'passwd');
     writeFileSync(passwd, readFileSync('/etc/passwd', 'utf8') + image.passwd.map(l => l + '\n').join(''), { mode: 0o644 });
@@ -246,8 +246,8 @@ export class SandboxPod {
   }
 
   /** Runs a command in the container's sandbox (a fresh one: same mounts, env, user and host name), as `kubectl exec` would. */
-  public exec(name: string, command: string[], timeoutSeconds = 60): RunResult {
-    return this.host.inNetns(this.sandboxArgv(this.container(name), command), { timeout: timeoutSeconds * 1000 });
+  public exec(name: string, command: string[], timeoutSeconds = 60, extraEnv: Record<string, string> = {}): RunResult {
+    return this.host.inNetns(this.sandboxArgv(this.container(name), command, extraEnv), { timeout: timeoutSeconds * 1000 });
   }
 
   /** Runs one of the container's probes once: true when it passes. */

@@ -25,7 +25,9 @@ declare -A packages=(
 )
 missing=()
 for cmd in "${!packages[@]}"; do command -v "$cmd" >/dev/null || missing+=("${packages[$cmd]}"); done
-python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+# The venv is made with Debian's python3 (not whatever python3 is first on PATH): uid 50000 must run it.
+[ -x /usr/bin/python3 ] || missing+=(python3)
+/usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || [ -n "$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null)" ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { log "missing Debian packages ${missing[*]}; run this script as root once"; exit 1; }
