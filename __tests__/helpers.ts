@@ -32,9 +32,10 @@ export function find(objects: K8sObject[], kind: string, name: string): K8sObjec
   return found[0];
 }
 
-/** The pod spec of a workload (Deployment, StatefulSet, Job) or Pod. */
+/** The pod spec of a workload (Deployment, StatefulSet, Job, CronJob) or Pod. */
 export function podSpec(o: K8sObject): any {
-  return o.kind === 'Pod' ? o.spec : o.spec.template.spec;
+  if (o.kind === 'Pod') return o.spec;
+  return o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.spec : o.spec.template.spec;
 }
 
 /** Every container of a pod spec, init containers first. */

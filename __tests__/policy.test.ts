@@ -19,7 +19,7 @@ function check(...args: string[]): { status: number | null; report: CheckReport;
 test('dist/: every pod of every environment, task pod templates included, meets "restricted"', () => {
   const { status, report } = check('dist');
   const manifests = loadManifests([join(ROOT, 'dist')]);
-  const pods = manifests.filter(m => ['Deployment', 'StatefulSet', 'Job', 'Pod'].includes(m.object.kind!));
+  const pods = manifests.filter(m => ['Deployment', 'StatefulSet', 'Job', 'CronJob', 'Pod'].includes(m.object.kind!));
   expect(report.policyViolations).toEqual([]);
   expect(report.schemaErrors).toEqual([]);
   expect(report.hygieneProblems).toEqual([]);

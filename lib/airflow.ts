@@ -13,6 +13,7 @@ import { AirflowScheduler } from './scheduler';
 import { SchedulerRbac } from './scheduler-rbac';
 import { AirflowSecretsProps, SecretKeyRef } from './secrets';
 import { TaskLogVolume, TaskLogVolumeProps } from './task-log-volume';
+import { TaskPodCleanup, TaskPodCleanupProps } from './task-pod-cleanup';
 import { TaskPodTemplate, TaskPodTemplateProps } from './task-pod-template';
 import { Triggerer } from './triggerer';
 import { check } from './validation';
@@ -68,6 +69,8 @@ export interface AirflowProps {
    * logging is set in `options`
    */
   readonly taskLogs?: Omit<TaskLogVolumeProps, 'instanceName' | 'fsGroup'>;
+  /** The CronJob that deletes finished task pods (see TaskPodCleanup), or false for none. @default {} (every 15 minutes) */
+  readonly taskPodCleanup?: Omit<TaskPodCleanupProps, 'config' | 'image'> | false;
   /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on, api-server open to anyone) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
@@ -91,6 +94,7 @@ export class Airflow extends Construct {
   public readonly triggerer: Triggerer;
   public readonly networkPolicies?: AirflowNetworkPolicies;
   public readonly taskLogVolume?: TaskLogVolume;
+  public readonly taskPodCleanup?: TaskPodCleanup;
 
   /** @throws AirflowValidationError for any invalid prop, both postgres and externalDatabase, or HA with one scheduler or api-server. */
   constructor(scope: Construct, id: string, props: AirflowProps = {}) {
@@ -144,6 +148,7 @@ export class Airflow extends Construct {
     });
     this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...props.dagProcessor });
     this.triggerer = new Triggerer(this, 'triggerer', { config, image, gitSync: this.gitSync, ...props.triggerer });
+    if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...props.taskPodCleanup });
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName, postgresql: this.postgres !== undefined, ...props.networkPolicies,

@@ -39,6 +39,7 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       taskPods: { resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
       // One node (kind): a ReadWriteOnce volume can be shared by every pod.
       taskLogs: { size: '1Gi', accessMode: 'ReadWriteOnce' },
+      taskPodCleanup: { succeededAfterSeconds: 60 },
     },
   },
   staging: {

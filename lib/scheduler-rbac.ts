@@ -32,28 +32,31 @@ export class SchedulerRbac extends Construct {
     const names = AirflowNames.of(this, props.instanceName);
     const namespace = props.namespace ?? Chart.of(this).namespace;
     if (namespace !== undefined) checkDnsLabel(this, 'namespace', namespace);
-    this.schedulerServiceAccountName = this.grant(names, namespace, 'scheduler', [
+    this.schedulerServiceAccountName = grant(this, names, namespace, 'scheduler', [
       { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'watch'] },
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
       { apiGroups: [''], resources: ['events'], verbs: ['list', 'watch'] },
     ]);
-    this.apiServerServiceAccountName = this.grant(names, namespace, 'api-server', [
+    this.apiServerServiceAccountName = grant(this, names, namespace, 'api-server', [
       { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
     ]);
   }
+}
 
-  /** A ServiceAccount, a Role with `rules` and the RoleBinding between them, all named `<instanceName>-<component>`. */
-  private grant(names: AirflowNames, namespace: string | undefined, component: AirflowComponentName, rules: k8s.PolicyRule[]): string {
-    const name = names.name(component);
-    const metadata = { name, labels: names.labels(component) };
-    new k8s.KubeServiceAccount(this, `${component}-account`, { metadata, automountServiceAccountToken: false });
-    new k8s.KubeRole(this, `${component}-role`, { metadata, rules });
-    new k8s.KubeRoleBinding(this, `${component}-binding`, {
-      metadata,
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
-      subjects: [{ kind: 'ServiceAccount', name, ...(namespace ? { namespace } : {}) }],
-    });
-    return name;
-  }
+/**
+ * A ServiceAccount (no token mounted unless a pod asks), a Role with `rules` and the RoleBinding between
+ * them, all named `<instanceName>-<component>`, as children of `scope`. Returns the name.
+ */
+export function grant(scope: Construct, names: AirflowNames, namespace: string | undefined, component: AirflowComponentName, rules: k8s.PolicyRule[]): string {
+  const name = names.name(component);
+  const metadata = { name, labels: names.labels(component) };
+  new k8s.KubeServiceAccount(scope, `${component}-account`, { metadata, automountServiceAccountToken: false });
+  new k8s.KubeRole(scope, `${component}-role`, { metadata, rules });
+  new k8s.KubeRoleBinding(scope, `${component}-binding`, {
+    metadata,
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name, ...(namespace ? { namespace } : {}) }],
+  });
+  return name;
 }
