@@ -136,8 +136,9 @@ const checks: Check[] = [
     const start = Date.parse(main.state.running.startedAt);
     await waitFor(`${DAG_ID} in GET /api/v2/dags`, 120, () => api('GET', `/api/v2/dags/${DAG_ID}`).status === 200 || undefined, 2000);
     // When it was first listed: the creation of its first DAG version (a later parse does not move it).
-    const versions = api('GET', `/api/v2/dags/${DAG_ID}/dagVersions?order_by=created_at&limit=1`).json;
-    const seconds = Math.round((Date.parse(versions.dag_versions[0].created_at) - start) / 1000);
+    const versions = api('GET', `/api/v2/dags/${DAG_ID}/dagVersions?order_by=version_number&limit=1`);
+    if (versions.status !== 200 || !versions.json?.dag_versions?.length) throw new Error(`GET dagVersions: ${versions.status} ${versions.text.slice(0, 500)}`);
+    const seconds = Math.round((Date.parse(versions.json.dag_versions[0].created_at) - start) / 1000);
     if (seconds > 60) throw new Error(`first listed ${seconds} s after the dag-processor started`);
     return `first listed ${seconds} s after the dag-processor started`;
   } },
