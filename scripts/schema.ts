@@ -1,12 +1,12 @@
 // Validates Kubernetes objects against the Kubernetes 1.28 JSON schema
-// (../shared/reference/k8s-1.28-definitions.json) strictly, as `kubeconform -strict` does: unknown
-// fields are errors.
+// (scripts/reference/k8s-1.28-definitions.json, see its README) strictly, as `kubeconform -strict` does:
+// unknown fields are errors.
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import Ajv, { ValidateFunction } from 'ajv';
 import { Manifest } from './manifests';
 
-export const K8S_SCHEMA = join(__dirname, '..', '..', 'shared', 'reference', 'k8s-1.28-definitions.json');
+export const K8S_SCHEMA = join(__dirname, 'reference', 'k8s-1.28-definitions.json');
 
 type Schema = { [key: string]: any };
 
