@@ -84,6 +84,7 @@ export class SandboxPod {
   }
 
   private materialize(v: any): string {
+    if (v.persistentVolumeClaim) return this.claim(v.persistentVolumeClaim.claimName);
     const dir = join(this.dir, 'volumes', v.name);
     mkdirSync(dir, { recursive: true });
     chmodSync(dir, 0o777); // as the kubelet makes an emptyDir (mkdir's mode would be cut by the umask)
@@ -106,19 +107,24 @@ export class SandboxPod {
     if (v.emptyDir) { /* an empty folder, mode 0777 as the kubelet makes it */ }
     else if (v.configMap) files(this.sources.configMap(v.configMap.name), v.configMap.items, `ConfigMap ${v.configMap.name}`, !!v.configMap.optional);
     else if (v.secret) files(this.sources.secret(v.secret.secretName), v.secret.items, `Secret ${v.secret.secretName}`, !!v.secret.optional);
-    else if (v.persistentVolumeClaim && this.sources.persistentVolume) {
-      // The claim's own folder, which outlives the pod; with fsGroup, owned by that group and setgid, as
-      // the kubelet makes it (fsGroupChangePolicy: OnRootMismatch).
-      const data = this.sources.persistentVolume(v.persistentVolumeClaim.claimName);
-      const fsGroup = this.spec.securityContext?.fsGroup;
-      if (fsGroup !== undefined && statSync(data).gid !== fsGroup) {
-        execFileSync('chown', ['-R', `:${fsGroup}`, data]);
-        execFileSync('chmod', ['-R', 'g+rwX', data]);
-        execFileSync('find', [data, '-type', 'd', '-exec', 'chmod', 'g+s', '{}', '+']);
-      }
-      return data;
-    } else throw new Error(`pod ${this.name}: volume ${v.name}: only emptyDir, configMap, secret and persistentVolumeClaim volumes are supported here`);
+    else throw new Error(`pod ${this.name}: volume ${v.name}: only emptyDir, configMap, secret and persistentVolumeClaim volumes are supported here`);
     return dir;
+  }
+
+  /**
+   * A claim's own folder, which outlives the pod; with fsGroup, owned by that group and setgid, as the
+   * kubelet makes it (fsGroupChangePolicy: OnRootMismatch).
+   */
+  private claim(claimName: string): string {
+    if (!this.sources.persistentVolume) throw new Error(`pod ${this.name}: claim ${claimName}, but this test gives no persistent volumes`);
+    const data = this.sources.persistentVolume(claimName);
+    const fsGroup = this.spec.securityContext?.fsGroup;
+    if (fsGroup !== undefined && statSync(data).gid !== fsGroup) {
+      execFileSync('chown', ['-R', `:${fsGroup}`, data]);
+      execFileSync('chmod', ['-R', 'g+rwX', data]);
+      execFileSync('find', [data, '-type', 'd', '-exec', 'chmod', 'g+s', '{}', '+']);
+    }
+    return data;
   }
 
   private serviceAccountVolume(): string {
