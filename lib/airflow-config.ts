@@ -6,8 +6,8 @@ import * as k8s from '../imports/k8s';
 import reference from './airflow-options.json';
 import { AirflowNames, AIRFLOW_HOME, API_SERVER_PORT, POD_TEMPLATE_FILE } from './names';
 import { AirflowSecrets, AirflowSecretsProps, SecretKeyRef } from './secrets';
-import { check, checkDnsLabel } from './validation';
 import { TaskLogVolume } from './task-log-volume';
+import { check, checkDnsLabel } from './validation';
 
 /** A writable emptyDir in the api-server for SimpleAuthManager's generated passwords file. */
 export const AUTH_DIR = `${AIRFLOW_HOME}/auth`;
@@ -126,9 +126,9 @@ export class AirflowConfig extends Construct {
     check(twin === undefined, this, 'instanceName', this.names.instanceName,
       `a name no other installation in namespace ${this.namespace} uses (${twin?.node.path} has it): object names would collide`);
     this.dagsFolder = props.dagsFolder ?? `${AIRFLOW_HOME}/dags`;
+    check(/^\/[^\s]*$/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without spaces');
     check(props.taskLogVolume === undefined || props.taskLogVolume instanceof TaskLogVolume, this, 'taskLogVolume', typeof props.taskLogVolume, 'a TaskLogVolume');
     this.taskLogVolume = props.taskLogVolume;
-    check(/^\/[^\s]*$/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without spaces');
     const baseUrl = props.options?.api?.base_url;
     this.apiBasePath = baseUrl === undefined ? '' : basePath(this, baseUrl);
     // With a base_url path the api-server serves the Task Execution API below it (apache/airflow#51450).

@@ -4,7 +4,6 @@
 #
 #   scripts/e2e/images/dns.sh apply     add "10.244.0.1 github.com" (idempotent), restart CoreDNS if that
 #                                       changed anything, and wait until it answers
-#   scripts/e2e/images/dns.sh remove    take the entry out again (and restart CoreDNS)
 #   scripts/e2e/images/dns.sh check     query CoreDNS (the kube-dns Service) for github.com
 #
 # How: cluster.sh's Corefile already has `hosts /etc/coredns/NodeHosts { ttl 5; reload 10s; fallthrough }`,
@@ -23,9 +22,9 @@ kc() { timeout 120 "$E2E_K8S_BIN/kubectl" -n kube-system "$@"; }
 name=github.com
 entry="$E2E_NODE_IP $name"
 
-# Prints the new NodeHosts (with the entry added or removed), or nothing when it needs no change.
-edit_hosts() {  # add|remove
-  kc get configmap coredns -o json | MODE="$1" ENTRY="$entry" NAME="$name" e2e_python -c '
+# Prints the new NodeHosts (with the entry), or nothing when it needs no change.
+add_entry() {
+  kc get configmap coredns -o json | ENTRY="$entry" NAME="$name" e2e_python -c '
 import json, os, sys
 data = json.load(sys.stdin)["data"]
 if "hosts /etc/coredns/NodeHosts" not in data.get("Corefile", ""):
@@ -33,7 +32,7 @@ if "hosts /etc/coredns/NodeHosts" not in data.get("Corefile", ""):
 lines = data.get("NodeHosts", "").splitlines()
 # Every other line that names the host goes: one answer only.
 kept = [l for l in lines if os.environ["NAME"] not in l.split()[1:]]
-new = kept + [os.environ["ENTRY"]] if os.environ["MODE"] == "add" else kept
+new = kept + [os.environ["ENTRY"]]
 if new != lines:
     print(json.dumps({"data": {"NodeHosts": "\n".join(new) + "\n"}}))
 '
@@ -71,7 +70,7 @@ for _ in range(an):
 PY
 }
 
-wait_answer() {  # EXPECTED ("" = no answer)
+wait_answer() {  # EXPECTED
   local got=""
   for _ in $(seq 1 60); do
     got="$(query "$name" 2>/dev/null || true)"
@@ -83,7 +82,7 @@ wait_answer() {  # EXPECTED ("" = no answer)
 
 case "${1:-}" in
   apply)
-    patch="$(edit_hosts add)"
+    patch="$(add_entry)"
     if [ -n "$patch" ]; then
       kc patch configmap coredns --type merge -p "$patch" >/dev/null
       e2e_log "coredns NodeHosts: added '$entry'; restarting CoreDNS"
@@ -91,14 +90,6 @@ case "${1:-}" in
     fi
     wait_answer "$E2E_NODE_IP"
     e2e_log "CoreDNS answers $name with $E2E_NODE_IP" ;;
-  remove)
-    patch="$(edit_hosts remove)"
-    if [ -n "$patch" ]; then
-      kc patch configmap coredns --type merge -p "$patch" >/dev/null
-      e2e_log "coredns NodeHosts: removed $name; restarting CoreDNS"
-      restart_coredns
-    fi
-    wait_answer "" ;;
   check) query "$name" ;;
   *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
 esac
