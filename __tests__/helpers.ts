@@ -83,9 +83,15 @@ export function mountAt(container: any, path: string): any {
     .sort((a: any, b: any) => b.mountPath.length - a.mountPath.length)[0];
 }
 
-/** An exec `airflow jobs check --job-type <jobType> --local` probe with timeouts that do not kill a busy process. */
+/**
+ * An exec `airflow jobs check --job-type <jobType> --local` probe, run as the official chart runs it (through
+ * the image's /entrypoint without its database wait), with timeouts that do not kill a busy process.
+ */
 export function expectJobsCheckProbe(probe: any, jobType: string): void {
-  expect(probe.exec.command).toEqual(['airflow', 'jobs', 'check', '--job-type', jobType, '--local']);
+  expect(probe.exec.command.slice(0, 2)).toEqual(['sh', '-c']);
+  const words = probe.exec.command[2].split(/\s+/);
+  expect(words.slice(0, 4)).toEqual(['CONNECTION_CHECK_MAX_COUNT=0', 'AIRFLOW__LOGGING__LOGGING_LEVEL=ERROR', 'exec', '/entrypoint']);
+  expect(words.slice(4)).toEqual(['airflow', 'jobs', 'check', '--job-type', jobType, '--local']);
   expect(probe.httpGet).toBeUndefined();
   expect(probe.timeoutSeconds).toBeGreaterThanOrEqual(20);
   expect(probe.periodSeconds).toBeGreaterThanOrEqual(30);

@@ -148,10 +148,19 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
   };
 }
 
-/** An exec probe running `airflow jobs check --job-type <jobType> --local`, with timeouts that do not kill a busy process. */
+/**
+ * An exec probe running `airflow jobs check --job-type <jobType> --local` the way the official chart runs it
+ * (`chart/templates/_helpers.yaml`): through the image's `/entrypoint`, so the check sees the environment the
+ * entrypoint sets up for the process it checks, with `CONNECTION_CHECK_MAX_COUNT=0` so the entrypoint does not
+ * first wait for the database (a probe must not hang on that: the check itself asks the database), and logging
+ * at ERROR so a passing probe prints nothing. Timeouts that do not kill a busy process (every 60 s, 20 s
+ * timeout, five failures).
+ */
 export function jobsCheckProbe(jobType: 'SchedulerJob' | 'DagProcessorJob' | 'TriggererJob'): k8s.Probe {
   return {
-    exec: { command: ['airflow', 'jobs', 'check', '--job-type', jobType, '--local'] },
+    exec: {
+      command: ['sh', '-c', `CONNECTION_CHECK_MAX_COUNT=0 AIRFLOW__LOGGING__LOGGING_LEVEL=ERROR exec /entrypoint airflow jobs check --job-type ${jobType} --local`],
+    },
     initialDelaySeconds: 10,
     periodSeconds: 60,
     timeoutSeconds: 20,
