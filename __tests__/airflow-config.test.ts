@@ -127,6 +127,25 @@ test('secretEnv names the four secret options with the env vars Airflow reads', 
   }
 });
 
+describe('token lifetimes', () => {
+  test('a queued task waits 20 minutes for its pod, and its execution API token lives as long', () => {
+    const { cfg } = make();
+    expect(cfg.scheduler.task_queued_timeout).toBe('1200.0');
+    expect(cfg.execution_api.jwt_expiration_time).toBe('1200');
+    expect(Number(cfg.execution_api.jwt_expiration_time)).toBeGreaterThanOrEqual(Number(cfg.scheduler.task_queued_timeout));
+    // Airflow's own defaults are 10 minutes: ours are longer
+    expect(Number(cfg.scheduler.task_queued_timeout)).toBeGreaterThan(600);
+  });
+
+  test('both can be overridden, and a token shorter than the queue timeout is rejected', () => {
+    const { cfg } = make({ options: { scheduler: { task_queued_timeout: 3600 }, execution_api: { jwt_expiration_time: 3600 } } });
+    expect(cfg.scheduler.task_queued_timeout).toBe('3600');
+    const e = errorOf({ options: { scheduler: { task_queued_timeout: 3600 } } });
+    expect(e.message).toContain('options.execution_api.jwt_expiration_time');
+    expect(e.message).toContain('at least [scheduler] task_queued_timeout (3600 s)');
+  });
+});
+
 describe('invalid options', () => {
   test('an unknown option suggests the closest names', () => {
     const e = errorOf({ options: { core: { paralelism: 64 } } });

@@ -57,3 +57,11 @@ test('constructs report the path of their own resources prop', () => {
   expect(() => new GitSync(testChart(), 'g', { repository: 'https://github.com/x/y.git', resources: with_({ memory: '2GB' }, {}) }))
     .toThrow('GitSync [test/g] resources.requests.memory: got "2GB"');
 });
+
+test('ephemeral-storage is rendered under the name Kubernetes uses, and its limit may not be below its request', () => {
+  const r = render(with_({ ephemeralStorage: '1Gi' }, { ephemeralStorage: '4Gi' }));
+  expect(plain(r.requests)).toEqual({ cpu: '250m', memory: '512Mi', 'ephemeral-storage': '1Gi' });
+  expect(plain(r.limits)).toEqual({ memory: '1Gi', cpu: '1', 'ephemeral-storage': '4Gi' });
+  expect(() => render(with_({ ephemeralStorage: '2Gi' }, { ephemeralStorage: '1Gi' }))).toThrow(/resources\.limits\.ephemeralStorage.*at least the request \(2Gi\)/);
+  expect(() => render(with_({ ephemeralStorage: '2GB' }, {}))).toThrow(/resources\.requests\.ephemeralStorage/);
+});

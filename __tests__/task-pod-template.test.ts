@@ -18,6 +18,12 @@ function render(o: { props?: Partial<TaskPodTemplateProps>; config?: AirflowConf
 }
 
 describe('TaskPodTemplate', () => {
+  test('the base container requests and limits local disk (the DAG clone and temporary files), by default 1Gi and 4Gi', () => {
+    const { base } = render();
+    expect(base.resources.requests['ephemeral-storage']).toBe('1Gi');
+    expect(base.resources.limits['ephemeral-storage']).toBe('4Gi');
+  });
+
   test('is a v1 Pod in the ConfigMap airflow-pod-template, under the file name [kubernetes_executor] pod_template_file names', () => {
     const { objects, pod } = render();
     expect(pod.apiVersion).toBe('v1');

@@ -39,6 +39,17 @@ const SECRET_OPTIONS: Record<AirflowSecretUse, [string, string]> = {
   sqlAlchemyConn: ['database', 'sql_alchemy_conn'],
 };
 
+/**
+ * Seconds a queued task may wait for its pod to start (`[scheduler] task_queued_timeout`), and the lifetime of
+ * the execution API token it is queued with (`[execution_api] jwt_expiration_time`): 20 minutes instead of
+ * Airflow's 10, room for a cluster autoscaler to add a node (2 to 5 minutes), a first pull of the Airflow image
+ * (over 1 GB) and a one-time clone of a large DAG repository. A running task's token is renewed by the api-server
+ * (`JWTReissueMiddleware`, `api_fastapi/execution_api/app.py`) when less than a fifth of it is left, so the
+ * lifetime bounds only how long a leaked token stays usable. Override both in `options`; the token must live at
+ * least as long as the queue timeout.
+ */
+export const TOKEN_LIFETIME_SECONDS = 1200;
+
 /** Options this library sets itself, and the prop that controls each instead. */
 const MANAGED: Record<string, string> = {
   'core.executor': 'none: the KubernetesExecutor is what this library deploys',
@@ -150,6 +161,12 @@ export class AirflowConfig extends Construct {
         delete_worker_pods_on_failure: 'False',
       },
       logging: { colored_console_log: 'False' },
+      // A task pod's first token is signed when the scheduler queues the task (3.1: valid for
+      // [execution_api] jwt_expiration_time, default 600 s), and a task still queued after
+      // [scheduler] task_queued_timeout (default 600 s) is failed or retried. A pod that waits for a node,
+      // pulls the image and clones a large DAG repository can take longer: see TOKEN_LIFETIME_SECONDS.
+      scheduler: { task_queued_timeout: `${TOKEN_LIFETIME_SECONDS}.0` },
+      execution_api: { jwt_expiration_time: String(TOKEN_LIFETIME_SECONDS) },
     };
     for (const [section, options] of Object.entries(props.options ?? {})) {
       for (const [option, value] of Object.entries(options ?? {})) {
@@ -158,6 +175,11 @@ export class AirflowConfig extends Construct {
         (values[section] ??= {})[option] = literal;
       }
     }
+    const queued = Number(values.scheduler.task_queued_timeout);
+    const tokenLifetime = Number(values.execution_api.jwt_expiration_time);
+    check(tokenLifetime >= queued, this, 'options.execution_api.jwt_expiration_time', values.execution_api.jwt_expiration_time,
+      `at least [scheduler] task_queued_timeout (${values.scheduler.task_queued_timeout} s): a task pod that starts after its token expired fails ` +
+      'with an authentication error instead of being requeued');
     this.airflowCfg = renderIni(values);
     this.configMapName = this.names.name('config');
     const secretRefs = this.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']);

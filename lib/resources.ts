@@ -13,6 +13,8 @@ export interface ContainerResources {
     readonly cpu: string;
     /** Memory in bytes with a binary suffix ("512Mi", "2Gi"). */
     readonly memory: string;
+    /** Local disk the container's writable layer, logs and the pod's emptyDirs use, in bytes ("1Gi"). @default - none */
+    readonly ephemeralStorage?: string;
   };
   /** The ceilings. A memory limit is required: a container without one can take its node's memory. */
   readonly limits: {
@@ -20,6 +22,11 @@ export interface ContainerResources {
     readonly memory: string;
     /** CPU ceiling, cores or millicores; at least the request. @default - none: CPU throttling hurts Airflow's heartbeats more than sharing does */
     readonly cpu?: string;
+    /**
+     * Local disk ceiling in bytes ("4Gi"); at least the request. The kubelet evicts the pod when its containers'
+     * writable layers, logs and emptyDirs together pass the sum of its containers' limits. @default - none
+     */
+    readonly ephemeralStorage?: string;
   };
 }
 
@@ -41,8 +48,14 @@ export function renderResources(scope: IConstruct, property: string, r: Containe
     check(cpuLimit >= cpuRequest, scope, `${property}.limits.cpu`, r.limits.cpu, `a CPU limit at least the request (${r.requests.cpu})`);
     limits.cpu = k8s.Quantity.fromString(r.limits.cpu);
   }
-  return {
-    requests: { cpu: k8s.Quantity.fromString(r.requests.cpu), memory: k8s.Quantity.fromString(r.requests.memory) },
-    limits,
-  };
+  const requests: Record<string, k8s.Quantity> = { cpu: k8s.Quantity.fromString(r.requests.cpu), memory: k8s.Quantity.fromString(r.requests.memory) };
+  const diskRequest = r.requests.ephemeralStorage === undefined ? 0 : checkBytes(scope, `${property}.requests.ephemeralStorage`, r.requests.ephemeralStorage);
+  if (r.requests.ephemeralStorage !== undefined) requests['ephemeral-storage'] = k8s.Quantity.fromString(r.requests.ephemeralStorage);
+  if (r.limits.ephemeralStorage !== undefined) {
+    const diskLimit = checkBytes(scope, `${property}.limits.ephemeralStorage`, r.limits.ephemeralStorage);
+    check(diskLimit >= diskRequest, scope, `${property}.limits.ephemeralStorage`, r.limits.ephemeralStorage,
+      `an ephemeral-storage limit at least the request (${r.requests.ephemeralStorage})`);
+    limits['ephemeral-storage'] = k8s.Quantity.fromString(r.limits.ephemeralStorage);
+  }
+  return { requests, limits };
 }

@@ -9,12 +9,23 @@ import { DEFAULT_AIRFLOW_IMAGE, POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from 
 import { ContainerResources, renderResources } from './resources';
 import { check, checkDnsSubdomain, checkImage } from './validation';
 
+/** The `base` container's resources unless given. */
+export const DEFAULT_TASK_RESOURCES: ContainerResources = {
+  requests: { cpu: '250m', memory: '512Mi', ephemeralStorage: '1Gi' },
+  limits: { memory: '1Gi', ephemeralStorage: '4Gi' },
+};
+
 /** Properties of {@link TaskPodTemplate}. */
 export interface TaskPodTemplateProps {
   readonly config: AirflowConfig;
   /** The image tasks run in. @default DEFAULT_AIRFLOW_IMAGE */
   readonly image?: string;
-  /** CPU and memory of the `base` container; a task overrides them with `executor_config={"pod_override": ...}`. @default requests 250m / 512Mi, limit 1Gi */
+  /**
+   * CPU, memory and local disk of the `base` container; a task overrides them with
+   * `executor_config={"pod_override": ...}`. The disk counts the DAG clone (an emptyDir) and the task's
+   * temporary files: size it to your repository. @default requests 250m CPU / 512Mi / 1Gi ephemeral-storage,
+   * limits 1Gi memory / 4Gi ephemeral-storage
+   */
   readonly resources?: ContainerResources;
   /** DAG files from Git, synced once by an init container before the task starts. @default none: DAGs baked into the image */
   readonly gitSync?: GitSync;
@@ -65,7 +76,7 @@ export class TaskPodTemplate extends Construct {
       config,
       image,
       containerName: 'base',
-      resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
+      resources: renderResources(this, 'resources', props.resources ?? DEFAULT_TASK_RESOURCES),
       secretUses: props.includeFernetKey ? ['fernetKey'] : [],
       optionSecrets: 'task',
       extraEnv: [
