@@ -16,7 +16,7 @@ export const AIRFLOW_GID = 0;
 
 /** The Airflow components, as they appear in object names and the `app.kubernetes.io/component` label. */
 export type AirflowComponentName =
-  'scheduler' | 'api-server' | 'dag-processor' | 'triggerer' | 'postgresql' | 'db-migrate' | 'config' | 'pod-template' | 'worker' | 'secrets' | 'default-deny' | 'logs' | 'cleanup-pods';
+  'scheduler' | 'api-server' | 'dag-processor' | 'triggerer' | 'postgresql' | 'db-migrate' | 'config' | 'pod-template' | 'worker' | 'secrets' | 'default-deny' | 'logs' | 'cleanup-pods' | 'pgbouncer' | 'db-cleanup' | 'postgresql-backup';
 
 /**
  * Object names and labels of one Airflow installation.
