@@ -1,4 +1,4 @@
-import { AirflowValidationError, PostgresStatefulSet, PostgresStatefulSetProps, SecretKeyRef } from '../lib';
+import { AirflowValidationError, PostgresBackup, PostgresStatefulSet, PostgresStatefulSetProps, SecretKeyRef } from '../lib';
 import { envOf, find, podSpec, synth, testChart } from './helpers';
 
 function make(props: PostgresStatefulSetProps = {}) {
@@ -21,7 +21,7 @@ describe('defaults', () => {
   });
 
   test('a StatefulSet and a headless Service, both airflow-postgresql, tied by serviceName', () => {
-    expect(objects.map(o => o.kind).sort()).toEqual(['Service', 'StatefulSet']);
+    expect(objects.map(o => o.kind).sort()).toEqual(['CronJob', 'PersistentVolumeClaim', 'Service', 'StatefulSet']); // + the backups
     expect(service.spec.clusterIP).toBe('None');
     expect(sts.spec.serviceName).toBe(service.metadata.name);
     expect(pg.serviceName).toBe('airflow-postgresql');
@@ -133,4 +133,55 @@ test('an image upgrade changes nothing the API server keeps immutable (selector,
     return { selector: spec.selector, serviceName: spec.serviceName, volumeClaimTemplates: spec.volumeClaimTemplates };
   };
   expect(immutable('postgres:17.10-bookworm')).toEqual(immutable('postgres:17.9-bookworm'));
+});
+
+describe('backup', () => {
+  const backupOf = (props: PostgresStatefulSetProps) => {
+    const chart = testChart();
+    const pg = new PostgresStatefulSet(chart, 'db', props);
+    const objects = synth(chart);
+    const sts = find(objects, 'StatefulSet', `${props.instanceName ?? 'airflow'}-postgresql`);
+    return { pg, objects, server: podSpec(sts).containers[0], cronJob: objects.find(o => o.kind === 'CronJob'), claim: objects.find(o => o.kind === 'PersistentVolumeClaim') };
+  };
+
+  test('on by default: daily at 02:00, kept 30 days, of this database, as its user, with its password, image, volume size and class', () => {
+    const { pg, server, cronJob, claim } = backupOf({ storage: '20Gi', storageClassName: 'fast', image: 'postgres:17.10-bookworm' });
+    expect(pg.backup).toBeInstanceOf(PostgresBackup);
+    expect(cronJob!.metadata.name).toBe('airflow-postgresql-backup');
+    expect(cronJob!.spec.schedule).toBe('0 2 * * *');
+    expect(pg.backup!.retentionDays).toBe(30);
+    const job = podSpec(cronJob!).containers[0];
+    expect(job.image).toBe(server.image);
+    const env = envOf(job);
+    expect(env.PGHOST.value).toBe(pg.serviceName);
+    expect(env.PGPORT.value).toBe(String(pg.port));
+    expect(env.PGUSER.value).toBe(envOf(server).POSTGRES_USER.value);
+    expect(env.PGDATABASE.value).toBe(envOf(server).POSTGRES_DB.value);
+    expect(env.PGPASSWORD).toEqual(envOf(server).POSTGRES_PASSWORD);
+    expect(claim!.metadata.name).toBe('airflow-postgresql-backup');
+    expect(claim!.spec).toMatchObject({ storageClassName: 'fast', resources: { requests: { storage: '20Gi' } } });
+  });
+
+  test('follows a custom instance name, Secret and database', () => {
+    const { cronJob } = backupOf({ instanceName: 'etl', passwordSecret: SecretKeyRef.of('db', 'pw'), database: 'meta' });
+    expect(cronJob!.metadata.name).toBe('etl-postgresql-backup');
+    expect(envOf(podSpec(cronJob!).containers[0])).toMatchObject({ PGHOST: { value: 'etl-postgresql' }, PGDATABASE: { value: 'meta' }, PGPASSWORD: { secret: 'db', key: 'pw' } });
+  });
+
+  test('takes backup properties, which win over the inherited size', () => {
+    const { cronJob, claim } = backupOf({ storage: '20Gi', backup: { schedule: '0 4 * * *', retentionDays: 7, size: '50Gi' } });
+    expect(cronJob!.spec.schedule).toBe('0 4 * * *');
+    expect(envOf(podSpec(cronJob!).containers[0]).RETENTION_DAYS.value).toBe('7');
+    expect(claim!.spec.resources.requests.storage).toBe('50Gi');
+  });
+
+  test('backup: false leaves it out', () => {
+    const { pg, objects } = backupOf({ backup: false });
+    expect(pg.backup).toBeUndefined();
+    expect(objects.map(o => o.kind).sort()).toEqual(['Service', 'StatefulSet']);
+  });
+
+  test('a bad backup property fails with its path', () => {
+    expect(() => backupOf({ backup: { retentionDays: 0 } })).toThrow(/^PostgresBackup \[test\/db\/backup\] retentionDays: got 0/);
+  });
 });

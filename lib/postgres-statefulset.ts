@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowNames } from './names';
+import { PostgresBackup, PostgresBackupProps } from './postgres-backup';
 import { ContainerResources, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
@@ -27,6 +28,12 @@ export interface PostgresStatefulSetProps {
   readonly passwordSecret?: SecretKeyRef;
   /** Database and user name. @default 'airflow' */
   readonly database?: string;
+  /**
+   * Daily backups ({@link PostgresBackup}) with this instance name, image, password Secret and database, on a
+   * volume of `storage`'s size and `storageClassName`; `false` for none.
+   * @default daily at 02:00 UTC, kept 30 days
+   */
+  readonly backup?: Omit<PostgresBackupProps, 'instanceName' | 'passwordSecret' | 'database'> | false;
 }
 
 /**
@@ -48,8 +55,10 @@ export class PostgresStatefulSet extends Construct {
   public readonly port = 5432;
   public readonly database: string;
   public readonly statefulSet: k8s.KubeStatefulSet;
+  /** The backups, unless `backup: false`. */
+  public readonly backup?: PostgresBackup;
 
-  /** @throws AirflowValidationError for a bad instance name, image, storage size, resources, Secret or database name. */
+  /** @throws AirflowValidationError for a bad instance name, image, storage size, resources, Secret, database name or backup. */
   constructor(scope: Construct, id: string, props: PostgresStatefulSetProps = {}) {
     super(scope, id);
     const names = AirflowNames.of(this, props.instanceName);
@@ -128,5 +137,18 @@ export class PostgresStatefulSet extends Construct {
         }],
       },
     });
+    if (props.backup !== false) {
+      check(props.backup === undefined || (typeof props.backup === 'object' && props.backup !== null), this, 'backup', props.backup,
+        'backup properties ({ schedule, retentionDays, ... }) or false');
+      this.backup = new PostgresBackup(this, 'backup', {
+        image,
+        size: storage,
+        ...(props.storageClassName !== undefined ? { storageClassName: props.storageClassName } : {}),
+        ...props.backup,
+        instanceName: names.instanceName,
+        passwordSecret: password,
+        database: this.database,
+      });
+    }
   }
 }

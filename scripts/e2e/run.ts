@@ -6,10 +6,11 @@
 //   npm run e2e [-- --keep]     --keep: leave the cluster up afterwards (for a look around)
 import { spawnSync } from 'child_process';
 import { readFileSync } from 'fs';
-import { join } from 'path';
+import { dirname, join } from 'path';
 import { parseManifests } from '../manifests';
 import { waitFor } from '../integration/host';
 import { taskPodLeaks } from '../task-pod-facts';
+import { restoreProcedure } from './readme-restore';
 
 const REPO = join(__dirname, '..', '..');
 const TIER = 'dev';
@@ -61,6 +62,22 @@ function api(method: string, path: string, body?: unknown): { status: number; js
   let json: any;
   try { json = JSON.parse(text); } catch { json = undefined; }
   return { status: Number(r.stdout.slice(i + 1)), json, text };
+}
+
+/** A token from /auth/token with the admin password from the Secret, for every later api() call. */
+function login(): void {
+  token = '';
+  const passwords = JSON.parse(Buffer.from(ns('get', 'secret', 'airflow-secrets', '-o', 'jsonpath={.data.simple-auth-manager-passwords}'), 'base64').toString());
+  const r = api('POST', '/auth/token', { username: 'admin', password: passwords.admin });
+  if (r.status !== 201 || !r.json?.access_token) throw new Error(`POST /auth/token: ${r.status} ${r.text}`);
+  token = r.json.access_token;
+}
+
+/** The DAG runs of DAG_ID as `run id: state`, sorted. */
+function dagRuns(): string[] {
+  const r = api('GET', `/api/v2/dags/${DAG_ID}/dagRuns?limit=100`);
+  if (r.status !== 200) throw new Error(`GET dagRuns: ${r.status} ${r.text.slice(0, 500)}`);
+  return r.json.dag_runs.map((x: any) => `${x.dag_run_id}: ${x.state}`).sort();
 }
 
 async function runDag(): Promise<string> {
@@ -124,10 +141,7 @@ const checks: Check[] = [
     }, 5000);
   } },
   { name: 'a token from /auth/token with the admin password from the Secret', timeoutSeconds: 60, async run() {
-    const passwords = JSON.parse(Buffer.from(ns('get', 'secret', 'airflow-secrets', '-o', 'jsonpath={.data.simple-auth-manager-passwords}'), 'base64').toString());
-    const r = api('POST', '/auth/token', { username: 'admin', password: passwords.admin });
-    if (r.status !== 201 || !r.json?.access_token) throw new Error(`POST /auth/token: ${r.status} ${r.text}`);
-    token = r.json.access_token;
+    login();
     return 'token issued';
   } },
   { name: `${DAG_ID} visible through the REST API within 60 s of the dag-processor's start`, timeoutSeconds: 120, async run() {
@@ -200,6 +214,35 @@ const checks: Check[] = [
       return r.status === 200 && r.json.total_entries >= 2 ? r.json : undefined;
     }, 5000);
     return `${runs.total_entries} runs: ${runs.dag_runs.map((r: any) => r.state).join(', ')}`;
+  } },
+  { name: 'a backup Job from the CronJob; a DAG run deleted after it; the README\'s restore procedure brings it back', timeoutSeconds: 1500, async run() {
+    const cron = objects.find(o => o.kind === 'CronJob' && o.metadata.labels?.['app.kubernetes.io/component'] === 'postgresql-backup');
+    if (!cron) throw new Error(`${DIST} has no CronJob of component postgresql-backup (npm run synth)`);
+    const before = dagRuns();
+    if (before.length < 2) throw new Error(`expected the earlier runs, found ${before.join(', ') || 'none'}`);
+    ns('create', 'job', `--from=cronjob/${cron.metadata.name}`, 'e2e-backup');
+    kubectl('-n', NS, 'wait', '--for=condition=complete', 'job/e2e-backup', '--timeout=300s');
+    const backupLog = ns('logs', 'job/e2e-backup', '-c', 'backup');
+    const dump = /^wrote (\S+\.dump):/m.exec(backupLog)?.[1];
+    if (!dump) throw new Error(`the backup Job's log names no dump:\n${backupLog}`);
+    // A change after the backup that the restore must undo.
+    const victim = before[0].slice(0, before[0].lastIndexOf(': '));
+    const del = api('DELETE', `/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(victim)}`);
+    if (del.status !== 204) throw new Error(`DELETE dagRun ${victim}: ${del.status} ${del.text}`);
+    if (dagRuns().length !== before.length - 1) throw new Error(`run ${victim} not deleted: ${dagRuns().join(', ')}`);
+    // The README's commands, as a reader copies them (DUMP=latest: the dump just made).
+    const procedure = restoreProcedure();
+    if (!new RegExp(`^NS=${NS}\\b`, 'm').test(procedure) || !/^DUMP=latest\b/m.test(procedure)) throw new Error(`the README's procedure does not start with NS=${NS} and DUMP=latest`);
+    const out = must('bash', ['-euo', 'pipefail', '-c', procedure], { env: { PATH: `${dirname(kubectlBin())}:${process.env.PATH}` }, timeoutSeconds: 1200 });
+    if (!out.includes(`restored ${dump}`)) throw new Error(`the restore Job did not restore ${dump} (a scheduled backup in between?):\n${out.slice(-3000)}`);
+    login();
+    await waitFor('all components healthy after the restore', 300, () => {
+      const h = api('GET', '/api/v2/monitor/health').json;
+      return h && Object.values(h).every((v: any) => v?.status === 'healthy') ? true : undefined;
+    }, 5000);
+    const after = dagRuns();
+    if (after.join('\n') !== before.join('\n')) throw new Error(`DAG runs before the backup: ${before.join(', ')}; after the restore: ${after.join(', ')}`);
+    return `${dump}; run ${victim} deleted and restored; ${after.length} runs as before: ${after.join(', ')}`;
   } },
   { name: 'kubectl apply again changes nothing (kubectl diff is empty)', timeoutSeconds: 120, async run() {
     const r = sh(kubectlBin(), ['diff', '-f', DIST]);
