@@ -91,10 +91,14 @@ describe.each(CASES)('%s', (_label, build) => {
   });
 
   test('sql_alchemy_conn reaches the api-server, scheduler, dag-processor, triggerer and migration Job, never the task pod', () => {
-    const holders = [...COMPONENTS.map(c => envOf(main(objects, c))), envOf(jobContainer(objects))]
-      .map(e => e.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN);
+    const holders = COMPONENTS.map(c => envOf(main(objects, c)).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN);
     for (const h of holders) expect(h?.secret).toBeTruthy();
     expect(new Set(holders.map(h => JSON.stringify(ref(h)))).size).toBe(1);
+    // the migrations use the same URL, unless the components go through PgBouncer: then straight to the database
+    const migrations = envOf(jobContainer(objects)).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN;
+    expect(migrations?.secret).toBeTruthy();
+    const pooled = objects.some(o => o.kind === 'Deployment' && o.metadata.name === 'airflow-pgbouncer');
+    expect(JSON.stringify(ref(migrations)) === JSON.stringify(ref(holders[0]))).toBe(!pooled);
 
     const task = podSpec(taskPod(objects));
     for (const c of allContainers(task)) {
@@ -141,7 +145,7 @@ describe.each(CASES)('%s', (_label, build) => {
   test('every Airflow container runs as uid 50000, gid 0', () => {
     let count = 0;
     for (const [, spec] of pods(objects)) {
-      for (const c of allContainers(spec).filter(x => String(x.image).startsWith('apache/airflow'))) {
+      for (const c of allContainers(spec).filter(x => /^apache\/airflow:\d/.test(String(x.image)))) {
         count++;
         expect(c.securityContext?.runAsUser ?? spec.securityContext?.runAsUser).toBe(50000);
         expect(c.securityContext?.runAsGroup ?? spec.securityContext?.runAsGroup).toBe(0);
@@ -153,7 +157,7 @@ describe.each(CASES)('%s', (_label, build) => {
   });
 
   test('every Deployment waits for migrations with `airflow db check-migrations`', () => {
-    const deployments = objects.filter(o => o.kind === 'Deployment');
+    const deployments = objects.filter(o => o.kind === 'Deployment' && o.metadata.name !== 'airflow-pgbouncer');
     expect(deployments.map(d => d.metadata.name).sort()).toEqual(COMPONENTS.map(c => `airflow-${c}`).sort());
     for (const d of deployments) {
       const wait = (podSpec(d).initContainers ?? []).find((c: any) => c.name === 'wait-for-migrations');
@@ -230,6 +234,57 @@ describe('externalDatabase', () => {
     const chart = testChart();
     const a = new Airflow(chart, 'airflow', { externalDatabase: { connection } });
     expect(a.postgres).toBeUndefined();
+  });
+});
+
+describe('pgbouncer', () => {
+  const objects = fresh({ pgbouncer: {} });
+
+  test('in front of the in-cluster PostgreSQL: the components use the URL to PgBouncer, the migrations the one straight to PostgreSQL', () => {
+    expect(find(objects, 'ConfigMap', 'airflow-pgbouncer').data['pgbouncer.ini']).toMatch(/^airflow = host=airflow-postgresql\.airflow-test port=5432 dbname=airflow /m);
+    for (const c of COMPONENTS) expect(ref(envOf(main(objects, c)).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)).toEqual({ secret: 'airflow-secrets', key: 'sql-alchemy-conn' });
+    expect(ref(envOf(jobContainer(objects)).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)).toEqual({ secret: 'airflow-postgresql', key: 'connection' });
+  });
+
+  test('PostgreSQL lets in PgBouncer, the migrations and the backups, no longer the components; PgBouncer lets in the components and the cleanup', () => {
+    const from = (name: string) => [...find(objects, 'NetworkPolicy', name).spec.ingress[0].from[0].podSelector.matchExpressions[0].values].sort();
+    expect(from('airflow-postgresql')).toEqual(['db-migrate', 'pgbouncer', 'postgresql-backup']);
+    expect(from('airflow-pgbouncer')).toEqual(['api-server', 'dag-processor', 'db-cleanup', 'scheduler', 'triggerer']);
+  });
+
+  test('with an external database: the host is required, the migrations use externalDatabase.connection', () => {
+    const connection = SecretKeyRef.of('airflow-database', 'connection');
+    expect(() => fresh({ externalDatabase: { connection }, pgbouncer: {} })).toThrow(/pgbouncer\.database\.host.*the host of the external database/s);
+    const external = fresh({ externalDatabase: { connection }, pgbouncer: { database: { host: 'db.example.com', serverTlsSslmode: 'require' } } });
+    expect(ref(envOf(jobContainer(external)).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)).toEqual({ secret: 'airflow-database', key: 'connection' });
+    expect(ref(envOf(main(external, 'scheduler')).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)).toEqual({ secret: 'airflow-secrets', key: 'sql-alchemy-conn' });
+    expect(() => fresh({ externalDatabase: { connection, asyncConnection: SecretKeyRef.of('airflow-database', 'async') }, pgbouncer: { database: { host: 'db.example.com' } } }))
+      .toThrow(/externalDatabase\.asyncConnection.*unset with pgbouncer/s);
+  });
+});
+
+describe('externalDatabase.asyncConnection', () => {
+  const connection = SecretKeyRef.of('airflow-database', 'connection');
+  const asyncConnection = SecretKeyRef.of('airflow-database', 'async-connection');
+  const objects = fresh({ externalDatabase: { connection, asyncConnection } });
+
+  test('sets [database] sql_alchemy_conn_async from its Secret for every database user, never the task pod', () => {
+    for (const c of [...COMPONENTS.map(x => main(objects, x)), jobContainer(objects)]) {
+      expect(ref(envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC)).toEqual({ secret: 'airflow-database', key: 'async-connection' });
+    }
+    for (const c of allContainers(podSpec(taskPod(objects)))) expect(envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC).toBeUndefined();
+  });
+
+  test('is given once', () => {
+    expect(() => fresh({ externalDatabase: { connection, asyncConnection }, options: { database: { sql_alchemy_conn_async: asyncConnection } } }))
+      .toThrow(/options\.database\.sql_alchemy_conn_async.*give the async URL once/s);
+  });
+});
+
+describe('databaseCleanup', () => {
+  test('is on by default and can be switched off', () => {
+    expect(fresh().filter(o => o.kind === 'CronJob').map(o => o.metadata.name)).toContain('airflow-db-cleanup');
+    expect(fresh({ databaseCleanup: false }).filter(o => o.kind === 'CronJob').map(o => o.metadata.name)).not.toContain('airflow-db-cleanup');
   });
 });
 

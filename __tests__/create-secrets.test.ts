@@ -118,6 +118,27 @@ test('prod needs the managed database URL and says so', () => {
   expect(run('prod', DB_URL).secrets['airflow-database'].connection).toBe(DB_URL.AIRFLOW_DATABASE_URL);
 });
 
+test('staging: the components reach PgBouncer, the migrations PostgreSQL, PgBouncer logs in with the same password', () => {
+  const { secrets } = run('staging');
+  const password = secrets['airflow-postgresql'].password;
+  expect(password).toMatch(/^[0-9a-f]{64}$/);
+  expect(secrets['airflow-secrets']['sql-alchemy-conn']).toBe(`postgresql+psycopg2://airflow:${password}@airflow-pgbouncer.airflow-staging:6432/airflow`);
+  expect(secrets['airflow-postgresql'].connection).toBe(`postgresql+psycopg2://airflow:${password}@airflow-postgresql.airflow-staging:5432/airflow`);
+  expect(secrets['airflow-pgbouncer']['userlist.txt']).toBe(`"airflow" "${password}"`);
+});
+
+test('prod: PgBouncer gets the managed database\'s user and decoded password; the components\' URL keeps it encoded', () => {
+  const url = 'postgresql+psycopg2://app_user:p%40ss%2Fw0rd@db.example.com:5432/metadata?sslmode=require';
+  const { secrets, status } = run('prod', { AIRFLOW_DATABASE_URL: url });
+  expect(status).toBe(0);
+  expect(secrets['airflow-database'].connection).toBe(url);
+  expect(secrets['airflow-pgbouncer']['userlist.txt']).toBe('"app_user" "p@ss/w0rd"');
+  expect(secrets['airflow-secrets']['sql-alchemy-conn']).toBe('postgresql+psycopg2://app_user:p%40ss%2Fw0rd@airflow-pgbouncer.airflow-prod:6432/metadata');
+  const bad = run('prod', { AIRFLOW_DATABASE_URL: 'mysql://u:p@db/airflow' });
+  expect(bad.status).not.toBe(0);
+  expect(bad.stderr).toMatch(/AIRFLOW_DATABASE_URL is not postgresql/);
+});
+
 test('an unknown environment is a usage error', () => {
   expect(run('qa').status).toBe(2);
 });

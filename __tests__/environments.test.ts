@@ -90,16 +90,25 @@ describe('prod', () => {
     expect(pdb[0].spec.maxUnavailable).toBeLessThan(d.spec.replicas);
   });
 
-  test('an external database referenced by Secret, no in-cluster PostgreSQL', () => {
+  test('an external database referenced by Secret, no in-cluster PostgreSQL; migrations go to it straight, everything else through PgBouncer', () => {
     expect(objects.filter(o => o.kind === 'StatefulSet')).toEqual([]);
     expect(objects.filter(o => o.kind === 'PersistentVolumeClaim')).toEqual([]);
     expect(objects.filter(o => o.metadata.name.includes('postgres'))).toEqual([]);
-    const conn = ENVIRONMENTS.prod.airflow.externalDatabase!.connection;
+    const direct = ENVIRONMENTS.prod.airflow.externalDatabase!.connection;
     const users = containers(objects).filter(({ c }) => envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN !== undefined);
-    expect(users.length).toBeGreaterThanOrEqual(9); // 4 components, their 4 wait-for-migrations, the Job
+    expect(users.length).toBeGreaterThanOrEqual(10); // 4 components, their 4 wait-for-migrations, the Job, the cleanup
     for (const { where, c } of users) {
-      expect({ where, ref: envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN }).toEqual({ where, ref: { secret: conn.secretName, key: conn.key } });
+      const ref = where.startsWith('Job/airflow-db-migrate-') ? { secret: direct.secretName, key: direct.key } : { secret: 'airflow-secrets', key: 'sql-alchemy-conn' };
+      expect({ where, ref: envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN }).toEqual({ where, ref });
     }
+    expect(users.filter(u => u.where.startsWith('Job/airflow-db-migrate-'))).toHaveLength(1);
+    // PgBouncer: two pods on different nodes, TLS required to the managed database, a budget
+    const pgbouncer = find(objects, 'Deployment', 'airflow-pgbouncer');
+    expect(pgbouncer.spec.replicas).toBeGreaterThanOrEqual(2);
+    expect(find(objects, 'PodDisruptionBudget', 'airflow-pgbouncer').spec.maxUnavailable).toBe(1);
+    const ini = find(objects, 'ConfigMap', 'airflow-pgbouncer').data['pgbouncer.ini'];
+    expect(ini).toMatch(/^server_tls_sslmode = require$/m);
+    expect(ini).toContain(`host=${ENVIRONMENTS.prod.airflow.pgbouncer!.database!.host} `);
     // the Secret is referenced, never emitted
     expect(objects.filter(o => o.kind === 'Secret')).toEqual([]);
   });

@@ -1,4 +1,4 @@
-import { AirflowConfig, AirflowConfigProps, MigrateDatabaseJob, MigrateDatabaseJobProps } from '../lib';
+import { AirflowConfig, AirflowConfigProps, MigrateDatabaseJob, MigrateDatabaseJobProps, SecretKeyRef } from '../lib';
 import { allContainers, envOf, find, podSpec, synth, testChart } from './helpers';
 
 /** A chart with airflow.cfg and the migration Job only. */
@@ -98,5 +98,13 @@ describe('MigrateDatabaseJob', () => {
       expect(make({ backoffLimit: 1.5 })).toThrow(/backoffLimit/);
     });
     test('a missing config', () => expect(make({ config: undefined as any })).toThrow(/\] config: got/));
+  });
+
+  test('a connection of its own (straight past PgBouncer) replaces the config\'s sql_alchemy_conn, once', () => {
+    const { container } = render({ connection: SecretKeyRef.of('airflow-postgresql', 'connection') });
+    expect(envOf(container).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).toEqual({ secret: 'airflow-postgresql', key: 'connection' });
+    expect(container.env.filter((e: any) => e.name === 'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN')).toHaveLength(1);
+    expect(envOf(container).AIRFLOW__CORE__FERNET_KEY).toBeDefined();
+    expect(() => render({ connection: 'postgresql://u:p@db/airflow' as any })).toThrow(/db-migrate.*connection.*<redacted literal>.*SecretKeyRef\.of/s);
   });
 });

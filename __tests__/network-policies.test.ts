@@ -75,7 +75,23 @@ test('apiServerFrom narrows who reaches the api-server', () => {
   expect(find(synth(chart), 'NetworkPolicy', 'airflow-api-server').spec.ingress[0].from).toEqual(from);
 });
 
-test('with an external database there is no PostgreSQL policy', () => {
+test('with an external database there is no PostgreSQL policy (PgBouncer has its own)', () => {
   const prod = synth(new AirflowChart(Testing.app(), 'prod', ENVIRONMENTS.prod));
-  expect(prod.filter(o => o.kind === 'NetworkPolicy').map(o => o.metadata.name).sort()).toEqual(['airflow-api-server', 'airflow-default-deny']);
+  expect(prod.filter(o => o.kind === 'NetworkPolicy').map(o => o.metadata.name).sort()).toEqual(['airflow-api-server', 'airflow-default-deny', 'airflow-pgbouncer']);
+});
+
+test.each([
+  ['dev', ['api-server', 'dag-processor', 'db-cleanup', 'db-migrate', 'postgresql-backup', 'scheduler', 'triggerer']],
+  // behind PgBouncer the components cannot reach PostgreSQL themselves
+  ['staging', ['db-migrate', 'pgbouncer', 'postgresql-backup']],
+] as const)('%s: PostgreSQL is open to exactly the pods that connect to it: %j', (tier, components) => {
+  const objects = synth(new AirflowChart(Testing.app(), tier, ENVIRONMENTS[tier]));
+  const policy = find(objects, 'NetworkPolicy', 'airflow-postgresql');
+  expect([...policy.spec.ingress[0].from[0].podSelector.matchExpressions[0].values].sort()).toEqual(components);
+  // and each of them does connect: a URL or password of the database's Secret, or PgBouncer's ini naming it
+  const connects = (component: string) => {
+    const owners = objects.filter(o => o.metadata.labels?.['app.kubernetes.io/component'] === component && o.kind !== 'NetworkPolicy');
+    return /airflow-postgresql|SQL_ALCHEMY_CONN|PGPASSWORD/.test(JSON.stringify(owners));
+  };
+  for (const c of components) expect({ c, connects: connects(c) }).toEqual({ c, connects: true });
 });

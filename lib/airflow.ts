@@ -4,10 +4,12 @@ import { AirflowConfig, AirflowOptions } from './airflow-config';
 import { AirflowDeploymentProps } from './airflow-deployment';
 import { ApiServer, ApiServerProps } from './api-server';
 import { DagProcessor } from './dag-processor';
+import { DatabaseCleanup, DatabaseCleanupProps } from './database-cleanup';
 import { GitSync, GitSyncProps } from './git-sync';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
 import { AIRFLOW_GID } from './names';
 import { AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
+import { PgBouncer, PGBOUNCER_CLIENTS, PgBouncerDatabase, PgBouncerProps } from './pgbouncer';
 import { PostgresStatefulSet, PostgresStatefulSetProps } from './postgres-statefulset';
 import { AirflowScheduler } from './scheduler';
 import { SchedulerRbac } from './scheduler-rbac';
@@ -25,6 +27,15 @@ export type ComponentOptions = Omit<AirflowDeploymentProps, 'config' | 'image'>;
 export interface ExternalDatabase {
   /** The `[database] sql_alchemy_conn` URL, e.g. `postgresql+psycopg2://airflow:...@db.example.com:5432/airflow?sslmode=require`. */
   readonly connection: SecretKeyRef;
+  /**
+   * The `[database] sql_alchemy_conn_async` URL, e.g. `postgresql+asyncpg://airflow:...@db.example.com:5432/airflow?ssl=require`.
+   * Needed when `connection` carries libpq options such as `sslmode=`: Airflow otherwise derives its async URL by
+   * swapping the driver for asyncpg and keeping the query string (`settings.py`), and asyncpg rejects `sslmode`
+   * (it takes `ssl=`), so every request served on the async engine (e.g. `GET .../dagRuns/{run_id}/wait`) fails.
+   * `scripts/create-secrets.sh` derives it from `AIRFLOW_DATABASE_URL`.
+   * @default none: derived by Airflow from `connection`
+   */
+  readonly asyncConnection?: SecretKeyRef;
 }
 
 /** Properties of {@link Airflow}. */
@@ -71,6 +82,17 @@ export interface AirflowProps {
   readonly taskLogs?: Omit<TaskLogVolumeProps, 'instanceName' | 'fsGroup'>;
   /** The CronJob that deletes finished task pods (see TaskPodCleanup), or false for none. @default {} (every 15 minutes) */
   readonly taskPodCleanup?: Omit<TaskPodCleanupProps, 'config' | 'image'> | false;
+  /**
+   * PgBouncer in front of the database (see PgBouncer): every component connects through it, the migration Job
+   * straight to the database. Its `database` defaults to the in-cluster PostgreSQL; with `externalDatabase`,
+   * `database.host` is required. With it, `secrets.sqlAlchemyConn` (default key `sql-alchemy-conn` of
+   * `<instanceName>-secrets`) is the URL to PgBouncer, `postgresql+psycopg2://airflow:<password>@<instanceName>-pgbouncer.<namespace>:6432/airflow`,
+   * and the migrations use `externalDatabase.connection` or, in-cluster, key `connection` of the Secret
+   * `<instanceName>-postgresql` (the URL straight to it). @default none
+   */
+  readonly pgbouncer?: Omit<PgBouncerProps, 'instanceName' | 'database' | 'clients'> & { readonly database?: Partial<PgBouncerDatabase> };
+  /** The CronJob that runs `airflow db clean` (see DatabaseCleanup), or false for none. @default {} (daily, 90 days kept) */
+  readonly databaseCleanup?: Omit<DatabaseCleanupProps, 'config' | 'image'> | false;
   /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on, api-server open to anyone) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
@@ -95,6 +117,8 @@ export class Airflow extends Construct {
   public readonly networkPolicies?: AirflowNetworkPolicies;
   public readonly taskLogVolume?: TaskLogVolume;
   public readonly taskPodCleanup?: TaskPodCleanup;
+  public readonly pgbouncer?: PgBouncer;
+  public readonly databaseCleanup?: DatabaseCleanup;
 
   /** @throws AirflowValidationError for any invalid prop, both postgres and externalDatabase, or HA with one scheduler or api-server. */
   constructor(scope: Construct, id: string, props: AirflowProps = {}) {
@@ -102,9 +126,20 @@ export class Airflow extends Construct {
     const { instanceName, image, externalDatabase } = props;
     check(!(props.postgres && externalDatabase), this, 'externalDatabase', 'given together with postgres',
       'either an in-cluster postgres or an externalDatabase, not both');
-    check(!(externalDatabase && props.secrets?.sqlAlchemyConn), this, 'secrets.sqlAlchemyConn', 'given together with externalDatabase',
-      'the connection only once: externalDatabase.connection');
+    const pooled = props.pgbouncer !== undefined;
+    check(pooled || !(externalDatabase && props.secrets?.sqlAlchemyConn), this, 'secrets.sqlAlchemyConn', 'given together with externalDatabase',
+      'the connection only once: externalDatabase.connection (or, with pgbouncer, secrets.sqlAlchemyConn for the URL to PgBouncer)');
+    check(!(externalDatabase && pooled && props.pgbouncer?.database?.host === undefined), this, 'pgbouncer.database.host', undefined,
+      'the host of the external database, e.g. "mydb.abc123.eu-west-1.rds.amazonaws.com": PgBouncer connects to it');
+    check(!(pooled && externalDatabase?.asyncConnection !== undefined), this, 'externalDatabase.asyncConnection', '<redacted>',
+      'unset with pgbouncer: the components connect to PgBouncer, whose URL has no sslmode, and Airflow derives the async URL from it');
     if (externalDatabase) SecretKeyRef.check(this, 'externalDatabase.connection', externalDatabase.connection);
+    const asyncConnection = externalDatabase?.asyncConnection;
+    if (asyncConnection !== undefined) {
+      SecretKeyRef.check(this, 'externalDatabase.asyncConnection', asyncConnection);
+      check(props.options?.database?.sql_alchemy_conn_async === undefined, this, 'options.database.sql_alchemy_conn_async', '<redacted>',
+        'unset with externalDatabase.asyncConnection: give the async URL once');
+    }
     const chartNamespace = Chart.of(this).namespace;
     check(props.namespace === undefined || chartNamespace === undefined || props.namespace === chartNamespace, this, 'namespace',
       props.namespace, `unset or the Chart's namespace (${chartNamespace}), where the objects go`);
@@ -131,14 +166,24 @@ export class Airflow extends Construct {
       instanceName,
       namespace: props.namespace,
       dagsFolder: this.gitSync?.dagsFolder,
-      secrets: externalDatabase ? { ...props.secrets, sqlAlchemyConn: externalDatabase.connection } : props.secrets,
-      options: props.options,
+      secrets: externalDatabase && !pooled ? { ...props.secrets, sqlAlchemyConn: externalDatabase.connection } : props.secrets,
+      options: asyncConnection ? { ...props.options, database: { ...props.options?.database, sql_alchemy_conn_async: asyncConnection } } : props.options,
       taskLogVolume: this.taskLogVolume,
     });
     const config = this.config;
     this.rbac = new SchedulerRbac(this, 'rbac', { instanceName, namespace: config.namespace });
     if (!externalDatabase) this.postgres = new PostgresStatefulSet(this, 'postgresql', { instanceName, ...props.postgres });
-    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, ...props.migrations });
+    if (props.pgbouncer) {
+      const { database, ...rest } = props.pgbouncer;
+      const inCluster = this.postgres ? { host: `${this.postgres.serviceName}.${config.namespace}`, port: this.postgres.port, name: this.postgres.database } : {};
+      this.pgbouncer = new PgBouncer(this, 'pgbouncer', {
+        instanceName, ...rest, database: { ...inCluster, ...database } as PgBouncerDatabase,
+        clients: [...PGBOUNCER_CLIENTS, 'db-cleanup'],
+      });
+    }
+    const directConnection = !this.pgbouncer ? undefined
+      : externalDatabase?.connection ?? SecretKeyRef.of(this.postgres!.name, 'connection');
+    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, connection: directConnection, ...props.migrations });
     this.podTemplate = new TaskPodTemplate(this, 'pod-template', { config, image, gitSync: this.gitSync, ...props.taskPods });
     this.scheduler = new AirflowScheduler(this, 'scheduler', {
       config, image, podTemplate: this.podTemplate, serviceAccountName: this.rbac.schedulerServiceAccountName, ...haDefaults('scheduler', props.scheduler),
@@ -148,10 +193,16 @@ export class Airflow extends Construct {
     });
     this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...props.dagProcessor });
     this.triggerer = new Triggerer(this, 'triggerer', { config, image, gitSync: this.gitSync, ...props.triggerer });
+    if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...props.databaseCleanup });
     if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...props.taskPodCleanup });
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
-        instanceName, postgresql: this.postgres !== undefined, ...props.networkPolicies,
+        instanceName,
+        // Who opens connections to the in-cluster PostgreSQL: with PgBouncer only it, the migrations and the backups.
+        postgresql: this.postgres === undefined ? false
+          : this.pgbouncer ? ['pgbouncer', 'db-migrate', 'postgresql-backup']
+            : ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate', 'db-cleanup', 'postgresql-backup'],
+        ...props.networkPolicies,
       });
     }
   }

@@ -10,19 +10,28 @@ const EXAMPLE_DAGS = {
   ref: '3.1.7',
   subPath: 'airflow-core/src/airflow/example_dags',
   // a shallow clone of this large repository needs more than git-sync's default 256Mi
-  resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } },
+  // and its checkout (about 100 MB) goes to an emptyDir: local disk requested and limited
+  resources: { requests: { cpu: '50m', memory: '128Mi', ephemeralStorage: '256Mi' }, limits: { memory: '512Mi', ephemeralStorage: '1Gi' } },
 };
+
+/**
+ * The host of prod's managed PostgreSQL, which PgBouncer connects to (with TLS required): replace it with
+ * yours. It must be the host of the URL in the Secret `airflow-database`.
+ */
+export const PROD_DATABASE_HOST = 'airflow-database.example.internal';
 
 /**
  * The environment presets, as data to diff side by side.
  *
  * - dev: fits a laptop kind cluster: one replica of everything, in-cluster PostgreSQL on a 1Gi volume.
  * - staging: two schedulers and api-servers, preferably on different nodes, PodDisruptionBudgets,
- *   in-cluster PostgreSQL on 20Gi.
+ *   in-cluster PostgreSQL on 20Gi behind PgBouncer.
  * - prod: highly available: two or more schedulers, api-servers and triggerers, required on
  *   different nodes, PodDisruptionBudgets, and an external (managed, replicated) PostgreSQL whose connection URL is
  *   in the existing Secret `airflow-database` (key `connection`): an in-cluster single PostgreSQL
- *   would be the one component without a standby.
+ *   would be the one component without a standby. Two PgBouncer pods on different nodes in front of it.
+ * Every preset cleans metadata older than its retention (dev 14 days, staging 30, prod 90) and backs up its
+ * in-cluster PostgreSQL daily at 02:00 UTC, kept 30 days (prod's managed database has its provider's backups).
  */
 export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
   dev: {
@@ -36,10 +45,11 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       apiServer: { replicas: 1, resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
       dagProcessor: { replicas: 1, resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
       triggerer: { replicas: 1, resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
-      taskPods: { resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
+      taskPods: { resources: { requests: { cpu: '100m', memory: '384Mi', ephemeralStorage: '512Mi' }, limits: { memory: '768Mi', ephemeralStorage: '2Gi' } } },
       // One node (kind): a ReadWriteOnce volume can be shared by every pod.
       taskLogs: { size: '1Gi', accessMode: 'ReadWriteOnce' },
       taskPodCleanup: { succeededAfterSeconds: 60 },
+      databaseCleanup: { retentionDays: 14 },
     },
   },
   staging: {
@@ -53,6 +63,8 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       apiServer: { replicas: 2, disruptionBudget: { maxUnavailable: 1 } },
       dagProcessor: { replicas: 1 },
       triggerer: { replicas: 1 },
+      pgbouncer: {},
+      databaseCleanup: { retentionDays: 30 },
     },
   },
   prod: {
@@ -60,7 +72,13 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
     namespace: 'airflow-prod',
     airflow: {
       dags: { ...EXAMPLE_DAGS, period: '120s' },
+      // Migrations connect straight to the database with this URL; everything else through PgBouncer.
       externalDatabase: { connection: SecretKeyRef.of('airflow-database', 'connection') },
+      pgbouncer: {
+        replicas: 2,
+        spreadAcrossNodes: 'DoNotSchedule',
+        database: { host: PROD_DATABASE_HOST, serverTlsSslmode: 'require' },
+      },
       options: { core: { parallelism: 128 }, kubernetes_executor: { worker_pods_creation_batch_size: 8 } },
       highAvailability: true,
       scheduler: { replicas: 2, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },

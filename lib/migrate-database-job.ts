@@ -1,7 +1,8 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig } from './airflow-config';
+import { AirflowConfig, envVarName } from './airflow-config';
+import { SecretKeyRef } from './secrets';
 import { airflowPodSpec } from './airflow-pod';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResources, renderResources } from './resources';
@@ -16,6 +17,12 @@ export interface MigrateDatabaseJobProps {
   readonly resources?: ContainerResources;
   /** Retries before the Job fails. @default 6 */
   readonly backoffLimit?: number;
+  /**
+   * The database URL the migrations use instead of `[database] sql_alchemy_conn`: straight to PostgreSQL when
+   * the components go through PgBouncer (`airflow db migrate` holds a session-level advisory lock, which
+   * PgBouncer's transaction pooling cannot keep). @default the config's `sql_alchemy_conn`
+   */
+  readonly connection?: SecretKeyRef;
 }
 
 /**
@@ -48,8 +55,11 @@ export class MigrateDatabaseJob extends Construct {
       containerName: 'db-migrate',
       args: ['airflow', 'db', 'migrate'],
       resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
-      secretUses: ['sqlAlchemyConn', 'fernetKey'],
+      secretUses: props.connection ? ['fernetKey'] : ['sqlAlchemyConn', 'fernetKey'],
       optionSecrets: 'all',
+      extraEnv: props.connection
+        ? [SecretKeyRef.check(this, 'connection', props.connection).toEnv(envVarName('database', 'sql_alchemy_conn'))]
+        : [],
       restartPolicy: 'OnFailure',
     });
     const backoffLimit = checkWholeNumber(this, 'backoffLimit', props.backoffLimit ?? 6, 0);

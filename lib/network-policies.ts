@@ -3,7 +3,7 @@ import * as k8s from '../imports/k8s';
 import { AirflowComponentName, AirflowNames, API_SERVER_PORT } from './names';
 
 /** The components that talk to the metadata database (Airflow 3 task pods do not). */
-const DATABASE_CLIENTS: AirflowComponentName[] = ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate'];
+const DATABASE_CLIENTS: AirflowComponentName[] = ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate', 'db-cleanup', 'postgresql-backup'];
 
 /** Properties of {@link AirflowNetworkPolicies}. */
 export interface AirflowNetworkPoliciesProps {
@@ -14,8 +14,12 @@ export interface AirflowNetworkPoliciesProps {
    * Execution API). @default anyone: put your Ingress controller's namespace here to narrow it
    */
   readonly apiServerFrom?: k8s.NetworkPolicyPeer[];
-  /** Whether the installation runs the in-cluster PostgreSQL (PostgresStatefulSet) to open for its clients. @default true */
-  readonly postgresql?: boolean;
+  /**
+   * Whether the installation runs the in-cluster PostgreSQL (PostgresStatefulSet) to open for its clients, or the
+   * components (`app.kubernetes.io/component`) that may reach it. @default true: every component that uses the
+   * database (scheduler, api-server, dag-processor, triggerer, db-migrate, db-cleanup, postgresql-backup)
+   */
+  readonly postgresql?: boolean | readonly AirflowComponentName[];
 }
 
 /**
@@ -49,7 +53,7 @@ export class AirflowNetworkPolicies extends Construct {
         from: [{
           podSelector: {
             matchLabels: installation,
-            matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: DATABASE_CLIENTS }],
+            matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: props.postgresql === true || props.postgresql === undefined ? DATABASE_CLIENTS : [...props.postgresql] }],
           },
         }],
         ports: [{ port: k8s.IntOrString.fromNumber(5432), protocol: 'TCP' }],

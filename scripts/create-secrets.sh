@@ -10,9 +10,12 @@
 #
 # Creates, in namespace airflow-<env>:
 #   airflow-secrets      fernet-key, jwt-secret, api-secret-key, simple-auth-manager-passwords (the UI's
-#                        `admin` password, shared by all api-server replicas), + sql-alchemy-conn for dev and staging
-#   airflow-postgresql   password                      (dev, staging: the in-cluster PostgreSQL)
+#                        `admin` password, shared by all api-server replicas), sql-alchemy-conn (the components'
+#                        URL: dev straight to PostgreSQL, staging and prod to PgBouncer, airflow-pgbouncer:6432)
+#   airflow-postgresql   password, + connection in staging (dev, staging: the in-cluster PostgreSQL; connection is
+#                        the migrations' URL straight to it)
 #   airflow-database     connection                    (prod: from $AIRFLOW_DATABASE_URL, your managed PostgreSQL)
+#   airflow-pgbouncer    userlist.txt                  (staging, prod: `"<user>" "<password>"`, PgBouncer's auth_file)
 set -euo pipefail
 
 env="${1:-}"
@@ -41,34 +44,66 @@ create_airflow_secrets() {
 
 kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
 
+# staging and prod: the components connect through PgBouncer, the migrations straight to the database.
+pooled=""; [ "$env" != dev ] && pooled=1
+pgbouncer_url() { # user password database: the components' URL, to PgBouncer's Service
+  printf 'postgresql+psycopg2://%s:%s@airflow-pgbouncer.%s:6432/%s' "$1" "$2" "$ns" "$3"
+}
+pgbouncer_userlist() { printf '"%s" "%s"\n' "$1" "$2"; } # PgBouncer's auth_file: user and plain-text password
+
+db_user="airflow"; db_name="airflow"; db_password=""; url_password="" # url_password: as written in a URL
 if [ "$env" = prod ]; then
+  if exists airflow-database && exists airflow-pgbouncer && exists airflow-secrets; then
+    for name in airflow-database airflow-pgbouncer airflow-secrets; do echo "secret/$name exists in $ns: left as it is"; done
+    exit 0
+  fi
+  : "${AIRFLOW_DATABASE_URL:?prod uses your managed PostgreSQL: set AIRFLOW_DATABASE_URL=postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB?sslmode=require}"
+  # user, password (URL-decoded: PgBouncer wants it in plain text) and database, with bash's own matching
+  if [[ ! "$AIRFLOW_DATABASE_URL" =~ ^postgresql(\+[a-z0-9]+)?://([^:@/]+):([^@/]+)@[^/]+/([^?]+) ]]; then
+    echo "AIRFLOW_DATABASE_URL is not postgresql[+driver]://USER:PASSWORD@HOST[:PORT]/DB[?...]" >&2; exit 1
+  fi
+  db_user="${BASH_REMATCH[2]}"; url_password="${BASH_REMATCH[3]}"; db_name="${BASH_REMATCH[4]}"
+  db_password="$(printf '%b' "${url_password//%/\\x}")"
   if exists airflow-database; then
     echo "secret/airflow-database exists in $ns: left as it is"
   else
-    : "${AIRFLOW_DATABASE_URL:?prod uses your managed PostgreSQL: set AIRFLOW_DATABASE_URL=postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB?sslmode=require}"
     kubectl -n "$ns" create secret generic airflow-database \
       --from-file=connection=<(printf '%s' "$AIRFLOW_DATABASE_URL")
   fi
-fi
-
-db_password=""
-if [ "$env" != prod ]; then
+else
   if exists airflow-postgresql; then
     echo "secret/airflow-postgresql exists in $ns: left as it is"
   else
-    db_password="$(hex)"
-    kubectl -n "$ns" create secret generic airflow-postgresql --from-file=password=<(printf '%s' "$db_password")
+    db_password="$(hex)"; url_password="$db_password"
+    if [ -n "$pooled" ]; then # process substitutions must be expanded on the kubectl call itself
+      kubectl -n "$ns" create secret generic airflow-postgresql --from-file=password=<(printf '%s' "$db_password") \
+        --from-file=connection=<(printf 'postgresql+psycopg2://airflow:%s@airflow-postgresql.%s:5432/airflow' "$db_password" "$ns")
+    else
+      kubectl -n "$ns" create secret generic airflow-postgresql --from-file=password=<(printf '%s' "$db_password")
+    fi
+  fi
+fi
+
+if [ -n "$pooled" ]; then
+  if exists airflow-pgbouncer; then
+    echo "secret/airflow-pgbouncer exists in $ns: left as it is"
+  elif [ -z "$db_password" ]; then
+    echo "secret/airflow-postgresql exists but airflow-pgbouncer does not: its userlist.txt needs that password;" \
+         "create it by hand: \"airflow\" \"<password>\" in key userlist.txt" >&2
+    exit 1
+  else
+    kubectl -n "$ns" create secret generic airflow-pgbouncer --from-file=userlist.txt=<(pgbouncer_userlist "$db_user" "$db_password")
   fi
 fi
 
 if exists airflow-secrets; then
   echo "secret/airflow-secrets exists in $ns: left as it is"
-elif [ "$env" != prod ] && [ -z "$db_password" ]; then
+elif [ -z "$db_password" ]; then
   echo "secret/airflow-postgresql exists but airflow-secrets does not: its sql-alchemy-conn needs that password;" \
        "delete airflow-postgresql too (only before the database was initialised) or create airflow-secrets by hand" >&2
   exit 1
-elif [ "$env" = prod ]; then
-  create_airflow_secrets
+elif [ -n "$pooled" ]; then
+  create_airflow_secrets --from-file=sql-alchemy-conn=<(pgbouncer_url "$db_user" "$url_password" "$db_name")
 else
   create_airflow_secrets --from-file=sql-alchemy-conn=<(
     printf 'postgresql+psycopg2://airflow:%s@airflow-postgresql.%s:5432/airflow' "$db_password" "$ns")
