@@ -76,13 +76,14 @@ describe.each(CASES)('%s', (_label, build) => {
     expect(new Set(all.map(h => JSON.stringify(ref(h)))).size).toBe(1);
   });
 
-  test('[api] secret_key is only in the api-server, from one reference', () => {
+  test('[api] secret_key is only in the api-server and the triggerer (whose log server checks tokens signed with it), from one reference', () => {
     const apiServer = envOf(main(objects, 'api-server')).AIRFLOW__API__SECRET_KEY;
     expect(apiServer?.secret).toBeTruthy();
     for (const [name, spec] of pods(objects)) {
       for (const c of allContainers(spec)) {
         const v = envOf(c).AIRFLOW__API__SECRET_KEY;
-        if (name === 'Deployment/airflow-api-server' && c.name === 'api-server') expect(ref(v)).toEqual(ref(apiServer));
+        const holder = (name === 'Deployment/airflow-api-server' && c.name === 'api-server') || (name === 'Deployment/airflow-triggerer' && c.name === 'triggerer');
+        if (holder) expect(ref(v)).toEqual(ref(apiServer));
         else expect({ where: `${name} ${c.name}`, v }).toEqual({ where: `${name} ${c.name}`, v: undefined });
       }
     }

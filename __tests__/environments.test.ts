@@ -92,7 +92,8 @@ describe('prod', () => {
 
   test('an external database referenced by Secret, no in-cluster PostgreSQL; migrations go to it straight, everything else through PgBouncer', () => {
     expect(objects.filter(o => o.kind === 'StatefulSet')).toEqual([]);
-    expect(objects.filter(o => o.kind === 'PersistentVolumeClaim')).toEqual([]);
+    // the only claim is the shared task log volume
+    expect(objects.filter(o => o.kind === 'PersistentVolumeClaim').map(o => o.metadata.name)).toEqual(['airflow-logs']);
     expect(objects.filter(o => o.metadata.name.includes('postgres'))).toEqual([]);
     const direct = ENVIRONMENTS.prod.airflow.externalDatabase!.connection;
     const users = containers(objects).filter(({ c }) => envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN !== undefined);

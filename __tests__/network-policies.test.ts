@@ -27,7 +27,7 @@ const policies = objects.filter(o => o.kind === 'NetworkPolicy');
 const policy = (name: string) => find(objects, 'NetworkPolicy', name).spec;
 
 test('ingress only: egress stays open for tasks', () => {
-  expect(policies).toHaveLength(3);
+  expect(policies).toHaveLength(4);
   for (const p of policies) expect(p.spec.policyTypes).toEqual(['Ingress']);
 });
 
@@ -35,6 +35,21 @@ test('every pod of the installation, task pods included, is under the default de
   const deny = policy('airflow-default-deny');
   expect(deny.ingress).toBeUndefined();
   for (const pod of pods(objects)) expect({ pod: pod.what, selected: selects(deny.podSelector, pod.labels) }).toEqual({ pod: pod.what, selected: true });
+});
+
+test('the triggerer\'s log server port is open to the api-server only', () => {
+  const triggerer = find(objects, 'Deployment', 'airflow-triggerer');
+  const apiServer = find(objects, 'Deployment', 'airflow-api-server');
+  const p = policy('airflow-triggerer');
+  expect(selects(p.podSelector, triggerer.spec.template.metadata.labels)).toBe(true);
+  const port = podSpec(triggerer).containers.find((c: any) => c.name === 'triggerer').ports.find((x: any) => x.name === 'trigger-logs').containerPort;
+  expect(p.ingress).toHaveLength(1);
+  expect(p.ingress[0].ports).toEqual([{ port, protocol: 'TCP' }]);
+  expect(p.ingress[0].from).toHaveLength(1);
+  expect(selects(p.ingress[0].from[0].podSelector, apiServer.spec.template.metadata.labels)).toBe(true);
+  for (const pod of pods(objects).filter(x => x.what !== 'Deployment/airflow-api-server')) {
+    expect({ pod: pod.what, selected: selects(p.ingress[0].from[0].podSelector, pod.labels) }).toEqual({ pod: pod.what, selected: false });
+  }
 });
 
 test('the api-server port is open to everyone, so task pods reach the Task Execution API', () => {
@@ -77,7 +92,7 @@ test('apiServerFrom narrows who reaches the api-server', () => {
 
 test('with an external database there is no PostgreSQL policy (PgBouncer has its own)', () => {
   const prod = synth(new AirflowChart(Testing.app(), 'prod', ENVIRONMENTS.prod));
-  expect(prod.filter(o => o.kind === 'NetworkPolicy').map(o => o.metadata.name).sort()).toEqual(['airflow-api-server', 'airflow-default-deny', 'airflow-pgbouncer']);
+  expect(prod.filter(o => o.kind === 'NetworkPolicy').map(o => o.metadata.name).sort()).toEqual(['airflow-api-server', 'airflow-default-deny', 'airflow-pgbouncer', 'airflow-triggerer']);
 });
 
 test.each([

@@ -8,7 +8,7 @@ import { find, mountAt, podSpec, synth, taskPod, testChart } from './helpers';
 function render(logs?: TaskLogVolumeProps, withGitSync = false) {
   const chart = testChart();
   const gitSync = withGitSync ? new GitSync(chart, 'git-sync', { repository: 'https://github.com/example/dags.git' }) : undefined;
-  const volume = logs ? new TaskLogVolume(chart, 'logs', logs) : undefined;
+  const volume = logs ? new TaskLogVolume(chart, 'logs', { storageClassName: 'nfs-client', ...logs }) : undefined;
   const config = new AirflowConfig(chart, 'config', { taskLogVolume: volume, dagsFolder: gitSync?.dagsFolder });
   const podTemplate = new TaskPodTemplate(chart, 'tasks', { config, gitSync });
   new AirflowScheduler(chart, 'scheduler', { config, podTemplate, serviceAccountName: 'airflow-scheduler' });
@@ -42,9 +42,16 @@ describe('TaskLogVolume', () => {
     expect(claim.metadata.labels?.['app.kubernetes.io/component']).toBe('logs');
   });
 
-  test('defaults: 5Gi, ReadWriteMany, the default StorageClass', () => {
+  test('defaults: 5Gi, ReadWriteMany, on the StorageClass given', () => {
     const claim = find(render({}).objects, 'PersistentVolumeClaim', 'airflow-logs');
-    expect(claim.spec).toEqual({ accessModes: ['ReadWriteMany'], resources: { requests: { storage: '5Gi' } } });
+    expect(claim.spec).toEqual({ accessModes: ['ReadWriteMany'], storageClassName: 'nfs-client', resources: { requests: { storage: '5Gi' } } });
+  });
+
+  test('ReadWriteMany needs a StorageClass (a default class would leave the claim Pending); ReadWriteOnce takes the default', () => {
+    expect(() => new TaskLogVolume(testChart(), 'logs', {})).toThrow(/^TaskLogVolume \[test\/logs\] storageClassName: got undefined; expected a StorageClass that offers ReadWriteMany/);
+    const chart = testChart();
+    new TaskLogVolume(chart, 'logs', { accessMode: 'ReadWriteOnce' });
+    expect(find(synth(chart), 'PersistentVolumeClaim', 'airflow-logs').spec.storageClassName).toBeUndefined();
   });
 
   test('task pods, the triggerer and the api-server write and read logs on it, with one fsGroup', () => {
@@ -83,7 +90,7 @@ describe('TaskLogVolume', () => {
   ])('rejects %j (property %s)', (props, property, expected) => {
     const chart = testChart();
     let error: unknown;
-    try { new TaskLogVolume(chart, 'logs', props); } catch (e) { error = e; }
+    try { new TaskLogVolume(chart, 'logs', { storageClassName: 'nfs-client', ...props }); } catch (e) { error = e; }
     expect(error).toBeInstanceOf(AirflowValidationError);
     expect((error as Error).message).toMatch(new RegExp(`^TaskLogVolume \\[test/logs\\] ${property}: got `));
     expect((error as Error).message).toMatch(expected);

@@ -27,12 +27,21 @@ describe('Triggerer', () => {
     expectJobsCheckProbe(probe, 'TriggererJob');
   });
 
+  test('serves running triggers\' logs: port 8794, the api-server\'s [api] secret_key, named by its pod IP', () => {
+    const { container } = render();
+    expect(container.ports).toEqual([{ name: 'trigger-logs', containerPort: 8794 }]);
+    const env = envOf(container);
+    expect(env.AIRFLOW__API__SECRET_KEY).toEqual({ secret: 'airflow-secrets', key: 'api-secret-key' });
+    expect(env.AIRFLOW__CORE__HOSTNAME_CALLABLE.value).toBe('airflow.utils.net.get_host_ip_address');
+    // the user cannot set it twice
+    expect(() => render({ env: [{ name: 'AIRFLOW__CORE__HOSTNAME_CALLABLE', value: 'x.y' }] })).toThrow(/env/);
+  });
+
   test('talks to the database: the connection URL and fernet key come from Secrets', () => {
     const { container, config } = render();
     const env = envOf(container);
     expect(env.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN).toEqual({ secret: config.secrets.sqlAlchemyConn.secretName, key: config.secrets.sqlAlchemyConn.key });
     expect(env.AIRFLOW__CORE__FERNET_KEY.secret).toBeDefined();
-    expect(env.AIRFLOW__API__SECRET_KEY).toBeUndefined(); // only the api-server signs sessions
   });
 
   test('waits for migrations and needs no Kubernetes API token', () => {

@@ -6,6 +6,7 @@ import * as k8s from '../imports/k8s';
 import reference from './airflow-options.json';
 import { AirflowNames, AIRFLOW_HOME, API_SERVER_PORT, POD_TEMPLATE_FILE } from './names';
 import { AirflowSecrets, AirflowSecretsProps, SecretKeyRef } from './secrets';
+import { RemoteLogging, renderRemoteLogging } from './remote-logging';
 import { TaskLogVolume } from './task-log-volume';
 import { check, checkDnsLabel } from './validation';
 
@@ -95,6 +96,11 @@ export interface AirflowConfigProps {
    * log is gone with its pod unless remote logging is configured in `options`
    */
   readonly taskLogVolume?: TaskLogVolume;
+  /**
+   * Task and trigger logs in object storage (S3, GCS or Azure Blob), typed; see {@link RemoteLogging}. Then
+   * `[logging] remote_*` cannot also be given in `options`. @default none
+   */
+  readonly remoteLogging?: RemoteLogging;
 }
 
 /**
@@ -168,6 +174,15 @@ export class AirflowConfig extends Construct {
       scheduler: { task_queued_timeout: `${TOKEN_LIFETIME_SECONDS}.0` },
       execution_api: { jwt_expiration_time: String(TOKEN_LIFETIME_SECONDS) },
     };
+    if (props.remoteLogging !== undefined) {
+      const remote = renderRemoteLogging(this, 'remoteLogging', props.remoteLogging);
+      for (const [section, options] of Object.entries(remote.options)) values[section] = { ...values[section], ...options };
+      if (remote.connection) this.secretOptions.push({ section: 'logging', ...remote.connection });
+      for (const option of Object.keys(props.options?.logging ?? {}).filter(o => o.startsWith('remote_'))) {
+        check(option === 'remote_task_handler_kwargs', this, `options.logging.${option}`, props.options!.logging[option] instanceof SecretKeyRef ? '<secret>' : props.options!.logging[option],
+          'unset with remoteLogging, which sets it');
+      }
+    }
     for (const [section, options] of Object.entries(props.options ?? {})) {
       for (const [option, value] of Object.entries(options ?? {})) {
         const literal = this.checkOption(section, option, value);

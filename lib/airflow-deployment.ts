@@ -62,6 +62,8 @@ export interface AirflowDeploymentSpec extends Omit<AirflowPodOptions,
    * `checksum/<name>` pod annotations so a change rolls the pods. @default {}
    */
   readonly checksums?: Record<string, string>;
+  /** Environment variables the component sets itself, before the user's `env`. @default [] */
+  readonly componentEnv?: k8s.EnvVar[];
 }
 
 /**
@@ -100,7 +102,10 @@ export abstract class AirflowDeployment extends Construct {
       optionSecrets: 'all',
       resources: renderResources(this, 'resources', props.resources ?? spec.defaultResources),
       migrationWait: renderResources(this, 'migrationWaitResources', props.migrationWaitResources ?? DEFAULT_MIGRATION_WAIT_RESOURCES),
-      extraEnv: checkExtraEnv(this, 'env', props.env ?? [], reservedEnv(config)),
+      extraEnv: [
+        ...spec.componentEnv ?? [],
+        ...checkExtraEnv(this, 'env', props.env ?? [], [...reservedEnv(config), ...(spec.componentEnv ?? []).map(e => e.name)]),
+      ],
     });
     const selector = names.selector(spec.component);
     const annotations: Record<string, string> = { 'checksum/airflow-config': config.checksum };

@@ -12,6 +12,7 @@ import { AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-p
 import { PgBouncer, PGBOUNCER_CLIENTS, PgBouncerDatabase, PgBouncerProps } from './pgbouncer';
 import { PostgresStatefulSet, PostgresStatefulSetProps } from './postgres-statefulset';
 import { AirflowScheduler } from './scheduler';
+import { RemoteLogging } from './remote-logging';
 import { SchedulerRbac } from './scheduler-rbac';
 import { AirflowSecretsProps, SecretKeyRef } from './secrets';
 import { TaskLogVolume, TaskLogVolumeProps } from './task-log-volume';
@@ -80,6 +81,11 @@ export interface AirflowProps {
    * logging is set in `options`
    */
   readonly taskLogs?: Omit<TaskLogVolumeProps, 'instanceName' | 'fsGroup'>;
+  /**
+   * Task and trigger logs in object storage (S3, GCS or Azure Blob; see RemoteLogging), alone or beside
+   * `taskLogs`. @default none
+   */
+  readonly remoteLogging?: RemoteLogging;
   /** The CronJob that deletes finished task pods (see TaskPodCleanup), or false for none. @default {} (every 15 minutes) */
   readonly taskPodCleanup?: Omit<TaskPodCleanupProps, 'config' | 'image'> | false;
   /**
@@ -169,6 +175,7 @@ export class Airflow extends Construct {
       secrets: externalDatabase && !pooled ? { ...props.secrets, sqlAlchemyConn: externalDatabase.connection } : props.secrets,
       options: asyncConnection ? { ...props.options, database: { ...props.options?.database, sql_alchemy_conn_async: asyncConnection } } : props.options,
       taskLogVolume: this.taskLogVolume,
+      remoteLogging: props.remoteLogging,
     });
     const config = this.config;
     this.rbac = new SchedulerRbac(this, 'rbac', { instanceName, namespace: config.namespace });

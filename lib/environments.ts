@@ -21,6 +21,13 @@ const EXAMPLE_DAGS = {
 export const PROD_DATABASE_HOST = 'airflow-database.example.internal';
 
 /**
+ * The StorageClass of staging's and prod's shared task log volume: one that offers ReadWriteMany, so task
+ * pods on every node write where the api-server reads. `nfs-client` is the class of the NFS subdir external
+ * provisioner; replace it with yours (EFS `efs-sc`, Azure Files `azurefile-csi`, Filestore, CephFS).
+ */
+export const SHARED_LOGS_STORAGE_CLASS = 'nfs-client';
+
+/**
  * The environment presets, as data to diff side by side.
  *
  * - dev: fits a laptop kind cluster: one replica of everything, in-cluster PostgreSQL on a 1Gi volume.
@@ -30,6 +37,8 @@ export const PROD_DATABASE_HOST = 'airflow-database.example.internal';
  *   different nodes, PodDisruptionBudgets, and an external (managed, replicated) PostgreSQL whose connection URL is
  *   in the existing Secret `airflow-database` (key `connection`): an in-cluster single PostgreSQL
  *   would be the one component without a standby. Two PgBouncer pods on different nodes in front of it.
+ * Task logs go to a shared volume in every preset: dev ReadWriteOnce (one node), staging and prod ReadWriteMany
+ * on SHARED_LOGS_STORAGE_CLASS.
  * Every preset cleans metadata older than its retention (dev 14 days, staging 30, prod 90) and backs up its
  * in-cluster PostgreSQL daily at 02:00 UTC, kept 30 days (prod's managed database has its provider's backups).
  */
@@ -65,6 +74,7 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       triggerer: { replicas: 1 },
       pgbouncer: {},
       databaseCleanup: { retentionDays: 30 },
+      taskLogs: { size: '20Gi', accessMode: 'ReadWriteMany', storageClassName: SHARED_LOGS_STORAGE_CLASS },
     },
   },
   prod: {
@@ -86,6 +96,7 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       // one dag-processor: a second would parse the same bundle again; while it restarts, scheduling goes on
       dagProcessor: { replicas: 1 },
       triggerer: { replicas: 2, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 } },
+      taskLogs: { size: '100Gi', accessMode: 'ReadWriteMany', storageClassName: SHARED_LOGS_STORAGE_CLASS },
     },
   },
 };

@@ -13,6 +13,7 @@ export * from './network-policies';
 export * from './pgbouncer';
 export * from './postgres-backup';
 export * from './postgres-statefulset';
+export * from './remote-logging';
 export * from './resources';
 export * from './scheduler';
 export * from './scheduler-rbac';

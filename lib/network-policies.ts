@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowComponentName, AirflowNames, API_SERVER_PORT } from './names';
+import { TRIGGERER_LOG_SERVER_PORT } from './triggerer';
 
 /** The components that talk to the metadata database (Airflow 3 task pods do not). */
 const DATABASE_CLIENTS: AirflowComponentName[] = ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate', 'db-cleanup', 'postgresql-backup'];
@@ -24,8 +25,9 @@ export interface AirflowNetworkPoliciesProps {
 
 /**
  * Ingress NetworkPolicies for one installation, each named after what it guards
- * (`<instanceName>-default-deny`, `-api-server`, `-postgresql`): all ingress to its pods is denied except
+ * (`<instanceName>-default-deny`, `-api-server`, `-triggerer`, `-postgresql`): all ingress to its pods is denied except
  * - the api-server on port 8080 (task pods must reach the Task Execution API there; apache/airflow#46926),
+ * - the triggerer's log server on port 8794, from the api-server (logs of running triggers),
  * - PostgreSQL on port 5432 from the components that use the database (not from task pods).
  * Egress is left open: tasks reach whatever their DAGs need. Policies take effect only with a CNI
  * that enforces them. Probes from the kubelet are not affected.
@@ -45,6 +47,14 @@ export class AirflowNetworkPolicies extends Construct {
     policy('api-server', {
       podSelector: { matchLabels: names.selector('api-server') },
       ingress: [{ ...(props.apiServerFrom ? { from: props.apiServerFrom } : {}), ports: [{ port: k8s.IntOrString.fromNumber(API_SERVER_PORT), protocol: 'TCP' }] }],
+    });
+    // the api-server reads running triggers' logs from the triggerer's log server
+    policy('triggerer', {
+      podSelector: { matchLabels: names.selector('triggerer') },
+      ingress: [{
+        from: [{ podSelector: { matchLabels: names.selector('api-server') } }],
+        ports: [{ port: k8s.IntOrString.fromNumber(TRIGGERER_LOG_SERVER_PORT), protocol: 'TCP' }],
+      }],
     });
     if (props.postgresql === false) return;
     policy('postgresql', {

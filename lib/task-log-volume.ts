@@ -9,7 +9,11 @@ export interface TaskLogVolumeProps {
   readonly instanceName?: string;
   /** Capacity, a Kubernetes byte quantity such as '1Gi' or '20Gi'. @default '5Gi' */
   readonly size?: string;
-  /** The StorageClass (a DNS-1123 subdomain); '' asks for no class at all. @default the cluster's default StorageClass */
+  /**
+   * The StorageClass (a DNS-1123 subdomain); '' asks for no class at all. Required with `ReadWriteMany`: the
+   * default classes of managed clusters (EBS, Persistent Disk, Azure Disk) offer only ReadWriteOnce, and a
+   * claim they cannot serve stays Pending, with every pod that mounts it. @default the cluster's default StorageClass (ReadWriteOnce only)
+   */
   readonly storageClassName?: string;
   /**
    * `ReadWriteMany` lets task pods on any node write beside the api-server (needs a class that offers it:
@@ -38,7 +42,7 @@ export class TaskLogVolume extends Construct {
   /** The PersistentVolumeClaim (escape hatch). */
   public readonly claim: k8s.KubePersistentVolumeClaim;
 
-  /** @throws AirflowValidationError for a bad instance name, size, storage class, access mode or fsGroup. */
+  /** @throws AirflowValidationError for a bad instance name, size, storage class (or none with ReadWriteMany), access mode or fsGroup. */
   constructor(scope: Construct, id: string, props: TaskLogVolumeProps = {}) {
     super(scope, id);
     const names = AirflowNames.of(this, props.instanceName);
@@ -47,6 +51,9 @@ export class TaskLogVolume extends Construct {
     if (props.storageClassName) checkDnsSubdomain(this, 'storageClassName', props.storageClassName);
     const accessMode = props.accessMode ?? 'ReadWriteMany';
     check(['ReadWriteMany', 'ReadWriteOnce'].includes(accessMode), this, 'accessMode', accessMode, '"ReadWriteMany" or "ReadWriteOnce"');
+    check(accessMode !== 'ReadWriteMany' || props.storageClassName !== undefined, this, 'storageClassName', undefined,
+      'a StorageClass that offers ReadWriteMany (e.g. "nfs-client", "efs-sc", "azurefile-csi", a Filestore or CephFS class): ' +
+      'default classes are usually ReadWriteOnce only, and the claim would stay Pending; or accessMode "ReadWriteOnce" on a single-node cluster');
     this.fsGroup = props.fsGroup ?? AIRFLOW_GID;
     check(Number.isInteger(this.fsGroup) && this.fsGroup >= 0 && this.fsGroup <= 2147483647, this, 'fsGroup', this.fsGroup, 'a group id, a whole number from 0 to 2147483647');
     this.claimName = names.name('logs');

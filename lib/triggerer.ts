@@ -2,6 +2,9 @@ import { Construct } from 'constructs';
 import { AirflowDeployment, DagReaderProps } from './airflow-deployment';
 import { jobsCheckProbe } from './airflow-pod';
 
+/** The triggerer's log server port: Airflow reads `[logging] triggerer_log_server_port`, default 8794 (`file_task_handler.py`). */
+export const TRIGGERER_LOG_SERVER_PORT = 8794;
+
 /** Properties of {@link Triggerer}. */
 export interface TriggererProps extends DagReaderProps {}
 
@@ -12,6 +15,12 @@ export interface TriggererProps extends DagReaderProps {}
  *
  * Liveness: exec `airflow jobs check --job-type TriggererJob --local` (every 60 s, 20 s timeout,
  * 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
+ *
+ * Logs of running triggers: the api-server asks `http://<the triggerer job's hostname>:8794/log/...` with a JWT
+ * signed with `[api] secret_key` (`utils/serve_logs/log_server.py`). So the triggerer gets the api-server's
+ * `[api] secret_key`, names itself by its pod IP (`[core] hostname_callable =
+ * airflow.utils.net.get_host_ip_address`, for this process only: a pod's name is not in DNS), and exposes port
+ * 8794 (`trigger-logs`), which AirflowNetworkPolicies opens to the api-server only.
  * @see https://airflow.apache.org/docs/apache-airflow/stable/authoring-and-scheduling/deferring.html
  */
 export class Triggerer extends AirflowDeployment {
@@ -22,7 +31,9 @@ export class Triggerer extends AirflowDeployment {
       component: 'triggerer',
       args: ['airflow', 'triggerer'],
       sharedLogs: true,
-      secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret'],
+      secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret', 'apiSecretKey'],
+      ports: [{ name: 'trigger-logs', containerPort: TRIGGERER_LOG_SERVER_PORT }],
+      componentEnv: [{ name: 'AIRFLOW__CORE__HOSTNAME_CALLABLE', value: 'airflow.utils.net.get_host_ip_address' }],
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
       livenessProbe: jobsCheckProbe('TriggererJob'),
       gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,

@@ -103,6 +103,14 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     const migrate = job.runToCompletion(job.spec.containers[0].name, 600);
     outputs.push(migrate.stdout + migrate.stderr);
     expect(migrate.stdout + migrate.stderr).toMatch(/Database migrating done!/);
+    // staging and prod: every component's URL leads to PgBouncer (nothing else listens on its port), which
+    // logs in to the database with the userlist from its Secret (prod: TLS required to the external one).
+    if (inst.has('pgbouncer')) {
+      const pgbouncer = inst.pod('pgbouncer');
+      pgbouncer.start('pgbouncer');
+      await pgbouncer.waitForProbe('pgbouncer', 'readinessProbe', 60);
+      expect(pgbouncer.probe('pgbouncer', 'livenessProbe').passed).toBe(true);
+    }
     // check-migrations is each Deployment's init container `wait-for-migrations`: run it as the scheduler's.
     const scheduler = inst.pod('scheduler');
     const waited = scheduler.runToCompletion('wait-for-migrations', 300);
@@ -168,12 +176,29 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     await pod.waitForProbe('dag-processor', 'livenessProbe', 120);
   });
 
-  test('the triggerer starts and passes its probe', async () => {
+  test('the triggerer starts, passes its probe, and the api-server reaches its log server with the shared [api] secret_key', async () => {
     const pod = inst.pod('triggerer');
     pod.runInitContainers();
     pod.start('git-sync');
     pod.start('triggerer');
     await pod.waitForProbe('triggerer', 'livenessProbe', 180);
+
+    // Logs of running triggers: the api-server asks http://<the triggerer job's hostname>:<port>/log/<file> with a
+    // token signed with [api] secret_key (utils/log/file_task_handler.py). Airflow's own client, run in the
+    // api-server's container, must reach the log server there and be let in: 404 for a file that is not there,
+    // where a wrong key gets 403 and a wrong address no answer.
+    const job = await waitFor('the TriggererJob in GET /api/v2/jobs', 60, () =>
+      JSON.parse(api('/api/v2/jobs?job_type=TriggererJob&is_alive=true').body).jobs?.[0], 2000);
+    expect(job.hostname).toMatch(/^\d+\.\d+\.\d+\.\d+$/); // its pod IP: a Deployment's pod name is not in DNS
+    const port = pod.port(pod.container('triggerer'), 'trigger-logs');
+    const fetch = (extraEnv: Record<string, string> = {}) => {
+      const py = 'from airflow.utils.log.file_task_handler import _fetch_logs_from_service as f\n' +
+        `print("status", f("http://${job.hostname}:${port}/log/not-there.log", "not-there.log").status_code)`;
+      const r = inst.pod('api-server').exec('api-server', ['python', '-c', py], 120, extraEnv);
+      return /^status (\d+)$/m.exec(r.stdout)?.[1] ?? `exit ${r.status}: ${r.stderr.slice(-1500)}`;
+    };
+    expect(fetch()).toBe('404');
+    expect(fetch({ AIRFLOW__API__SECRET_KEY: 'not-the-shared-key' })).toBe('403');
   });
 
   test('the scheduler passes its probe, and its KubernetesExecutor creates task pods the API server admits', async () => {
@@ -223,6 +248,48 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect({ schema: report.schemaErrors, policy: report.policyViolations, podSpecs: report.podSpecsChecked })
       .toEqual({ schema: [], policy: [], podSpecs: 1 });
   });
+
+  test('the async engine answers too: GET .../dagRuns/{run_id}/wait reports the finished run', () => {
+    // Airflow 3.1 serves this endpoint with its async (asyncpg) engine, whose URL it derives from sql_alchemy_conn
+    const r = api(`/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(finishedRun)}/wait?interval=1`);
+    expect({ status: r.status, body: r.body.slice(0, 500) }).toEqual({ status: 200, body: expect.stringContaining('"state":"success"') });
+  });
+
+  if (tier === 'prod') {
+    test('an external database URL with sslmode needs sql_alchemy_conn_async in the README\'s form (ssl=), and works with it', () => {
+      const pod = inst.pod('api-server');
+      const query = 'import asyncio\nfrom sqlalchemy import text\nfrom airflow import settings\n' +
+        'async def main():\n    async with settings.AsyncSession() as s:\n        print("ssl", (await s.execute(text("select ssl from pg_stat_ssl where pid = pg_backend_pid()"))).scalar())\n' +
+        'asyncio.run(main())';
+      const direct = { AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: externalUrl() };
+      const derived = pod.exec('api-server', ['python', '-c', query], 120, direct);
+      expect(derived.status).not.toBe(0);
+      expect(derived.stderr).toMatch(/sslmode/);
+      const asyncUrl = externalUrl().replace(/^postgresql(\+\w+)?:/, 'postgresql+asyncpg:').replace(/([?&])sslmode=/, '$1ssl=');
+      const given = pod.exec('api-server', ['python', '-c', query], 120, { ...direct, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC: asyncUrl });
+      expect({ status: given.status, err: given.status === 0 ? '' : given.stderr.slice(-2000) }).toEqual({ status: 0, err: '' });
+      expect(given.stdout).toMatch(/^ssl True$/m);
+    });
+  }
+
+  test('airflow db clean, as the db-cleanup CronJob runs it, succeeds against the database', () => {
+    const pod = inst.pod('db-cleanup');
+    pod.runInitContainers();
+    const r = pod.runToCompletion(pod.spec.containers[0].name, 600);
+    outputs.push(r.stdout + r.stderr);
+    expect(r.stdout + r.stderr).toMatch(/airflow db clean: deleting metadata from before/);
+    // the run it just made is younger than any retention: still there
+    expect(api(`/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(finishedRun)}`).status).toBe(200);
+  });
+
+  if (distObjects.some(o => o.kind === 'CronJob' && o.metadata.labels?.['app.kubernetes.io/component'] === 'postgresql-backup')) {
+    test('the backup CronJob dumps the in-cluster database to its volume', () => {
+      const pod = inst.pod('postgresql-backup');
+      const r = pod.runToCompletion(pod.spec.containers[0].name, 600);
+      outputs.push(r.stdout + r.stderr);
+      expect(r.stdout).toMatch(/^wrote airflow-\d{8}T\d{6}Z\.dump: \d+ bytes, \d+ tables, read back in full$/m);
+    });
+  }
 
   if (logClaim) {
     test(`a finished task's log is read by the api-server after its pod is gone (PersistentVolumeClaim ${logClaim.metadata.name})`, () => {

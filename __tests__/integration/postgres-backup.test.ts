@@ -4,11 +4,10 @@
 // a private network namespace where airflow-postgresql:5432 resolves to it. No skipping: without
 // PostgreSQL, bwrap or root this fails. The CronJob's shape and the script's text are unit tests:
 // __tests__/postgres-backup.test.ts.
-import { spawnSync } from 'child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'fs';
+import { chownSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { DEFAULT_POSTGRES_IMAGE } from '../../lib';
-import { postgresImage } from '../../scripts/integration/images';
+import { postgresBin, postgresImage } from '../../scripts/integration/images';
 import { Process, RunResult, setup, TestHost } from '../../scripts/integration/host';
 import { ImageRuntime, SandboxPod } from '../../scripts/integration/sandbox';
 import { makeBackup as make } from '../maintenance-jobs';
@@ -17,13 +16,6 @@ import { makeBackup as make } from '../maintenance-jobs';
 jest.setTimeout(600_000);
 
 const PASSWORD = 'backup-test-password';
-
-function postgresBin(): string {
-  const r = spawnSync('sh', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1'], { encoding: 'utf8' });
-  const bin = r.stdout.trim();
-  if (!bin || !existsSync(join(bin, 'pg_dump'))) throw new Error('no PostgreSQL under /usr/lib/postgresql/*/bin after scripts/integration/setup.sh: apt-get install postgresql');
-  return bin;
-}
 
 describe('the script, run for real against PostgreSQL', () => {
   let bin: string;
@@ -66,14 +58,7 @@ describe('the script, run for real against PostgreSQL', () => {
   beforeAll(async () => {
     const cache = setup(); // TestHost's cache folder: only its kubectl is there, unused here
     bin = postgresBin();
-    // The official image has its PostgreSQL's bin folder on PATH (here first: Debian's /usr/bin/pg_dump is
-    // postgresql-common's Perl wrapper, which warns about the image's locale, not installed on this host);
-    // the command replaces the image's entrypoint.
-    image = {
-      ...postgresImage(),
-      env: { ...postgresImage().env, PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
-      argv: (command, args = []) => { if (!command) throw new Error('the backup container must set its command'); return [...command, ...args]; },
-    };
+    image = postgresImage();
     host = new TestHost(cache, 'backup');
     host.addHostNames('airflow-postgresql');
     volume = join(host.dir, 'airflow-postgresql-backup');

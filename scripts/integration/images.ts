@@ -1,8 +1,8 @@
 // Stand-ins for the images the manifests name, for SandboxPod: what each image's Dockerfile sets (ENV,
 // USER, WORKDIR, its users) and what its entrypoint runs. There is no container registry here, so the
 // programs come from the host: Airflow from the locked venv, git from Debian.
-import { execFileSync } from 'child_process';
-import { cpSync, mkdirSync } from 'fs';
+import { execFileSync, spawnSync } from 'child_process';
+import { cpSync, existsSync, mkdirSync } from 'fs';
 import { join } from 'path';
 import { REPO } from './host';
 import { ImageRuntime } from './sandbox';
@@ -33,18 +33,47 @@ export function airflowImage(venv: string): ImageRuntime {
   };
 }
 
+/** The bin folder of the newest PostgreSQL that Debian's packages installed here (setup.sh installs one). */
+export function postgresBin(): string {
+  const r = spawnSync('sh', ['-c', 'ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1'], { encoding: 'utf8' });
+  const bin = r.stdout.trim();
+  if (!bin || !existsSync(join(bin, 'pg_dump'))) throw new Error('no PostgreSQL under /usr/lib/postgresql/*/bin: run scripts/integration/setup.sh (apt-get install postgresql)');
+  return bin;
+}
+
 /**
- * The official postgres image, for its users and environment only: the tests run Debian's PostgreSQL
- * server themselves (TestHost.startPostgres) from what this image's env asks for.
+ * The official postgres image: its users, its environment, and its PostgreSQL's bin folder on PATH (here
+ * Debian's, first: /usr/bin/pg_dump is postgresql-common's Perl wrapper, which warns about the image's locale).
+ * A container's command (the backup's) replaces the image's entrypoint; the server itself is not run in a
+ * sandbox: TestHost.startPostgres runs PostgreSQL from what this image's env asks for.
  */
 export function postgresImage(): ImageRuntime {
+  const bin = postgresBin();
   return {
-    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', PGDATA: '/var/lib/postgresql/data', LANG: 'en_US.utf8' },
+    env: { PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, PGDATA: '/var/lib/postgresql/data', LANG: 'en_US.utf8' },
     user: { uid: 999, gid: 999 },
     workingDir: '/',
     passwd: ['postgres:x:999:999::/var/lib/postgresql:/bin/bash'],
     dirs: [],
-    argv() { throw new Error('the postgres image is not run in a sandbox: TestHost.startPostgres runs PostgreSQL'); },
+    argv(command, args = []) {
+      if (!command) throw new Error('the postgres server is not run in a sandbox: TestHost.startPostgres runs PostgreSQL');
+      return [...command, ...args];
+    },
+  };
+}
+
+/**
+ * The official chart's PgBouncer image (apache/airflow:airflow-pgbouncer-*, chart/dockerfiles/pgbouncer):
+ * USER nobody (65534), the binary `pgbouncer` on PATH. Debian's PgBouncer stands in for it.
+ */
+export function pgbouncerImage(): ImageRuntime {
+  return {
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    user: { uid: 65534, gid: 65534 },
+    workingDir: '/',
+    passwd: [],
+    dirs: [],
+    argv(command, args = []) { return [...(command ?? ['/usr/bin/pgbouncer', '-u', 'nobody', '/etc/pgbouncer/pgbouncer.ini']), ...args]; },
   };
 }
 

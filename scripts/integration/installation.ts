@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { parseManifests } from '../manifests';
 import { Process, REPO, RunResult, TestHost } from './host';
-import { airflowImage, gitSyncImage, postgresImage } from './images';
+import { airflowImage, gitSyncImage, pgbouncerImage, postgresImage } from './images';
 import { ImageRuntime, PodSources, SandboxPod } from './sandbox';
 
 /** The host name the tests give prod's external database (the Secret's URL points there). */
@@ -42,11 +42,16 @@ export class Installation implements PodSources {
     return o;
   }
 
-  /** The Deployment, StatefulSet or Job named `<instance>-<component>` (a Job's name has a hash after it). */
+  /** The Deployment, StatefulSet, Job or CronJob of a component (a Job's name has a hash after it). */
   public workload(component: string): any {
-    const o = this.objects.find(x => ['Deployment', 'StatefulSet', 'Job'].includes(x.kind) && x.metadata.labels?.['app.kubernetes.io/component'] === component);
+    const o = this.objects.find(x => ['Deployment', 'StatefulSet', 'Job', 'CronJob'].includes(x.kind) && x.metadata.labels?.['app.kubernetes.io/component'] === component);
     if (!o) throw new Error(`${this.tier}: no workload of component ${component} in dist/`);
     return o;
+  }
+
+  /** Whether dist/ has a workload of the component. */
+  public has(component: string): boolean {
+    return this.objects.some(x => ['Deployment', 'StatefulSet', 'Job', 'CronJob'].includes(x.kind) && x.metadata.labels?.['app.kubernetes.io/component'] === component);
   }
 
   /**
@@ -90,6 +95,7 @@ export class Installation implements PodSources {
   }
 
   public image(image: string): ImageRuntime {
+    if (/^(docker\.io\/)?apache\/airflow:airflow-pgbouncer-/.test(image)) return pgbouncerImage();
     if (/^(docker\.io\/)?apache\/airflow:/.test(image)) return this.airflow;
     if (/^(docker\.io\/)?(library\/)?postgres:/.test(image)) return postgresImage();
     if (/^registry\.k8s\.io\/git-sync\/git-sync:v4\./.test(image)) return this.gitSync;
@@ -117,7 +123,8 @@ export class Installation implements PodSources {
   public pod(component: string): SandboxPod {
     const w = this.workload(component);
     const suffix = w.kind === 'StatefulSet' ? '-0' : '-test';
-    const pod = new SandboxPod(this.host, `${w.metadata.name}${suffix}`, this.namespace, w.spec.template.spec, this);
+    const template = w.kind === 'CronJob' ? w.spec.jobTemplate.spec.template : w.spec.template;
+    const pod = new SandboxPod(this.host, `${w.metadata.name}${suffix}`, this.namespace, template.spec, this);
     this.pods.push(pod);
     return pod;
   }

@@ -9,7 +9,7 @@
 //   - the pod name as host name, and the test host's /etc/hosts (Service names on loopback).
 // An image is stood in for by an ImageRuntime: the environment its Dockerfile sets, its users, and the
 // program its entrypoint runs. Probes run the manifest's exact exec command in a fresh sandbox of the
-// same container, or its httpGet against the container's port.
+// same container, its httpGet against the container's port, or its tcpSocket connection.
 import { execFileSync } from 'child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, readFileSync, statSync, writeFileSync } from 'fs';
 import { dirname, join, posix } from 'path';
@@ -275,7 +275,13 @@ export class SandboxPod {
         return { passed: false, detail: e instanceof Error ? e.message : String(e) };
       }
     }
-    throw new Error(`container ${name}: ${kind} is neither exec nor httpGet`);
+    if (probe.tcpSocket) {
+      // the kubelet's TCP check: a connection is opened (here from inside the pods' network namespace)
+      const port = this.port(c, probe.tcpSocket.port);
+      const r = this.host.inNetns(['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { timeout: timeout * 1000 });
+      return { passed: r.status === 0, detail: `TCP 127.0.0.1:${port}: exit ${r.status} ${r.stderr.slice(-500)}` };
+    }
+    throw new Error(`container ${name}: ${kind} is neither exec, httpGet nor tcpSocket`);
   }
 
   /** Waits until a probe passes, as the kubelet would (failing when the container exits). */

@@ -21,7 +21,7 @@ flock 8   # test files that start at once install one after the other
 # Debian packages, by the command each provides.
 declare -A packages=(
   [pg_ctlcluster]=postgresql [etcd]=etcd-server [bwrap]=bubblewrap [ip]=iproute2 [git]=git [curl]=curl
-  [setpriv]=util-linux [openssl]=openssl
+  [setpriv]=util-linux [openssl]=openssl [/usr/sbin/pgbouncer]=pgbouncer
 )
 missing=()
 for cmd in "${!packages[@]}"; do command -v "$cmd" >/dev/null || missing+=("${packages[$cmd]}"); done
