@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig } from './airflow-config';
+import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec, DEFAULT_MIGRATION_WAIT_RESOURCES } from './airflow-pod';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResources, renderResources } from './resources';
@@ -102,9 +103,7 @@ export class DatabaseCleanup extends Construct {
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
     const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
-    const schedule = props.schedule ?? '30 3 * * *';
-    check(typeof schedule === 'string' && /^\S+( \S+){4}$/.test(schedule), this, 'schedule', schedule,
-      'a five-field cron schedule, e.g. "30 3 * * *"');
+    const schedule = checkSchedule(this, 'schedule', props.schedule ?? '30 3 * * *');
     const retentionDays = checkWholeNumber(this, 'retentionDays', props.retentionDays ?? 90, 1);
     const archive = props.archive ?? false;
     check(typeof archive === 'boolean', this, 'archive', archive, 'true or false');
@@ -137,19 +136,7 @@ export class DatabaseCleanup extends Construct {
     });
     this.name = config.names.name('db-cleanup');
     const labels = config.names.labels('db-cleanup', image);
-    this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
-      metadata: { name: this.name, labels },
-      spec: {
-        schedule,
-        concurrencyPolicy: 'Forbid',
-        successfulJobsHistoryLimit: 1,
-        failedJobsHistoryLimit: 1,
-        jobTemplate: {
-          metadata: { labels },
-          spec: { backoffLimit: 1, activeDeadlineSeconds: deadline, template: { metadata: { labels }, spec: podSpec } },
-        },
-      },
-    });
+    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, historyLimit: 1, backoffLimit: 1, activeDeadlineSeconds: deadline, podSpec });
   }
 
   private checkTables(config: AirflowConfig, tables: string[] | undefined): string[] {

@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { AirflowNames } from './names';
 // a cycle (postgres-statefulset creates a PostgresBackup): each uses the other's export only in a constructor
 import { DEFAULT_POSTGRES_IMAGE } from './postgres-statefulset';
@@ -157,8 +158,7 @@ export class PostgresBackup extends Construct {
     const password = SecretKeyRef.check(this, 'passwordSecret', props.passwordSecret ?? SecretKeyRef.of(names.name('postgresql'), 'password'));
     const database = props.database ?? 'airflow';
     check(typeof database === 'string' && /^[a-z_][a-z0-9_]{0,62}$/.test(database), this, 'database', database, 'a PostgreSQL identifier: lower-case letters, digits and \'_\'');
-    const schedule = props.schedule ?? '0 2 * * *';
-    check(typeof schedule === 'string' && /^\S+( \S+){4}$/.test(schedule), this, 'schedule', schedule, 'a five-field cron schedule, e.g. "0 2 * * *"');
+    const schedule = checkSchedule(this, 'schedule', props.schedule ?? '0 2 * * *');
     const timeZone = props.timeZone ?? 'Etc/UTC';
     check(typeof timeZone === 'string' && /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(timeZone), this, 'timeZone', timeZone,
       'an IANA time zone name, e.g. "Etc/UTC" or "Europe/Berlin"');
@@ -209,20 +209,7 @@ export class PostgresBackup extends Construct {
         ...(upload ? [{ name: 'tmp', emptyDir: {} }] : []),
       ],
     };
-    this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
-      metadata: { name: this.name, labels },
-      spec: {
-        schedule,
-        timeZone,
-        concurrencyPolicy: 'Forbid',
-        successfulJobsHistoryLimit: 3,
-        failedJobsHistoryLimit: 3,
-        jobTemplate: {
-          metadata: { labels },
-          spec: { backoffLimit: 2, activeDeadlineSeconds: deadline, template: { metadata: { labels }, spec: podSpec } },
-        },
-      },
-    });
+    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, timeZone, historyLimit: 3, backoffLimit: 2, activeDeadlineSeconds: deadline, podSpec });
   }
 
   private uploadContainer(u: PostgresBackupUpload): k8s.Container {

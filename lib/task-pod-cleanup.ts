@@ -2,6 +2,7 @@ import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig } from './airflow-config';
+import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec } from './airflow-pod';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResources, renderResources } from './resources';
@@ -65,8 +66,7 @@ export class TaskPodCleanup extends Construct {
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
     const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
-    const schedule = props.schedule ?? '*/15 * * * *';
-    check(/^\S+( \S+){4}$/.test(schedule), this, 'schedule', schedule, 'a five-field cron schedule, e.g. "*/15 * * * *"');
+    const schedule = checkSchedule(this, 'schedule', props.schedule ?? '*/15 * * * *');
     const succeeded = checkWholeNumber(this, 'succeededAfterSeconds', props.succeededAfterSeconds ?? 300, 0);
     const failed = checkWholeNumber(this, 'failedAfterSeconds', props.failedAfterSeconds ?? 86400, 0);
     const names = config.names;
@@ -92,15 +92,6 @@ export class TaskPodCleanup extends Construct {
     });
     this.name = names.name('cleanup-pods');
     const labels = names.labels('cleanup-pods', image);
-    this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
-      metadata: { name: this.name, labels },
-      spec: {
-        schedule,
-        concurrencyPolicy: 'Forbid',
-        successfulJobsHistoryLimit: 1,
-        failedJobsHistoryLimit: 1,
-        jobTemplate: { metadata: { labels }, spec: { backoffLimit: 2, template: { metadata: { labels }, spec: podSpec } } },
-      },
-    });
+    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, historyLimit: 1, backoffLimit: 2, podSpec });
   }
 }

@@ -80,15 +80,15 @@ function dagRuns(): string[] {
   return r.json.dag_runs.map((x: any) => `${x.dag_run_id}: ${x.state}`).sort();
 }
 
-async function runDag(): Promise<string> {
-  const run = api('POST', `/api/v2/dags/${DAG_ID}/dagRuns`, { logical_date: null });
+async function runDag(dagId = DAG_ID): Promise<string> {
+  const run = api('POST', `/api/v2/dags/${dagId}/dagRuns`, { logical_date: null });
   if (run.status !== 200) throw new Error(`trigger: ${run.status} ${run.text}`);
   return run.json.dag_run_id;
 }
 
-async function runState(runId: string, timeoutSeconds: number): Promise<string> {
+async function runState(runId: string, timeoutSeconds: number, dagId = DAG_ID): Promise<string> {
   return waitFor(`DAG run ${runId} to finish`, timeoutSeconds, () => {
-    const s = api('GET', `/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(runId)}`).json?.state;
+    const s = api('GET', `/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}`).json?.state;
     return ['success', 'failed'].includes(s) ? s : undefined;
   }, 3000);
 }
@@ -180,6 +180,23 @@ const checks: Check[] = [
     const text = JSON.stringify(log.json ?? log.text);
     if (log.status !== 200 || !/Done\. Returned value was/.test(text)) throw new Error(`log of ${ti.task_id}: ${log.status} ${text.slice(0, 1500)}`);
     return `${text.length} characters of log`;
+  } },
+  { name: 'a deferred task: its trigger runs in the triggerer, and its trigger log is read through the REST API after its pods are gone', timeoutSeconds: 600, async run() {
+    // TimeDeltaSensor(deferrable=True, 30 s): the task defers, the triggerer fires, a second pod finishes it
+    const dagId = 'example_time_delta_sensor_async';
+    const p = api('PATCH', `/api/v2/dags/${dagId}`, { is_paused: false });
+    if (p.status !== 200) throw new Error(`unpause ${dagId}: ${p.status} ${p.text}`);
+    const runId = await runDag(dagId);
+    const s = await runState(runId, 420, dagId);
+    if (s !== 'success') throw new Error(`run ${runId} of ${dagId} ended ${s}`);
+    await waitFor(`${dagId}'s task pods to be deleted`, 180, () => kubectlJson('-n', NS, 'get', 'pods', '-l', `dag_id=${dagId}`).items.length === 0 || undefined, 2000);
+    const log = api('GET', `/api/v2/dags/${dagId}/dagRuns/${encodeURIComponent(runId)}/taskInstances/wait/logs/1?full_content=true`);
+    const text = JSON.stringify(log.json ?? log.text);
+    // DateTimeTrigger's own lines (providers/standard/triggers/temporal.py), written by the triggerer
+    if (log.status !== 200 || !/trigger starting/.test(text) || !/yielding event with payload/.test(text)) {
+      throw new Error(`log of ${dagId}.wait: ${log.status} ${text.slice(0, 3000)}`);
+    }
+    return `run ${runId}: success; the wait task's log has the trigger's lines (${text.length} characters)`;
   } },
   { name: 'the scheduler pod deleted while a second run\'s task pod exists; that run still succeeds, no task pod is left', timeoutSeconds: 600, async run() {
     const runId = await runDag();

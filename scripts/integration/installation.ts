@@ -4,13 +4,14 @@
 // is in dist/.
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'fs';
 import { dirname, join } from 'path';
+import { PROD_DATABASE_HOST } from '../../lib/environments';
 import { parseManifests } from '../manifests';
 import { Process, REPO, RunResult, TestHost } from './host';
 import { airflowImage, gitSyncImage, pgbouncerImage, postgresImage } from './images';
 import { ImageRuntime, PodSources, SandboxPod } from './sandbox';
 
-/** The host name the tests give prod's external database (the Secret's URL points there). */
-export const EXTERNAL_DATABASE_HOST = 'airflow-database.example.internal';
+/** The host of prod's external database: the preset's, which PgBouncer connects to (the Secret's URL points there too). */
+export const EXTERNAL_DATABASE_HOST = PROD_DATABASE_HOST;
 
 export class Installation implements PodSources {
   public readonly objects: any[];
@@ -33,7 +34,8 @@ export class Installation implements PodSources {
     const urls = new Set<string>(JSON.stringify(this.objects).match(/"name":"GITSYNC_REPO","value":"[^"]+"/g)?.map(m => JSON.parse(`{${m}}`).value) ?? []);
     this.gitSync = gitSyncImage(Object.fromEntries([...urls].map(u => [u, dagRepository])), firstSyncDelaySeconds);
     const services = this.objects.filter(o => o.kind === 'Service').map(o => o.metadata.name);
-    host.addHostNames(...services.flatMap(s => [`${s}.${this.namespace}`, `${s}.${this.namespace}.svc`, `${s}.${this.namespace}.svc.cluster.local`]), EXTERNAL_DATABASE_HOST);
+    // a Service by its bare name too: a pod's resolv.conf searches its own namespace first
+    host.addHostNames(...services.flatMap(s => [s, `${s}.${this.namespace}`, `${s}.${this.namespace}.svc`, `${s}.${this.namespace}.svc.cluster.local`]), EXTERNAL_DATABASE_HOST);
   }
 
   public find(kind: string, name: string): any {
