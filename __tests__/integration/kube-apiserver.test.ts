@@ -1,6 +1,7 @@
 // A real kube-apiserver (built from the Go module proxy, with etcd) judges dist/: every object of every
 // environment is admitted by a server-side dry run with PodSecurity enforcing and warnings as errors, and
 // the ServiceAccounts get exactly the rights the README documents, nothing in other namespaces.
+import { execFileSync } from 'child_process';
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { stringify } from 'yaml';
@@ -39,6 +40,21 @@ function parseCanIList(text: string): Record<string, string[]> {
   return out;
 }
 
+/**
+ * The version of dist/<tier>.k8s.yaml before this one: the newest in git history that differs from the file
+ * as it is now (in CI, the release the new one is applied over).
+ */
+function previousDist(tier: string): { rev: string; yaml: string } {
+  const file = `dist/${tier}.k8s.yaml`;
+  const current = readFileSync(distFile(tier), 'utf8');
+  const git = (...args: string[]) => execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  for (const rev of git('log', '--format=%H', '--', file).split('\n').filter(Boolean)) {
+    const yaml = git('show', `${rev}:${file}`);
+    if (yaml !== current) return { rev, yaml };
+  }
+  throw new Error(`no earlier version of ${file} in git history (a shallow clone? fetch the history)`);
+}
+
 // Starting real servers takes longer than a unit test may: each test sets its own waits.
 jest.setTimeout(1_200_000);
 
@@ -54,6 +70,15 @@ afterAll(async () => { await host?.stop(); });
 describe.each(TIERS)('%s on a real kube-apiserver', tier => {
   const objects = objectsOf(tier);
   const namespace = objects.find(o => o.kind === 'Namespace').metadata.name;
+
+  test('an upgrade applies: this dist/ goes over the previous version, applied for real, with nothing deleted by hand', () => {
+    // immutable fields (selectors, volumeClaimTemplates, Job templates, roleRefs) would fail here
+    const previous = previousDist(tier);
+    const old = host.kubectl(['apply', '-f', '-'], previous.yaml);
+    expect({ rev: previous.rev, status: old.status, stderr: old.stderr }).toEqual({ rev: previous.rev, status: 0, stderr: '' });
+    const r = host.kubectl(['apply', '--warnings-as-errors', '-f', distFile(tier)]);
+    expect({ rev: previous.rev, status: r.status, stderr: r.stderr }).toEqual({ rev: previous.rev, status: 0, stderr: '' });
+  });
 
   test('every object is admitted by a server-side dry run, PodSecurity enforcing, warnings as errors', () => {
     // A dry run of namespaced objects needs their Namespace to exist: it is applied for real first.
