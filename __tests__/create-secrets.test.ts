@@ -65,7 +65,7 @@ function referenced(tier: string): Record<string, string[]> {
   return Object.fromEntries(Object.entries(refs).map(([k, v]) => [k, [...v].sort()]));
 }
 
-const DB_URL = { AIRFLOW_DATABASE_URL: 'postgresql+psycopg2://u:p@db.example.com:5432/airflow' };
+const DB_URL = { AIRFLOW_DATABASE_URL: 'postgresql+psycopg2://airflow:p@db.example.com:5432/airflow' };
 
 describe.each(TIERS)('create-secrets.sh %s', tier => {
   const extra = tier === 'prod' ? DB_URL : {};
@@ -128,12 +128,20 @@ test('staging: the components reach PgBouncer, the migrations PostgreSQL, PgBoun
 });
 
 test('prod: PgBouncer gets the managed database\'s user and decoded password; the components\' URL keeps it encoded', () => {
-  const url = 'postgresql+psycopg2://app_user:p%40ss%2Fw0rd@db.example.com:5432/metadata?sslmode=require';
+  const url = 'postgresql+psycopg2://airflow:p%40ss%2Fw0rd@db.example.com:5432/airflow?sslmode=require';
   const { secrets, status } = run('prod', { AIRFLOW_DATABASE_URL: url });
   expect(status).toBe(0);
   expect(secrets['airflow-database'].connection).toBe(url);
-  expect(secrets['airflow-pgbouncer']['userlist.txt']).toBe('"app_user" "p@ss/w0rd"');
-  expect(secrets['airflow-secrets']['sql-alchemy-conn']).toBe('postgresql+psycopg2://app_user:p%40ss%2Fw0rd@airflow-pgbouncer.airflow-prod:6432/metadata');
+  expect(secrets['airflow-pgbouncer']['userlist.txt']).toBe('"airflow" "p@ss/w0rd"');
+  expect(secrets['airflow-secrets']['sql-alchemy-conn']).toBe('postgresql+psycopg2://airflow:p%40ss%2Fw0rd@airflow-pgbouncer.airflow-prod:6432/airflow');
+  // the user and database PgBouncer's ini in dist/prod names
+  const ini = loadManifests([join(__dirname, '..', 'dist', 'prod.k8s.yaml')]).map(m => m.object as any)
+    .find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-pgbouncer').data['pgbouncer.ini'];
+  expect(ini).toMatch(/^airflow = host=\S+ port=5432 dbname=airflow user=airflow /m);
+  const other = run('prod', { AIRFLOW_DATABASE_URL: 'postgresql+psycopg2://app_user:pw@db.example.com:5432/metadata?sslmode=require' });
+  expect(other.status).not.toBe(0);
+  expect(other.stderr).toMatch(/names user app_user and database metadata; the prod preset's PgBouncer expects user airflow and database airflow/);
+  expect(other.secrets).toEqual({});
   const bad = run('prod', { AIRFLOW_DATABASE_URL: 'mysql://u:p@db/airflow' });
   expect(bad.status).not.toBe(0);
   expect(bad.stderr).toMatch(/AIRFLOW_DATABASE_URL is not postgresql/);

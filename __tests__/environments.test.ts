@@ -1,6 +1,6 @@
 // The environment presets: one snapshot each, and the facts each environment must hold.
 import { ENVIRONMENTS, parseQuantity, Tier } from '../lib';
-import { allContainers, envOf, find, K8sObject, podSpec, synthEnvironment, taskPod, TIERS } from './helpers';
+import { airflowCfg, allContainers, envOf, find, K8sObject, podSpec, synthEnvironment, taskPod, TIERS } from './helpers';
 
 const OBJECTS = Object.fromEntries(TIERS.map(t => [t, synthEnvironment(t)])) as Record<Tier, K8sObject[]>;
 
@@ -124,6 +124,14 @@ describe('staging', () => {
 
 describe.each(TIERS)('%s', tier => {
   const objects = OBJECTS[tier];
+
+  test('the dag-processor looks for new and deleted DAG files as often as git-sync syncs them', () => {
+    const sidecar = podSpec(find(objects, 'Deployment', 'airflow-dag-processor')).containers.find((c: any) => c.name === 'git-sync');
+    const period = envOf(sidecar).GITSYNC_PERIOD.value!;
+    const seconds = Number(/^(\d+)s$/.exec(period)?.[1] ?? Number(/^(\d+)m$/.exec(period)![1]) * 60);
+    expect(airflowCfg(objects).dag_processor.refresh_interval).toBe(String(seconds));
+    expect(seconds).toBeLessThan(300); // Airflow's default: a pushed DAG would wait up to five minutes
+  });
 
   test('the runbook names exist', () => {
     for (const name of ['airflow-scheduler', 'airflow-api-server', 'airflow-dag-processor', 'airflow-triggerer']) find(objects, 'Deployment', name);

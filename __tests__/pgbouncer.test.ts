@@ -75,7 +75,7 @@ function selects(selector: any, labels: Record<string, string>): boolean {
 const KNOWN_SETTINGS = [
   'listen_addr', 'listen_port', 'unix_socket_dir', 'auth_type', 'auth_file', 'pool_mode', 'max_client_conn',
   'default_pool_size', 'ignore_startup_parameters', 'server_tls_sslmode', 'server_tls_ca_file', 'log_connections',
-  'log_disconnections', 'logfile', 'pidfile', 'admin_users', 'stats_users',
+  'log_disconnections', 'logfile', 'pidfile', 'admin_users', 'stats_users', 'max_prepared_statements',
 ];
 
 describe('defaults', () => {
@@ -104,6 +104,8 @@ describe('defaults', () => {
       listen_addr: '*',
       listen_port: '6432',
       pool_mode: 'transaction',
+      // asyncpg's named prepared statements survive transaction pooling only when PgBouncer tracks them
+      max_prepared_statements: '100',
       max_client_conn: '100',
       auth_type: 'scram-sha-256',
       server_tls_sslmode: 'prefer',

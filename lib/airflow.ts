@@ -172,6 +172,7 @@ export class Airflow extends Construct {
       instanceName,
       namespace: props.namespace,
       dagsFolder: this.gitSync?.dagsFolder,
+      dagsRefreshSeconds: this.gitSync?.periodSeconds,
       secrets: externalDatabase && !pooled ? { ...props.secrets, sqlAlchemyConn: externalDatabase.connection } : props.secrets,
       options: asyncConnection ? { ...props.options, database: { ...props.options?.database, sql_alchemy_conn_async: asyncConnection } } : props.options,
       taskLogVolume: this.taskLogVolume,

@@ -93,6 +93,8 @@ export class GitSync extends Construct {
   public readonly fsGroup = GIT_SYNC_UID;
   /** sha256 of the git-sync settings, for the pods' rollout annotation. */
   public readonly checksum: string;
+  /** Seconds between syncs (`period`): the `[dag_processor] refresh_interval` that suits it. */
+  public readonly periodSeconds: number;
   private readonly env: k8s.EnvVar[];
   private readonly image: string;
   private readonly resources: k8s.ResourceRequirements;
@@ -126,6 +128,7 @@ export class GitSync extends Construct {
     const period = props.period ?? '60s';
     const seconds = parseDuration(period);
     check(seconds !== undefined && seconds >= 1, this, 'period', period, 'a Go duration of at least one second, e.g. "60s" or "5m"');
+    this.periodSeconds = Math.ceil(seconds!);
     const depth = checkWholeNumber(this, 'depth', props.depth ?? 1, 0);
     const maxFailures = checkWholeNumber(this, 'maxFailures', props.maxFailures ?? 3, 0);
     this.image = checkImage(this, 'image', props.image ?? DEFAULT_GIT_SYNC_IMAGE);

@@ -27,6 +27,9 @@ export const DEFAULT_PGBOUNCER_IMAGE = 'apache/airflow:airflow-pgbouncer-2025.03
 /** The port PgBouncer listens on (its default `listen_port`) and the Service's port. */
 export const PGBOUNCER_PORT = 6432;
 
+/** Protocol-level prepared statements PgBouncer keeps per server connection (`max_prepared_statements`, PgBouncer 1.21+). */
+export const MAX_PREPARED_STATEMENTS = 100;
+
 /**
  * The components whose metadata-database connection goes through PgBouncer and that its
  * NetworkPolicy lets in. The migration Job (`db-migrate`) is not one: `airflow db migrate` holds a
@@ -236,6 +239,10 @@ export class PgBouncer extends Construct {
         ['auth_type', 'scram-sha-256'],
         ['auth_file', USERLIST_FILE],
         ['pool_mode', 'transaction'],
+        // Airflow's async engine (asyncpg, e.g. the api-server's GET .../dagRuns/{id}/wait) uses named prepared
+        // statements, which transaction pooling breaks unless PgBouncer (1.21+) tracks them; 0 (off) is the
+        // default before 1.24
+        ['max_prepared_statements', String(MAX_PREPARED_STATEMENTS)],
         ['max_client_conn', String(maxClientConn)],
         ['ignore_startup_parameters', 'extra_float_digits'],
         ['server_tls_sslmode', sslmode],

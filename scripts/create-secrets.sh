@@ -64,6 +64,12 @@ if [ "$env" = prod ]; then
   fi
   db_user="${BASH_REMATCH[2]}"; url_password="${BASH_REMATCH[3]}"; db_name="${BASH_REMATCH[4]}"
   db_password="$(printf '%b' "${url_password//%/\\x}")"
+  # prod's PgBouncer (lib/environments.ts) logs in as user airflow to database airflow: the URL must name those
+  if [ "$db_user" != airflow ] || [ "$db_name" != airflow ]; then
+    echo "AIRFLOW_DATABASE_URL names user $db_user and database $db_name; the prod preset's PgBouncer expects user airflow" \
+         "and database airflow: create those, or set pgbouncer.database.user and .name in lib/environments.ts (and here)" >&2
+    exit 1
+  fi
   if exists airflow-database; then
     echo "secret/airflow-database exists in $ns: left as it is"
   else

@@ -64,11 +64,14 @@ export function postgresImage(): ImageRuntime {
 
 /**
  * The official chart's PgBouncer image (apache/airflow:airflow-pgbouncer-*, chart/dockerfiles/pgbouncer):
- * USER nobody (65534), the binary `pgbouncer` on PATH. Debian's PgBouncer stands in for it.
+ * USER nobody (65534), the binary `pgbouncer` on PATH. PgBouncer 1.24.1 built from Debian's source
+ * (scripts/integration/build-pgbouncer.sh, in the cache folder) stands in for the image's 1.23.1.
  */
-export function pgbouncerImage(): ImageRuntime {
+export function pgbouncerImage(cache: string): ImageRuntime {
+  const bin = join(cache, 'pgbouncer-1.24.1', 'bin');
+  if (!existsSync(join(bin, 'pgbouncer'))) throw new Error(`no PgBouncer in ${bin}: run scripts/integration/setup.sh`);
   return {
-    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    env: { PATH: `${bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
     user: { uid: 65534, gid: 65534 },
     workingDir: '/',
     passwd: [],

@@ -26,7 +26,7 @@ export class Installation implements PodSources {
    * @param dagRepository a local Git repository standing in for every DAG repository the manifests name
    * @param firstSyncDelaySeconds how long a git-sync sidecar's first sync takes here (see gitSyncImage)
    */
-  constructor(private readonly host: TestHost, public readonly tier: string, venv: string, dagRepository: string, firstSyncDelaySeconds = 0) {
+  constructor(private readonly host: TestHost, public readonly tier: string, private readonly venv: string, dagRepository: string, firstSyncDelaySeconds = 0) {
     const file = join(REPO, 'dist', `${tier}.k8s.yaml`);
     this.objects = parseManifests(file, readFileSync(file, 'utf8')).map(m => m.object);
     this.namespace = this.objects.find(o => o.kind === 'Namespace').metadata.name;
@@ -97,7 +97,7 @@ export class Installation implements PodSources {
   }
 
   public image(image: string): ImageRuntime {
-    if (/^(docker\.io\/)?apache\/airflow:airflow-pgbouncer-/.test(image)) return pgbouncerImage();
+    if (/^(docker\.io\/)?apache\/airflow:airflow-pgbouncer-/.test(image)) return pgbouncerImage(dirname(this.venv));
     if (/^(docker\.io\/)?apache\/airflow:/.test(image)) return this.airflow;
     if (/^(docker\.io\/)?(library\/)?postgres:/.test(image)) return postgresImage();
     if (/^registry\.k8s\.io\/git-sync\/git-sync:v4\./.test(image)) return this.gitSync;

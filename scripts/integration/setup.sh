@@ -5,7 +5,8 @@
 #     (a private network namespace per test run), git, curl, Python's venv;
 #   - Airflow, exactly as locked in scripts/integration/airflow-<version>.lock.txt (pip --require-hashes),
 #     in a venv made with Debian's python3 so that uid 50000 can run it;
-#   - kube-apiserver and kubectl, built from the Go module proxy (scripts/integration/build-kubernetes.sh).
+#   - kube-apiserver and kubectl, built from the Go module proxy (scripts/integration/build-kubernetes.sh);
+#   - PgBouncer 1.24.1, built from Debian's copy of its source (scripts/integration/build-pgbouncer.sh).
 # Builds and venvs are cached in the git-ignored .cache/ (see scripts/integration/cache-dir.sh); Go's and
 # pip's own caches make a fresh clone on a used machine quick.
 #   scripts/integration/setup.sh          prints the cache folder it filled
@@ -21,13 +22,16 @@ flock 8   # test files that start at once install one after the other
 # Debian packages, by the command each provides.
 declare -A packages=(
   [pg_ctlcluster]=postgresql [etcd]=etcd-server [bwrap]=bubblewrap [ip]=iproute2 [git]=git [curl]=curl
-  [setpriv]=util-linux [openssl]=openssl [/usr/sbin/pgbouncer]=pgbouncer
+  [setpriv]=util-linux [openssl]=openssl [gcc]=gcc [make]=make [pkg-config]=pkg-config
 )
 missing=()
 for cmd in "${!packages[@]}"; do command -v "$cmd" >/dev/null || missing+=("${packages[$cmd]}"); done
 # The venv is made with Debian's python3 (not whatever python3 is first on PATH): uid 50000 must run it.
 [ -x /usr/bin/python3 ] || missing+=(python3)
 /usr/bin/python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+# PgBouncer's build (build-pgbouncer.sh) needs libevent's and OpenSSL's headers
+[ -f /usr/include/event2/event.h ] || missing+=(libevent-dev)
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || [ -n "$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null)" ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { log "missing Debian packages ${missing[*]}; run this script as root once"; exit 1; }
@@ -50,4 +54,5 @@ if [ "$(cat "$venv/.lock-sha" 2>/dev/null)" != "$stamp" ]; then
 fi
 
 INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-kubernetes.sh" kube-apiserver kubectl
+INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-pgbouncer.sh" >/dev/null
 echo "$cache"
