@@ -198,6 +198,19 @@ const checks: Check[] = [
     }
     return `run ${runId}: success; the wait task's log has the trigger's lines (${text.length} characters)`;
   } },
+  { name: 'no liveness probe has failed and no container restarted before the deliberate disruptions', timeoutSeconds: 60, async run() {
+    // The exec probes run through the image's /entrypoint; a failing one shows as an Unhealthy event long before
+    // the restart it leads to (5 failures, 60 s apart). Checked before the checks that delete the scheduler and
+    // PostgreSQL pods: while the database is gone a probe may fail once, as it should.
+    const unhealthy = kubectlJson('-n', NS, 'get', 'events', '--field-selector', 'reason=Unhealthy').items
+      .filter((e: any) => /^Liveness probe failed/.test(e.message ?? '')).map((e: any) => `${e.involvedObject.name}: ${e.message}`);
+    if (unhealthy.length) throw new Error(`liveness probes failed:\n${unhealthy.join('\n').slice(0, 3000)}`);
+    const restarted = kubectlJson('-n', NS, 'get', 'pods').items.flatMap((p: any) => (p.status.containerStatuses ?? [])
+      .filter((c: any) => c.restartCount > 0).map((c: any) => `${p.metadata.name}/${c.name}: ${c.restartCount}`));
+    if (restarted.length) throw new Error(`restarted: ${restarted.join(', ')}`);
+    const probed = kubectlJson('-n', NS, 'get', 'pods').items.filter((p: any) => p.spec.containers.some((c: any) => c.livenessProbe?.exec)).length;
+    return `${probed} running pods with exec liveness probes, none failed, no restart`;
+  } },
   { name: 'the scheduler pod deleted while a second run\'s task pod exists; that run still succeeds, no task pod is left', timeoutSeconds: 600, async run() {
     const runId = await runDag();
     // The new scheduler must adopt the task pod the old one launched (its airflow-worker label names the old job).
@@ -265,18 +278,6 @@ const checks: Check[] = [
     const r = sh(kubectlBin(), ['diff', '-f', DIST]);
     if (r.status !== 0) throw new Error(`kubectl diff exit ${r.status}:\n${(r.stdout + r.stderr).slice(0, 3000)}`);
     return 'no difference';
-  } },
-  { name: 'no liveness probe failed and no Airflow container restarted during the run', timeoutSeconds: 60, async run() {
-    // the exec probes run through the image's /entrypoint; a failing one shows as an Unhealthy event long before
-    // the restart it leads to (5 failures, 60 s apart)
-    const unhealthy = kubectlJson('-n', NS, 'get', 'events', '--field-selector', 'reason=Unhealthy').items
-      .filter((e: any) => /^Liveness probe failed/.test(e.message ?? '')).map((e: any) => `${e.involvedObject.name}: ${e.message}`);
-    if (unhealthy.length) throw new Error(`liveness probes failed:\n${unhealthy.join('\n').slice(0, 3000)}`);
-    const restarted = kubectlJson('-n', NS, 'get', 'pods').items.flatMap((p: any) => (p.status.containerStatuses ?? [])
-      .filter((c: any) => c.restartCount > 0).map((c: any) => `${p.metadata.name}/${c.name}: ${c.restartCount}`));
-    if (restarted.length) throw new Error(`restarted: ${restarted.join(', ')}`);
-    const probed = kubectlJson('-n', NS, 'get', 'pods').items.filter((p: any) => p.spec.containers.some((c: any) => c.livenessProbe?.exec)).length;
-    return `${probed} running pods with exec liveness probes, none failed, no restart`;
   } },
 ];
 
