@@ -33,7 +33,7 @@ export interface ExternalDatabase {
    * Needed when `connection` carries libpq options such as `sslmode=`: Airflow otherwise derives its async URL by
    * swapping the driver for asyncpg and keeping the query string (`settings.py`), and asyncpg rejects `sslmode`
    * (it takes `ssl=`), so every request served on the async engine (e.g. `GET .../dagRuns/{run_id}/wait`) fails.
-   * `scripts/create-secrets.sh` derives it from `AIRFLOW_DATABASE_URL`.
+   * Not needed with `pgbouncer`, whose URL carries no `sslmode` (README, "Operating notes").
    * @default none: derived by Airflow from `connection`
    */
   readonly asyncConnection?: SecretKeyRef;
@@ -206,10 +206,11 @@ export class Airflow extends Construct {
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName,
-        // Who opens connections to the in-cluster PostgreSQL: with PgBouncer only it, the migrations and the backups.
+        // Who opens connections to the in-cluster PostgreSQL: with PgBouncer only it, the migrations and the backups;
+        // without, every component that uses the database (the policies' default).
         postgresql: this.postgres === undefined ? false
           : this.pgbouncer ? ['pgbouncer', 'db-migrate', 'postgresql-backup']
-            : ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate', 'db-cleanup', 'postgresql-backup'],
+            : true,
         ...props.networkPolicies,
       });
     }
