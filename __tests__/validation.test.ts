@@ -1,11 +1,41 @@
+import { Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  AirflowValidationError, check, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
-  parseDuration, parseQuantity, PostgresStatefulSet,
+  AirflowChart, AirflowValidationError, check, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
+  ENVIRONMENTS, parseDuration, parseQuantity, PostgresStatefulSet,
 } from '../lib';
 import { testChart } from './helpers';
 
+// Counts the edit-distance computations behind "closest known" suggestions (the real function runs).
+jest.mock('fastest-levenshtein', () => {
+  const actual = jest.requireActual('fastest-levenshtein');
+  return { ...actual, distance: jest.fn(actual.distance) };
+});
+const { distance } = jest.requireMock('fastest-levenshtein') as { distance: jest.Mock };
+
 const scope = () => new Construct(testChart(), 'thing');
+
+describe('error-only work happens only when a check fails', () => {
+  beforeEach(() => distance.mockClear());
+
+  test('a clause given as a function is built only on failure, and then shown', () => {
+    const clause = jest.fn(() => 'the lazily built clause');
+    check(true, scope(), 'p', 1, clause);
+    expect(clause).not.toHaveBeenCalled();
+    expect(() => check(false, scope(), 'p', 1, clause)).toThrow(/p: got 1; expected the lazily built clause\./);
+  });
+
+  test('a production installation with valid options computes no "closest known option" suggestion', () => {
+    new AirflowChart(Testing.app(), 'prod', ENVIRONMENTS.prod);
+    expect(distance).not.toHaveBeenCalled();
+  });
+
+  test('an unknown option computes the suggestions and shows them', () => {
+    const env = { ...ENVIRONMENTS.dev, airflow: { ...ENVIRONMENTS.dev.airflow, options: { core: { paralelism: 8 } } } };
+    expect(() => new AirflowChart(Testing.app(), 'dev', env)).toThrow(/closest known: \[core\] parallelism/);
+    expect(distance).toHaveBeenCalled();
+  });
+});
 
 describe('parseQuantity (Kubernetes resource.Quantity)', () => {
   test.each<[string, number]>([

@@ -243,7 +243,7 @@ export class AirflowConfig extends Construct {
       `the option under its current name: [${section}] ${option} was renamed to [${newSection}] ${newOption}`);
     const info = SECTIONS[section]?.[option];
     check(info !== undefined, this, property, shown,
-      `an option of Airflow's configuration reference; closest known: ${closest(key).join(', ')}`);
+      () => `an option of Airflow's configuration reference; closest known: ${closest(key).join(', ')}`);
     if (value instanceof SecretKeyRef) {
       value.validate(this, property);
       this.secretOptions.push({ section, env: envVarName(section, option), ref: value });

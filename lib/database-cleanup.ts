@@ -148,7 +148,7 @@ export class DatabaseCleanup extends Construct {
       check(UNSAFE_TABLES[table] === undefined, this, 'tables', table,
         `a table other than dag and dag_version: Airflow 3.1.7 aborts when it deletes a dag_version a newer task instance still uses, and ${UNSAFE_TABLES[table]} (apache/airflow#59474)`);
       check(known.includes(table), this, 'tables', table,
-        `one of the tables airflow db clean 3.1.7 knows: ${known.filter(t => UNSAFE_TABLES[t] === undefined).join(', ')}`);
+        () => `one of the tables airflow db clean 3.1.7 knows: ${known.filter(t => UNSAFE_TABLES[t] === undefined).join(', ')}`);
       check(!seen.has(table), this, 'tables', table, 'each table at most once (it is given twice)');
       seen.add(table);
     }

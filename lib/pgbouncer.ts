@@ -208,7 +208,7 @@ export class PgBouncer extends Construct {
       'a PostgreSQL identifier: lower-case letters, digits and \'_\', not starting with a digit, at most 63 characters');
     const sslmode = db.serverTlsSslmode ?? 'prefer';
     check((SERVER_TLS_SSLMODES as readonly string[]).includes(sslmode), this, 'database.serverTlsSslmode', sslmode,
-      `one of ${SERVER_TLS_SSLMODES.map(m => `"${m}"`).join(', ')}`);
+      () => `one of ${SERVER_TLS_SSLMODES.map(m => `"${m}"`).join(', ')}`);
     const serverCa = db.serverCa === undefined ? undefined : SecretKeyRef.check(this, 'database.serverCa', db.serverCa);
     check(serverCa === undefined || sslmode !== 'disable', this, 'database.serverCa', 'given with serverTlsSslmode "disable"',
       'no CA when TLS to the server is disabled');

@@ -14,8 +14,8 @@ export class AirflowValidationError extends Error {
   /** The value received. */
   public readonly value: unknown;
 
-  constructor(scope: IConstruct, property: string, value: unknown, expected: string) {
-    super(`${scope.constructor.name} [${scope.node.path || '<root>'}] ${property}: got ${show(value)}; expected ${expected}.`);
+  constructor(scope: IConstruct, property: string, value: unknown, expected: Expected) {
+    super(`${scope.constructor.name} [${scope.node.path || '<root>'}] ${property}: got ${show(value)}; expected ${typeof expected === 'function' ? expected() : expected}.`);
     this.name = 'AirflowValidationError';
     this.constructPath = scope.node.path;
     this.property = property;
@@ -33,8 +33,14 @@ function show(value: unknown): string {
   }
 }
 
+/**
+ * What a property expects, as a clause after "expected". A function when the clause costs work to
+ * build (suggestions, lists): it is called only when the check fails, so the success path stays cheap.
+ */
+export type Expected = string | (() => string);
+
 /** Throws an AirflowValidationError unless `ok`. */
-export function check(ok: boolean, scope: IConstruct, property: string, value: unknown, expected: string): void {
+export function check(ok: boolean, scope: IConstruct, property: string, value: unknown, expected: Expected): void {
   if (!ok) throw new AirflowValidationError(scope, property, value, expected);
 }
 
