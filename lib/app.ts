@@ -1,4 +1,4 @@
-import { App } from 'cdk8s';
+import { AirflowApp } from './airflow-app';
 import { AirflowChart } from './airflow-chart';
 import { ENVIRONMENTS } from './environments';
 
@@ -6,8 +6,8 @@ import { ENVIRONMENTS } from './environments';
  * The project's app: one chart per environment preset, written to `<outdir>/<tier>.k8s.yaml`.
  * @param outdir @default CDK8S_OUTDIR, else 'dist'
  */
-export function buildApp(outdir?: string): App {
-  const app = new App({ outdir });
+export function buildApp(outdir?: string): AirflowApp {
+  const app = new AirflowApp({ outdir });
   for (const [tier, environment] of Object.entries(ENVIRONMENTS)) new AirflowChart(app, tier, environment);
   return app;
 }

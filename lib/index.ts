@@ -1,4 +1,5 @@
 export * from './airflow';
+export * from './airflow-app';
 export * from './airflow-chart';
 export * from './airflow-config';
 export * from './airflow-deployment';
