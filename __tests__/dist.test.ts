@@ -1,5 +1,5 @@
 // dist/ is what GitOps pipelines apply: it must be what synth writes now, byte for byte, and clean.
-import { execSync } from 'child_process';
+import { execFileSync, execSync, spawnSync } from 'child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -40,6 +40,25 @@ test('dist/ is what `npm run synth` writes now (run it and commit dist/ if this 
   for (const [name, text] of Object.entries(written)) expect({ name, text }).toEqual({ name, text: committed[name] });
   expect(Object.keys(committed)).toEqual(Object.keys(written));
   expect(written).toEqual(fresh);
+});
+
+test('`npm run synth` and `cdk8s synth` write those same bytes', () => {
+  const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  expect(scripts.synth).toBe('node scripts/synth.js');
+  const env = { ...process.env, CDK8S_CHECK_UPGRADE: 'false', CDK8S_OUTDIR: '' };
+  const viaNpm = mkdtempSync(join(tmpdir(), 'airflow-npm-'));
+  execFileSync('npm', ['run', '--silent', 'synth', '--', '--output', viaNpm], { cwd: ROOT, env, stdio: 'pipe' });
+  expect(files(viaNpm)).toEqual(fresh);
+  const viaCli = mkdtempSync(join(tmpdir(), 'airflow-cli-'));
+  execFileSync(join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['synth', '--no-check-upgrade', '--output', viaCli], { cwd: ROOT, env, stdio: 'pipe' });
+  expect(files(viaCli)).toEqual(fresh);
+});
+
+test('synth refuses an output folder that holds the project, and removes nothing', () => {
+  const r = spawnSync(process.execPath, ['scripts/synth.js', '--output', '..'], { cwd: ROOT, encoding: 'utf8' });
+  expect(r.status).toBe(2);
+  expect(r.stderr).toMatch(/--output \.\. would remove the project itself/);
+  expect(readdirSync(ROOT)).toEqual(expect.arrayContaining(['lib', 'main.ts', 'package.json']));
 });
 
 test('synth twice gives identical bytes', () => {

@@ -245,7 +245,7 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     const clean = JSON.parse(JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: taskPod.metadata.name, namespace: taskPod.metadata.namespace, labels: taskPod.metadata.labels, annotations: taskPod.metadata.annotations }, spec: taskPod.spec }));
     writeFileSync(join(out, 'task-pod.yaml'), stringify(clean));
     // `npm run check` (strict schema, @monokle/validation "restricted"), in a child process: the library is ESM-only.
-    const checked = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', out], { cwd: REPO, encoding: 'utf8' });
+    const checked = spawnSync(process.execPath, ['-r', './scripts/register.js', 'scripts/check.ts', '--json', out], { cwd: REPO, encoding: 'utf8' });
     if (checked.status === 2 || !checked.stdout) throw new Error(`npm run check could not run: ${checked.stderr}`);
     const report: CheckReport = JSON.parse(checked.stdout);
     expect({ schema: report.schemaErrors, policy: report.policyViolations, podSpecs: report.podSpecsChecked })
