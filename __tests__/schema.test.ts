@@ -1,24 +1,61 @@
-// Every synthesized object, and the task pod template, against the Kubernetes 1.28 schema
-// (../shared/reference/k8s-1.28-definitions.json) with unknown fields rejected.
+// Every synthesized object, and the task pod template, against the Kubernetes 1.28 schema (the API the
+// constructs are typed against) and the 1.36 schema (the newest published), unknown fields rejected.
 import { parseManifests } from '../scripts/manifests';
-import { SchemaValidator } from '../scripts/schema';
+import { K8S_SCHEMAS, SchemaValidator } from '../scripts/schema';
 import { synthEnvironment, taskPod, TIERS } from './helpers';
 
-const validator = new SchemaValidator();
+const [validator, validator136] = K8S_SCHEMAS.map(p => new SchemaValidator(p));
 const asManifest = (o: object, source: string) => ({ source, text: '', object: o as any });
+
+test('the schemas are Kubernetes 1.28 and 1.36', () => {
+  expect([validator.label, validator136.label]).toEqual(['Kubernetes 1.28', 'Kubernetes 1.36']);
+});
 
 describe.each(TIERS)('%s', tier => {
   const objects = synthEnvironment(tier);
 
-  test('every object is valid Kubernetes 1.28, no unknown field', () => {
+  test.each([0, 1])('every object is valid under schema %i (1.28, 1.36), no unknown field', i => {
+    const v = [validator, validator136][i];
     expect(objects.length).toBeGreaterThan(10);
-    expect(objects.flatMap((o, i) => validator.validate(asManifest(o, `${tier}#${i}`)))).toEqual([]);
+    expect(objects.flatMap((o, n) => v.validate(asManifest(o, `${tier}#${n}`)))).toEqual([]);
   });
 
-  test('the task pod template is a valid Pod', () => {
+  test('the task pod template is a valid Pod in 1.28 and 1.36', () => {
     const pod = taskPod(objects);
     expect(pod.kind).toBe('Pod');
-    expect(validator.validate(asManifest(pod, `${tier} pod template`))).toEqual([]);
+    expect([validator, validator136].flatMap(v => v.validate(asManifest(pod, `${tier} pod template`)))).toEqual([]);
+  });
+});
+
+describe('each finding names the Kubernetes version the object fails', () => {
+  const policy = (apiVersion: string) => parseManifests('vap.yaml', `apiVersion: ${apiVersion}
+kind: ValidatingAdmissionPolicy
+metadata: {name: p}
+spec:
+  matchConstraints: {resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]}
+  validations: [{expression: "true"}]`)[0];
+
+  test('a ValidatingAdmissionPolicy in v1 (GA in 1.30) fails 1.28 only', () => {
+    expect(validator136.validate(policy('admissionregistration.k8s.io/v1'))).toEqual([]);
+    expect(validator.validate(policy('admissionregistration.k8s.io/v1'))).toEqual([
+      'vap.yaml#0: admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy is not a Kubernetes 1.28 kind (removed, not yet added, or a custom resource? see --allow-unknown-kinds)',
+    ]);
+  });
+
+  test('the same in v1beta1 (removed after 1.28) fails 1.36 only', () => {
+    expect(validator.validate(policy('admissionregistration.k8s.io/v1beta1'))).toEqual([]);
+    expect(validator136.validate(policy('admissionregistration.k8s.io/v1beta1')).join()).toMatch(/is not a Kubernetes 1\.36 kind/);
+  });
+
+  test('a field 1.28 lacks (pod-level resources, 1.32+) fails 1.28 only, named', () => {
+    const pod = parseManifests('pod.yaml', `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  resources: {limits: {memory: 1Gi}}
+  containers: [{name: c, image: "x:1"}]`)[0];
+    expect(validator136.validate(pod)).toEqual([]);
+    expect(validator.validate(pod)).toEqual(["pod.yaml#0 (Pod p, Kubernetes 1.28): /spec must NOT have additional properties 'resources'"]);
   });
 });
 
@@ -55,5 +92,6 @@ spec:
     const m = deployment();
     (m.object as any).apiVersion = 'apps/v1beta1';
     expect(validator.validate(m).join()).toMatch(/not a Kubernetes 1.28 kind/);
+    expect(validator136.validate(m).join()).toMatch(/not a Kubernetes 1.36 kind/);
   });
 });

@@ -1,8 +1,9 @@
-// npm run check [-- [--json] [--schema FILE] [--allow-unknown-kinds] [paths...]]
+// npm run check [-- [--json] [--schema FILE]... [--allow-unknown-kinds] [paths...]]
 //
 // Validates Kubernetes YAML (default: dist/) with the checks the tests apply to our own output, so
 // that a GitOps pipeline can gate a pull request on it:
-//   schema:       strict Kubernetes 1.28 JSON schema, unknown fields rejected (scripts/schema.ts);
+//   schema:       strict Kubernetes 1.28 and 1.36 JSON schemas, unknown fields rejected, each finding naming
+//                 the version it fails (scripts/schema.ts; --schema FILE, repeatable, replaces them);
 //   pod security: Pod Security Standards "restricted" by @monokle/validation (scripts/policy.ts);
 //   hygiene:      no Secret data, no null, no credential in env values or URLs, pinned images,
 //                 requests and memory limits on every container (scripts/hygiene.ts).
@@ -13,9 +14,11 @@ import { parseArgs } from 'util';
 import { hygieneProblems } from './hygiene';
 import { loadManifests, yamlFiles } from './manifests';
 import { checkPodSecurity, POD_KINDS } from './policy';
-import { K8S_SCHEMA, SchemaValidator } from './schema';
+import { K8S_SCHEMAS, SchemaValidator } from './schema';
 
 export interface CheckReport {
+  /** The schemas validated against, e.g. "Kubernetes 1.28". */
+  schemas: string[];
   files: number;
   objects: number;
   podTemplates: number;
@@ -26,17 +29,18 @@ export interface CheckReport {
   hygieneProblems: string[];
 }
 
-export async function check(paths: string[], schemaPath = K8S_SCHEMA, allowUnknownKinds = false): Promise<CheckReport> {
+export async function check(paths: string[], schemaPaths = K8S_SCHEMAS, allowUnknownKinds = false): Promise<CheckReport> {
   const manifests = loadManifests(paths);
-  const schema = new SchemaValidator(schemaPath, allowUnknownKinds);
+  const schemas = schemaPaths.map(p => new SchemaValidator(p, allowUnknownKinds));
   const violations = await checkPodSecurity(manifests);
   return {
+    schemas: schemas.map(s => s.label),
     files: yamlFiles(paths).length,
     objects: manifests.filter(m => !m.source.includes(':')).length,
     podTemplates: manifests.filter(m => m.source.includes(':')).length,
     podSpecsChecked: manifests.filter(m => POD_KINDS.includes(m.object.kind ?? '')).length,
-    unknownKindsSkipped: allowUnknownKinds ? manifests.filter(m => !schema.knows(m)).length : 0,
-    schemaErrors: manifests.flatMap(m => schema.validate(m)),
+    unknownKindsSkipped: allowUnknownKinds ? manifests.filter(m => schemas.some(s => !s.knows(m))).length : 0,
+    schemaErrors: manifests.flatMap(m => schemas.flatMap(s => s.validate(m))),
     policyViolations: violations.map(v => `${v.object}: ${v.ruleId} ${v.path}: ${v.message}`),
     hygieneProblems: manifests.flatMap(hygieneProblems),
   };
@@ -46,7 +50,7 @@ async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     options: {
       'json': { type: 'boolean', default: false },
-      'schema': { type: 'string', default: K8S_SCHEMA },
+      'schema': { type: 'string', multiple: true, default: K8S_SCHEMAS },
       'allow-unknown-kinds': { type: 'boolean', default: false },
     },
     allowPositionals: true,
@@ -58,7 +62,7 @@ async function main(): Promise<number> {
   } else {
     for (const line of [...report.schemaErrors, ...report.policyViolations, ...report.hygieneProblems]) console.error(line);
     console.log(`check: ${report.objects} objects in ${report.files} files, plus ${report.podTemplates} pod templates; ` +
-      `schema (Kubernetes 1.28, strict): ${report.schemaErrors.length} errors` +
+      `schema (${report.schemas.join(', ')}; strict): ${report.schemaErrors.length} errors` +
       (report.unknownKindsSkipped ? ` (${report.unknownKindsSkipped} objects of unknown kinds skipped)` : '') + '; ' +
       `Pod Security "restricted" (@monokle/validation, ${report.podSpecsChecked} pod specs): ${report.policyViolations.length} violations; ` +
       `hygiene: ${report.hygieneProblems.length} problems`);

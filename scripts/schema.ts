@@ -1,12 +1,13 @@
-// Validates Kubernetes objects against the Kubernetes 1.28 JSON schema
-// (scripts/reference/k8s-1.28-definitions.json, see its README) strictly, as `kubeconform -strict` does:
-// unknown fields are errors.
+// Validates Kubernetes objects against a Kubernetes JSON schema strictly, as `kubeconform -strict` does:
+// unknown fields are errors. The project ships two (scripts/reference/, see its README): 1.28, the API
+// the constructs are typed against, and 1.36, the newest schema published; output must pass both.
 import { readFileSync } from 'fs';
-import { join } from 'path';
+import { basename, join } from 'path';
 import Ajv, { ValidateFunction } from 'ajv';
 import { Manifest } from './manifests';
 
-export const K8S_SCHEMA = join(__dirname, 'reference', 'k8s-1.28-definitions.json');
+/** The schemas `npm run check` and the tests validate against, oldest first. */
+export const K8S_SCHEMAS = ['1.28', '1.36'].map(v => join(__dirname, 'reference', `k8s-${v}-definitions.json`));
 
 type Schema = { [key: string]: any };
 
@@ -21,13 +22,17 @@ function strict(schema: Schema): Schema {
 }
 
 export class SchemaValidator {
+  /** What the schema is, for messages: "Kubernetes 1.36" for `k8s-1.36-definitions.json`, else the file name. */
+  public readonly label: string;
   private readonly ajv: Ajv;
   /** `apiVersion/kind` -> definition name. */
   private readonly kinds = new Map<string, string>();
   private readonly compiled = new Map<string, ValidateFunction>();
 
   /** @param allowUnknownKinds pass objects of kinds the schema lacks (custom resources) instead of failing them */
-  constructor(schemaPath = K8S_SCHEMA, private readonly allowUnknownKinds = false) {
+  constructor(schemaPath = K8S_SCHEMAS[0], private readonly allowUnknownKinds = false) {
+    const version = /^k8s-(\d+\.\d+)-definitions\.json$/.exec(basename(schemaPath));
+    this.label = version ? `Kubernetes ${version[1]}` : basename(schemaPath);
     const { definitions } = JSON.parse(readFileSync(schemaPath, 'utf8')) as { definitions: Record<string, Schema> };
     for (const [name, def] of Object.entries(definitions)) {
       for (const gvk of def['x-kubernetes-group-version-kind'] ?? []) {
@@ -49,14 +54,14 @@ export class SchemaValidator {
   public validate(m: Manifest): string[] {
     const { apiVersion, kind } = m.object;
     const name = this.kinds.get(`${apiVersion}/${kind}`);
-    if (!name) return this.allowUnknownKinds ? [] : [`${m.source}: ${apiVersion}/${kind} is not a Kubernetes 1.28 kind (a custom resource? see --allow-unknown-kinds)`];
+    if (!name) return this.allowUnknownKinds ? [] : [`${m.source}: ${apiVersion}/${kind} is not a ${this.label} kind (removed, not yet added, or a custom resource? see --allow-unknown-kinds)`];
     let fn = this.compiled.get(name);
     if (!fn) {
       fn = this.ajv.getSchema(`k8s#/definitions/${name}`)!;
       this.compiled.set(name, fn);
     }
     if (fn(m.object)) return [];
-    return (fn.errors ?? []).map(e => `${m.source} (${kind} ${m.object.metadata?.name}): ${e.instancePath || '/'} ${e.message}` +
+    return (fn.errors ?? []).map(e => `${m.source} (${kind} ${m.object.metadata?.name}, ${this.label}): ${e.instancePath || '/'} ${e.message}` +
       (e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : ''));
   }
 }
