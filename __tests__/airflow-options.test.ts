@@ -1,9 +1,10 @@
 // lib/airflow-options.json is shipped (../shared/ is not installed with the package); it must stay
-// exactly what scripts/derive-airflow-options.ts derives from Airflow's configuration reference.
+// exactly what scripts/derive-airflow-options.ts derives from Airflow's configuration reference
+// (scripts/reference/airflow-config.json, a copy of the shared reference).
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { deriveAirflowOptions } from '../scripts/derive-airflow-options';
-import { airflowReference, SHARED } from './helpers';
+import { airflowReference, REFERENCE } from './helpers';
 
 const SHIPPED_TEXT = readFileSync(join(__dirname, '..', 'lib', 'airflow-options.json'), 'utf8');
 const shipped = JSON.parse(SHIPPED_TEXT) as {
@@ -13,7 +14,7 @@ const shipped = JSON.parse(SHIPPED_TEXT) as {
 const ref = airflowReference();
 
 test('the shipped file is byte for byte what the derivation produces from the reference (no drift)', () => {
-  expect(SHIPPED_TEXT).toBe(deriveAirflowOptions(join(SHARED, 'airflow-config.json')));
+  expect(SHIPPED_TEXT).toBe(deriveAirflowOptions(join(REFERENCE, 'airflow-config.json')));
   expect(deriveAirflowOptions()).toBe(SHIPPED_TEXT); // the script's default input is that reference
 });
 

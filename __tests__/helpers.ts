@@ -1,11 +1,15 @@
-// Shared test helpers: synthesize charts, find objects, read the reference data in ../shared/.
+// Shared test helpers: synthesize charts, find objects, read the reference data (scripts/reference/, copies of
+// the developers' ../shared/reference/, which tests cross-check when it is there).
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { parse } from 'yaml';
 import { AirflowChart, ENVIRONMENTS, Tier } from '../lib';
 
+/** The developers' shared reference folder beside the project: absent in users' clones, so only cross-checks read it. */
 export const SHARED = join(__dirname, '..', '..', 'shared', 'reference');
+/** The reference data the project ships (scripts/reference/README.md names each file's source). */
+export const REFERENCE = join(__dirname, '..', 'scripts', 'reference');
 export const TIERS = Object.keys(ENVIRONMENTS) as Tier[];
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
@@ -73,7 +77,7 @@ export function envOf(container: any): Record<string, { value?: string; secret?:
 
 /** Airflow's configuration reference (../shared/reference/airflow-config.json). */
 export function airflowReference(): { sections: Record<string, Record<string, { sensitive?: boolean; type: string }>>; deprecatedOptions: Record<string, { replacedBy: string }> } {
-  return JSON.parse(readFileSync(join(SHARED, 'airflow-config.json'), 'utf8'));
+  return JSON.parse(readFileSync(join(REFERENCE, 'airflow-config.json'), 'utf8'));
 }
 
 /** The volume mount that covers `path` in a container (the deepest one), if any. */

@@ -1,12 +1,12 @@
 // imports/k8s.ts re-exports the bindings cdk8s-plus-28 ships; they must be the ones
-// `cdk8s import k8s@1.28.0` generates from ../shared/reference/k8s-1.28-definitions.json
-// (its README: 139 Kube* classes).
+// `cdk8s import k8s@1.28.0` generates from the Kubernetes 1.28 definitions (scripts/reference/; the shared
+// reference README counts 139 Kube* classes).
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import * as k8s from '../imports/k8s';
-import { SHARED } from './helpers';
+import { REFERENCE } from './helpers';
 
-const { definitions } = JSON.parse(readFileSync(join(SHARED, 'k8s-1.28-definitions.json'), 'utf8'));
+const { definitions } = JSON.parse(readFileSync(join(REFERENCE, 'k8s-1.28-definitions.json'), 'utf8'));
 const key = ({ group, version, kind }: any) => `${group ? `${group}/` : ''}${version}/${kind}`;
 const schemaKinds = new Set<string>(Object.values<any>(definitions).flatMap(d => (d['x-kubernetes-group-version-kind'] ?? []).map(key)));
 const classes = Object.entries(k8s).filter(([name]) => name.startsWith('Kube')) as Array<[string, any]>;

@@ -1,27 +1,33 @@
-// The schemas npm run check validates against ship with the project (scripts/reference/): each must be
-// the published Kubernetes definitions its README names, byte for byte.
+// The reference data ships with the project (scripts/reference/): each file must be the published data
+// its README names, byte for byte, and equal the developers' shared copy when that is beside the project.
 import { createHash } from 'crypto';
 import { existsSync, readFileSync } from 'fs';
 import { basename, join } from 'path';
 import { K8S_SCHEMAS } from '../scripts/schema';
-import { SHARED } from './helpers';
+import { REFERENCE, SHARED } from './helpers';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
-const README = readFileSync(join(__dirname, '..', 'scripts', 'reference', 'README.md'), 'utf8');
+const README = readFileSync(join(REFERENCE, 'README.md'), 'utf8');
 
 describe.each([
-  ['1.28', '26005b7e779ea2fcbd87e4f23d76dc565eef8381c2287e149c676c03d48b0df6'],
-  ['1.36', 'a9e98cdc6ab09980f23b5e987a5f11d0ec1fc838187efb92f347ccf38ed8fd65'],
-])('Kubernetes %s', (version, hash) => {
-  const file = K8S_SCHEMAS.find(f => basename(f) === `k8s-${version}-definitions.json`)!;
+  ['k8s-1.28-definitions.json', 'the Kubernetes v1.28.0 schema', '26005b7e779ea2fcbd87e4f23d76dc565eef8381c2287e149c676c03d48b0df6'],
+  ['k8s-1.36-definitions.json', 'the Kubernetes v1.36.0 schema', 'a9e98cdc6ab09980f23b5e987a5f11d0ec1fc838187efb92f347ccf38ed8fd65'],
+  ['airflow-config.json', "Airflow's configuration reference", 'd98f9f0e79239b445156e7de1005e1ba9064d1ab8670241826cea38ef925001c'],
+])('scripts/reference/%s', (name, what, hash) => {
+  const file = join(REFERENCE, name);
 
-  test(`scripts/reference/k8s-${version}-definitions.json is the v${version}.0 schema its README names`, () => {
+  test(`is ${what} its README names, byte for byte`, () => {
     expect(sha256(file)).toBe(hash);
     expect(README).toContain(hash);
   });
 
-  const shared = join(SHARED, `k8s-${version}-definitions.json`);
+  const shared = join(SHARED, name);
   (existsSync(shared) ? test : test.skip)('and equals the shared reference copy beside the project (developers and CI only)', () => {
     expect(sha256(file)).toBe(sha256(shared));
   });
+});
+
+test('npm run check validates against the two Kubernetes schemas shipped there', () => {
+  expect(K8S_SCHEMAS.map(f => basename(f))).toEqual(['k8s-1.28-definitions.json', 'k8s-1.36-definitions.json']);
+  expect(K8S_SCHEMAS.every(f => f.startsWith(REFERENCE))).toBe(true);
 });

@@ -1,14 +1,15 @@
 // Derives lib/airflow-options.json, the part of Airflow's configuration reference the library
 // needs at synth (which options exist, their type, which are sensitive, which were renamed), from
-// ../shared/reference/airflow-config.json. The library ships the derived file because ../shared/
-// is not there for people who install the package. `__tests__/airflow-options.test.ts` fails when
+// scripts/reference/airflow-config.json (a copy of the developers' ../shared/reference/airflow-config.json;
+// see scripts/reference/README.md). The library ships the derived file because the reference is not
+// installed with the package. `__tests__/airflow-options.test.ts` fails when
 // the shipped file and the reference disagree.
 //
-//   node -r ts-node/register/transpile-only scripts/derive-airflow-options.ts [reference.json] > lib/airflow-options.json
+//   node -r ./scripts/register.js scripts/derive-airflow-options.ts [reference.json] > lib/airflow-options.json
 import { readFileSync } from 'fs';
 import { join } from 'path';
 
-export const REFERENCE = join(__dirname, '..', '..', 'shared', 'reference', 'airflow-config.json');
+export const REFERENCE = join(__dirname, 'reference', 'airflow-config.json');
 
 interface Reference {
   source: unknown;
@@ -30,7 +31,7 @@ export function deriveAirflowOptions(referencePath = REFERENCE): string {
   const renamed: Record<string, string> = {};
   for (const old of Object.keys(ref.deprecatedOptions).sort()) renamed[old] = ref.deprecatedOptions[old].replacedBy;
   const derived = {
-    source: 'Derived by scripts/derive-airflow-options.ts from ../shared/reference/airflow-config.json',
+    source: 'Derived by scripts/derive-airflow-options.ts from scripts/reference/airflow-config.json',
     reference: ref.source,
     airflowVersion: ref.airflowVersion,
     sections,
