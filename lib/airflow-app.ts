@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { ApiObject, App, AppProps, Chart, DependencyGraph, Names, YamlOutputType } from 'cdk8s';
 import { dump } from 'js-yaml';
+import { checkKnownProps } from './known-props';
 
 /**
  * A cdk8s App whose `synth()` stays linear in the number of charts, for repositories that keep many
@@ -28,6 +29,7 @@ export class AirflowApp extends App {
 
   constructor(props: AppProps = {}) {
     super(props);
+    checkKnownProps(this, props);
     this.recordsMetadata = props.recordConstructMetadata ?? process.env.CDK8S_RECORD_CONSTRUCT_METADATA === 'true';
   }
 

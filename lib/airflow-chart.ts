@@ -2,6 +2,7 @@ import { Chart, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { Airflow, AirflowProps } from './airflow';
+import { checkKnownProps } from './known-props';
 import { AIRFLOW_VERSION } from './names';
 import { check, checkDnsLabel } from './validation';
 
@@ -27,6 +28,7 @@ export class AirflowChart extends Chart {
   /** @throws AirflowValidationError for an unknown tier, a bad namespace or any invalid Airflow prop. */
   constructor(scope: Construct, id: string, props: AirflowEnvironment) {
     super(scope, id, { namespace: props.namespace, disableResourceNameHashes: true });
+    checkKnownProps(this, props);
     check(['dev', 'staging', 'prod'].includes(props.tier), this, 'tier', props.tier, '"dev", "staging" or "prod"');
     checkDnsLabel(this, 'namespace', props.namespace);
     check(props.airflow?.namespace === undefined || props.airflow.namespace === props.namespace, this, 'airflow.namespace',

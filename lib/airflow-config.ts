@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { distance } from 'fastest-levenshtein';
 import * as k8s from '../imports/k8s';
 import reference from './airflow-options.json';
+import { checkKnownProps } from './known-props';
 import { AirflowNames, AIRFLOW_HOME, API_SERVER_PORT, POD_TEMPLATE_FILE } from './names';
 import { AirflowSecrets, AirflowSecretsProps, SecretKeyRef } from './secrets';
 import { RemoteLogging, renderRemoteLogging } from './remote-logging';
@@ -141,6 +142,7 @@ export class AirflowConfig extends Construct {
 
   constructor(scope: Construct, id: string, props: AirflowConfigProps = {}) {
     super(scope, id);
+    checkKnownProps(this, props);
     this.names = AirflowNames.of(this, props.instanceName);
     const namespace = props.namespace ?? Chart.of(this).namespace;
     this.namespace = checkDnsLabel(this, 'namespace', namespace as string);

@@ -3,6 +3,7 @@ import * as k8s from '../imports/k8s';
 import { AirflowConfig } from './airflow-config';
 import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAIT_RESOURCES, reservedEnv } from './airflow-pod';
 import { GitSync } from './git-sync';
+import { checkKnownProps } from './known-props';
 import { AirflowComponentName, DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResources, renderResources } from './resources';
 import { check, checkImage, checkWholeNumber } from './validation';
@@ -86,6 +87,7 @@ export abstract class AirflowDeployment extends Construct {
   /** @throws AirflowValidationError for bad replicas, image, resources, env or disruption budget. */
   protected constructor(scope: Construct, id: string, props: AirflowDeploymentProps, spec: AirflowDeploymentSpec) {
     super(scope, id);
+    checkKnownProps(this, props);
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
     const names = config.names;

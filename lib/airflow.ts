@@ -6,6 +6,7 @@ import { ApiServer, ApiServerProps } from './api-server';
 import { DagProcessor } from './dag-processor';
 import { DatabaseCleanup, DatabaseCleanupProps } from './database-cleanup';
 import { GitSync, GitSyncProps } from './git-sync';
+import { checkKnownProps } from './known-props';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
 import { AIRFLOW_GID } from './names';
 import { AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
@@ -129,6 +130,7 @@ export class Airflow extends Construct {
   /** @throws AirflowValidationError for any invalid prop, both postgres and externalDatabase, or HA with one scheduler or api-server. */
   constructor(scope: Construct, id: string, props: AirflowProps = {}) {
     super(scope, id);
+    checkKnownProps(this, props);
     const { instanceName, image, externalDatabase } = props;
     check(!(props.postgres && externalDatabase), this, 'externalDatabase', 'given together with postgres',
       'either an in-cluster postgres or an externalDatabase, not both');

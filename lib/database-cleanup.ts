@@ -3,6 +3,7 @@ import * as k8s from '../imports/k8s';
 import { AirflowConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec, DEFAULT_MIGRATION_WAIT_RESOURCES } from './airflow-pod';
+import { checkKnownProps } from './known-props';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResources, renderResources } from './resources';
 import { check, checkImage, checkWholeNumber } from './validation';
@@ -100,6 +101,7 @@ export class DatabaseCleanup extends Construct {
   /** @throws AirflowValidationError for a bad schedule, retention, table, batch size, deadline, image or resources. */
   constructor(scope: Construct, id: string, props: DatabaseCleanupProps) {
     super(scope, id);
+    checkKnownProps(this, props);
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
     const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);

@@ -1,6 +1,7 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { checkKnownProps } from './known-props';
 import { AIRFLOW_HOME } from './names';
 import { ContainerResources, renderResources } from './resources';
 import { restrictedContainerSecurity } from './security';
@@ -103,6 +104,7 @@ export class GitSync extends Construct {
   /** @throws AirflowValidationError for a bad URL, auth that does not fit it, a bad period, depth, image or resources. */
   constructor(scope: Construct, id: string, props: GitSyncProps) {
     super(scope, id);
+    checkKnownProps(this, props);
     const repository = props.repository;
     const isHttps = typeof repository === 'string' && HTTPS_URL.test(repository);
     const isSsh = typeof repository === 'string' && SSH_URL.test(repository);

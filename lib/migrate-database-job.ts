@@ -2,6 +2,7 @@ import { createHash } from 'crypto';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, envVarName } from './airflow-config';
+import { checkKnownProps } from './known-props';
 import { SecretKeyRef } from './secrets';
 import { airflowPodSpec } from './airflow-pod';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
@@ -46,6 +47,7 @@ export class MigrateDatabaseJob extends Construct {
   /** @throws AirflowValidationError for a bad image, resources or backoffLimit. */
   constructor(scope: Construct, id: string, props: MigrateDatabaseJobProps) {
     super(scope, id);
+    checkKnownProps(this, props);
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
     const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);

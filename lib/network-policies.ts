@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames, API_SERVER_PORT } from './names';
 import { TRIGGERER_LOG_SERVER_PORT } from './triggerer';
 
@@ -37,6 +38,7 @@ export class AirflowNetworkPolicies extends Construct {
   /** @throws AirflowValidationError for an instance name that is not a DNS-1123 label. */
   constructor(scope: Construct, id: string, props: AirflowNetworkPoliciesProps = {}) {
     super(scope, id);
+    checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
     const installation = { 'app.kubernetes.io/name': 'airflow', 'app.kubernetes.io/instance': names.instanceName };
     const policy = (component: AirflowComponentName, spec: k8s.NetworkPolicySpec) => new k8s.KubeNetworkPolicy(this, component, {

@@ -4,6 +4,7 @@ import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { DisruptionBudget } from './airflow-deployment';
+import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames } from './names';
 import { ContainerResources, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
@@ -190,6 +191,7 @@ export class PgBouncer extends Construct {
    */
   constructor(scope: Construct, id: string, props: PgBouncerProps) {
     super(scope, id);
+    checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
     this.name = this.serviceName = names.name('pgbouncer');
     const image = this.image = checkImage(this, 'image', props.image ?? DEFAULT_PGBOUNCER_IMAGE);

@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
+import { checkKnownProps } from './known-props';
 import { AirflowNames } from './names';
 // a cycle (postgres-statefulset creates a PostgresBackup): each uses the other's export only in a constructor
 import { DEFAULT_POSTGRES_IMAGE } from './postgres-statefulset';
@@ -150,6 +151,7 @@ export class PostgresBackup extends Construct {
   /** @throws AirflowValidationError for a bad instance name, image, Secret, database, schedule, retention, size, deadline, resources or upload. */
   constructor(scope: Construct, id: string, props: PostgresBackupProps = {}) {
     super(scope, id);
+    checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
     // a CronJob's name may have 52 characters: its Jobs add 11
     this.name = checkDnsLabel(this, 'name', names.name('postgresql-backup'), 52);

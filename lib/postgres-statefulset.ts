@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { checkKnownProps } from './known-props';
 import { AirflowNames } from './names';
 import { PostgresBackup, PostgresBackupProps } from './postgres-backup';
 import { ContainerResources, renderResources } from './resources';
@@ -61,6 +62,7 @@ export class PostgresStatefulSet extends Construct {
   /** @throws AirflowValidationError for a bad instance name, image, storage size, resources, Secret, database name or backup. */
   constructor(scope: Construct, id: string, props: PostgresStatefulSetProps = {}) {
     super(scope, id);
+    checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
     this.name = this.serviceName = names.name('postgresql');
     const image = checkImage(this, 'image', props.image ?? DEFAULT_POSTGRES_IMAGE);

@@ -1,6 +1,7 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames } from './names';
 import { checkDnsLabel } from './validation';
 
@@ -29,6 +30,7 @@ export class SchedulerRbac extends Construct {
   /** @throws AirflowValidationError for an instance name that is not a DNS-1123 label. */
   constructor(scope: Construct, id: string, props: SchedulerRbacProps = {}) {
     super(scope, id);
+    checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
     const namespace = props.namespace ?? Chart.of(this).namespace;
     if (namespace !== undefined) checkDnsLabel(this, 'namespace', namespace);

@@ -1,5 +1,6 @@
 import { IConstruct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { checkKnownProps } from './known-props';
 import { check, checkDnsSubdomain } from './validation';
 
 /**
@@ -76,6 +77,7 @@ export class AirflowSecrets {
    * @throws AirflowValidationError for an invalid Secret name or key.
    */
   constructor(scope: IConstruct, defaultSecretName: string, props: AirflowSecretsProps = {}) {
+    checkKnownProps(scope, props, AirflowSecrets);
     this.fernetKey = SecretKeyRef.check(scope, 'secrets.fernetKey', props.fernetKey ?? SecretKeyRef.of(defaultSecretName, 'fernet-key'));
     this.jwtSecret = SecretKeyRef.check(scope, 'secrets.jwtSecret', props.jwtSecret ?? SecretKeyRef.of(defaultSecretName, 'jwt-secret'));
     this.apiSecretKey = SecretKeyRef.check(scope, 'secrets.apiSecretKey', props.apiSecretKey ?? SecretKeyRef.of(defaultSecretName, 'api-secret-key'));

@@ -1,5 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { checkKnownProps } from './known-props';
 import { AirflowNames, AIRFLOW_GID } from './names';
 import { check, checkBytes, checkDnsSubdomain } from './validation';
 
@@ -45,6 +46,7 @@ export class TaskLogVolume extends Construct {
   /** @throws AirflowValidationError for a bad instance name, size, storage class (or none with ReadWriteMany), access mode or fsGroup. */
   constructor(scope: Construct, id: string, props: TaskLogVolumeProps = {}) {
     super(scope, id);
+    checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
     const size = props.size ?? '5Gi';
     checkBytes(this, 'size', size);

@@ -4,6 +4,7 @@ import * as k8s from '../imports/k8s';
 import { AirflowConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec } from './airflow-pod';
+import { checkKnownProps } from './known-props';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResources, renderResources } from './resources';
 import { grant } from './scheduler-rbac';
@@ -63,6 +64,7 @@ export class TaskPodCleanup extends Construct {
   /** @throws AirflowValidationError for a bad schedule, ages, image or resources. */
   constructor(scope: Construct, id: string, props: TaskPodCleanupProps) {
     super(scope, id);
+    checkKnownProps(this, props);
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
     const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);

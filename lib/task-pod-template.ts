@@ -5,6 +5,7 @@ import * as k8s from '../imports/k8s';
 import { AirflowConfig } from './airflow-config';
 import { airflowPodSpec, checkExtraEnv, reservedEnv } from './airflow-pod';
 import { GitSync } from './git-sync';
+import { checkKnownProps } from './known-props';
 import { DEFAULT_AIRFLOW_IMAGE, POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
 import { ContainerResources, renderResources } from './resources';
 import { check, checkDnsSubdomain, checkImage } from './validation';
@@ -65,6 +66,7 @@ export class TaskPodTemplate extends Construct {
   /** @throws AirflowValidationError for a bad image, resources, env, ServiceAccount name, or DAG folder that differs from git-sync's. */
   constructor(scope: Construct, id: string, props: TaskPodTemplateProps) {
     super(scope, id);
+    checkKnownProps(this, props);
     const { config, gitSync } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
     if (props.serviceAccountName !== undefined) checkDnsSubdomain(this, 'serviceAccountName', props.serviceAccountName);
