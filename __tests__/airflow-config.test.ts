@@ -211,9 +211,11 @@ describe('invalid options', () => {
     expect(() => new AirflowConfig(testChart(), 'c', { options: { logging: { log_format: 'a\rb' } } })).toThrow(AirflowValidationError);
   });
 
-  test('no namespace (neither chart nor prop) is rejected', () => {
+  test('no namespace (neither chart nor prop) is rejected with what to change', () => {
     const chart = new Chart(Testing.app(), 'nons');
-    expect(() => new AirflowConfig(chart, 'config')).toThrow(/namespace/);
+    expect(() => new AirflowConfig(chart, 'config')).toThrow(
+      'AirflowConfig [nons/config] namespace: got undefined; expected a namespace: neither this prop nor the Chart ("nons") sets one, ' +
+      "and Airflow must know where it runs and launches task pods; give the Chart one: new Chart(app, 'nons', { namespace: 'airflow' }).");
   });
 });
 

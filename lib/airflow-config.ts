@@ -144,8 +144,12 @@ export class AirflowConfig extends Construct {
     super(scope, id);
     checkKnownProps(this, props);
     this.names = AirflowNames.of(this, props.instanceName);
-    const namespace = props.namespace ?? Chart.of(this).namespace;
-    this.namespace = checkDnsLabel(this, 'namespace', namespace as string);
+    const chart = Chart.of(this);
+    const namespace = props.namespace ?? chart.namespace;
+    check(namespace !== undefined, this, 'namespace', namespace,
+      `a namespace: neither this prop nor the Chart ("${chart.node.path}") sets one, and Airflow must know where it runs ` +
+      `and launches task pods; give the Chart one: new Chart(app, '${chart.node.id}', { namespace: 'airflow' })`);
+    this.namespace = checkDnsLabel(this, 'namespace', namespace!);
     this.secrets = new AirflowSecrets(this, this.names.name('secrets'), props.secrets);
     const twin = Chart.of(this).node.findAll().find(c => c !== this && c instanceof AirflowConfig &&
       c.names.instanceName === this.names.instanceName && c.namespace === this.namespace);
