@@ -1,10 +1,12 @@
 import { Construct } from 'constructs';
-import { AirflowValidationError, ContainerResources, GitSync, renderResources } from '../lib';
-import { testChart } from './helpers';
+import {
+  AirflowConfig, AirflowValidationError, ContainerResources, ContainerResourcesProps, GitSync, renderResources, TaskPodTemplate,
+} from '../lib';
+import { synth, taskPod, testChart } from './helpers';
 
 const scope = () => new Construct(testChart(), 'c');
 const ok: ContainerResources = { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi', cpu: '1' } };
-const render = (r: ContainerResources) => renderResources(scope(), 'resources', r);
+const render = (r: ContainerResourcesProps, defaults = ok) => renderResources(scope(), 'resources', r, defaults);
 /** k8s.Quantity objects as their strings. */
 const plain = (q: object | undefined) => Object.fromEntries(Object.entries(q ?? {}).map(([k, v]) => [k, v.value]));
 const with_ = (requests: Partial<ContainerResources['requests']>, limits: Partial<ContainerResources['limits']>): ContainerResources =>
@@ -17,15 +19,41 @@ test('renders requests and limits as given', () => {
 });
 
 test('a CPU limit is optional; a memory limit is always set', () => {
-  expect(plain(render({ requests: ok.requests, limits: { memory: '512Mi' } }).limits)).toEqual({ memory: '512Mi' });
+  const noCpuLimit = { requests: ok.requests, limits: { memory: '1Gi' } };
+  expect(plain(render({ limits: { memory: '512Mi' } }, noCpuLimit).limits)).toEqual({ memory: '512Mi' });
 });
 
 test('limits equal to requests are fine, in different units', () => {
   expect(() => render(with_({ cpu: '1', memory: '1Gi' }, { cpu: '1000m', memory: '1024Mi' }))).not.toThrow();
 });
 
-test('a memory limit below the request is rejected', () => {
-  expect(() => render(with_({ memory: '1Gi' }, { memory: '1000Mi' }))).toThrow(/resources\.limits\.memory: got "1000Mi"; expected a memory limit at least the request \(1Gi\)/);
+test('a memory limit below the request is rejected, both shown in one unit', () => {
+  expect(() => render(with_({ memory: '1Gi' }, { memory: '1000Mi' }))).toThrow(
+    'resources.limits.memory: got "1000Mi"; expected a memory limit at least the request: the limit 1000Mi is 1000 MiB, less than the request 1Gi, 1024 MiB.');
+  expect(() => render(with_({ memory: '1G' }, { memory: '900Mi' }))).toThrow('the limit 900Mi is 900 MiB, less than the request 1G, 953.674 MiB.');
+});
+
+test('a limit left at its default that the new request passes says so', () => {
+  expect(() => render({ requests: { memory: '2Gi' } })).toThrow(
+    'resources.limits.memory: got "1Gi"; expected a memory limit at least the request: the limit 1Gi is 1024 MiB, less than the request 2Gi, ' +
+    '2048 MiB; 1Gi is the default limit: set resources.limits.memory as well.');
+});
+
+describe('a field left out keeps its default (issue: one request changed, the rest kept)', () => {
+  test('in renderResources', () => {
+    const r = render({ requests: { cpu: '2' } }, { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } });
+    expect(plain(r.requests)).toEqual({ cpu: '2', memory: '512Mi' });
+    expect(plain(r.limits)).toEqual({ memory: '1Gi' });
+    expect(plain(render({ limits: { cpu: undefined, memory: '2Gi' } }).limits)).toEqual({ memory: '2Gi', cpu: '1' });
+  });
+
+  test('in a construct: the task pod template with one request changed', () => {
+    const chart = testChart();
+    new TaskPodTemplate(chart, 'tasks', { config: new AirflowConfig(chart, 'config'), resources: { requests: { cpu: '2' } } });
+    expect(taskPod(synth(chart)).spec.containers[0].resources).toEqual({
+      requests: { 'cpu': '2', 'memory': '512Mi', 'ephemeral-storage': '1Gi' }, limits: { 'memory': '1Gi', 'ephemeral-storage': '4Gi' },
+    });
+  });
 });
 
 test('a CPU limit below the request is rejected', () => {
@@ -49,8 +77,8 @@ test('zero CPU or memory is rejected', () => {
   expect(() => render(with_({ memory: '0' }, {}))).toThrow(/resources\.requests\.memory/);
 });
 
-test('a missing requests or limits object is rejected', () => {
-  expect(() => render({ requests: ok.requests } as any)).toThrow(/resources: got/);
+test('resources that are not an object are rejected', () => {
+  expect(() => render('1Gi' as any)).toThrow(/resources: got "1Gi"; expected an object/);
 });
 
 test('constructs report the path of their own resources prop', () => {
@@ -62,6 +90,6 @@ test('ephemeral-storage is rendered under the name Kubernetes uses, and its limi
   const r = render(with_({ ephemeralStorage: '1Gi' }, { ephemeralStorage: '4Gi' }));
   expect(plain(r.requests)).toEqual({ cpu: '250m', memory: '512Mi', 'ephemeral-storage': '1Gi' });
   expect(plain(r.limits)).toEqual({ memory: '1Gi', cpu: '1', 'ephemeral-storage': '4Gi' });
-  expect(() => render(with_({ ephemeralStorage: '2Gi' }, { ephemeralStorage: '1Gi' }))).toThrow(/resources\.limits\.ephemeralStorage.*at least the request \(2Gi\)/);
+  expect(() => render(with_({ ephemeralStorage: '2Gi' }, { ephemeralStorage: '1Gi' }))).toThrow(/resources\.limits\.ephemeralStorage.*at least the request: the limit 1Gi is 1024 MiB, less than the request 2Gi, 2048 MiB\./);
   expect(() => render(with_({ ephemeralStorage: '2GB' }, {}))).toThrow(/resources\.requests\.ephemeralStorage/);
 });

@@ -5,7 +5,7 @@ import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAI
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { AirflowComponentName, DEFAULT_AIRFLOW_IMAGE } from './names';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
 import { check, checkImage, checkWholeNumber } from './validation';
 
 /**
@@ -29,9 +29,9 @@ export interface AirflowDeploymentProps {
   /** Number of pods; a whole number >= 1. @default 1 */
   readonly replicas?: number;
   /** CPU and memory of the main container. @default per component, see each construct */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
   /** CPU and memory of the wait-for-migrations init container. @default requests 50m / 256Mi, limit 512Mi */
-  readonly migrationWaitResources?: ContainerResources;
+  readonly migrationWaitResources?: ContainerResourcesProps;
   /** Extra environment variables of the main container; names unique, none that the library sets. @default [] */
   readonly env?: k8s.EnvVar[];
   /**
@@ -102,8 +102,8 @@ export abstract class AirflowDeployment extends Construct {
       image,
       containerName: spec.component,
       optionSecrets: 'all',
-      resources: renderResources(this, 'resources', props.resources ?? spec.defaultResources),
-      migrationWait: renderResources(this, 'migrationWaitResources', props.migrationWaitResources ?? DEFAULT_MIGRATION_WAIT_RESOURCES),
+      resources: renderResources(this, 'resources', props.resources, spec.defaultResources),
+      migrationWait: renderResources(this, 'migrationWaitResources', props.migrationWaitResources, DEFAULT_MIGRATION_WAIT_RESOURCES),
       extraEnv: [
         ...spec.componentEnv ?? [],
         ...checkExtraEnv(this, 'env', props.env ?? [], [...reservedEnv(config), ...(spec.componentEnv ?? []).map(e => e.name)]),

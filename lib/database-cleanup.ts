@@ -5,7 +5,7 @@ import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec, DEFAULT_MIGRATION_WAIT_RESOURCES } from './airflow-pod';
 import { checkKnownProps } from './known-props';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResourcesProps, renderResources } from './resources';
 import { check, checkImage, checkWholeNumber } from './validation';
 
 /**
@@ -74,7 +74,7 @@ export interface DatabaseCleanupProps {
    */
   readonly activeDeadlineSeconds?: number;
   /** @default requests 100m CPU / 256Mi, limit 512Mi (the database does the work; the CLI process itself peaks near 160 MB) */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
 }
 
 /**
@@ -130,10 +130,10 @@ export class DatabaseCleanup extends Construct {
       containerName: 'db-cleanup',
       // the image entrypoint runs `bash ARGS` as it is, after its `airflow db check`
       args: ['bash', '-c', script],
-      resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } }),
+      resources: renderResources(this, 'resources', props.resources, { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } }),
       secretUses: ['sqlAlchemyConn'],
       optionSecrets: 'all',
-      migrationWait: renderResources(this, 'migrationWaitResources', DEFAULT_MIGRATION_WAIT_RESOURCES),
+      migrationWait: renderResources(this, 'migrationWaitResources', undefined, DEFAULT_MIGRATION_WAIT_RESOURCES),
       restartPolicy: 'Never',
     });
     this.name = config.names.name('db-cleanup');

@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkKnownProps } from './known-props';
 import { AIRFLOW_HOME } from './names';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResourcesProps, renderResources } from './resources';
 import { restrictedContainerSecurity } from './security';
 import { check, checkDnsSubdomain, checkImage, checkWholeNumber, parseDuration } from './validation';
 
@@ -73,7 +73,7 @@ export interface GitSyncProps {
   /** @default DEFAULT_GIT_SYNC_IMAGE */
   readonly image?: string;
   /** @default requests 50m CPU / 64Mi, limit 256Mi */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
 }
 
 /**
@@ -134,8 +134,7 @@ export class GitSync extends Construct {
     const depth = checkWholeNumber(this, 'depth', props.depth ?? 1, 0);
     const maxFailures = checkWholeNumber(this, 'maxFailures', props.maxFailures ?? 3, 0);
     this.image = checkImage(this, 'image', props.image ?? DEFAULT_GIT_SYNC_IMAGE);
-    this.resources = renderResources(this, 'resources', props.resources ??
-      { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
+    this.resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
 
     this.dagsFolder = `${AIRFLOW_HOME}/dags/${LINK}${subPath ? `/${subPath}` : ''}`;
     this.env = [

@@ -6,7 +6,7 @@ import { checkKnownProps } from './known-props';
 import { SecretKeyRef } from './secrets';
 import { airflowPodSpec } from './airflow-pod';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResourcesProps, renderResources } from './resources';
 import { check, checkImage, checkWholeNumber } from './validation';
 
 /** Properties of {@link MigrateDatabaseJob}. */
@@ -15,7 +15,7 @@ export interface MigrateDatabaseJobProps {
   /** The Airflow image whose migrations run; the same as the components'. @default DEFAULT_AIRFLOW_IMAGE */
   readonly image?: string;
   /** @default requests 250m CPU / 512Mi, limit 1Gi */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
   /** Retries before the Job fails. @default 6 */
   readonly backoffLimit?: number;
   /**
@@ -56,7 +56,7 @@ export class MigrateDatabaseJob extends Construct {
       image,
       containerName: 'db-migrate',
       args: ['airflow', 'db', 'migrate'],
-      resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
+      resources: renderResources(this, 'resources', props.resources, { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } }),
       secretUses: props.connection ? ['fernetKey'] : ['sqlAlchemyConn', 'fernetKey'],
       optionSecrets: 'all',
       extraEnv: props.connection

@@ -6,7 +6,7 @@ import * as k8s from '../imports/k8s';
 import { DisruptionBudget } from './airflow-deployment';
 import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames } from './names';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkDnsLabel, checkImage, checkWholeNumber } from './validation';
@@ -132,7 +132,7 @@ export interface PgBouncerProps {
    */
   readonly spreadAcrossNodes?: 'DoNotSchedule' | 'ScheduleAnyway';
   /** @default requests 50m CPU / 64Mi, limit 128Mi (PgBouncer needs a few kB per connection) */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
   /**
    * Components (the `app.kubernetes.io/component` label of this installation's pods) the NetworkPolicy
    * lets reach port 6432. @default PGBOUNCER_CLIENTS (scheduler, api-server, dag-processor, triggerer)
@@ -224,8 +224,7 @@ export class PgBouncer extends Construct {
     const spread = props.spreadAcrossNodes ?? 'ScheduleAnyway';
     check(['DoNotSchedule', 'ScheduleAnyway'].includes(spread), this, 'spreadAcrossNodes', spread, '"DoNotSchedule" or "ScheduleAnyway"');
     const budget = checkDisruptionBudget(this, props.disruptionBudget ?? (replicas > 1 ? { maxUnavailable: 1 } : undefined), replicas);
-    const resources = renderResources(this, 'resources', props.resources ??
-      { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '128Mi' } });
+    const resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '128Mi' } });
     const clients = props.clients ?? PGBOUNCER_CLIENTS;
     check(Array.isArray(clients) && clients.length > 0, this, 'clients', clients, 'a non-empty list of component names, e.g. ["scheduler", "api-server"]');
     clients.forEach((c, i) => checkDnsLabel(this, `clients[${i}]`, c));

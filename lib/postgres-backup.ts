@@ -5,7 +5,7 @@ import { checkKnownProps } from './known-props';
 import { AirflowNames } from './names';
 // a cycle (postgres-statefulset creates a PostgresBackup): each uses the other's export only in a constructor
 import { DEFAULT_POSTGRES_IMAGE } from './postgres-statefulset';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkBytes, checkDnsLabel, checkDnsSubdomain, checkImage, checkWholeNumber } from './validation';
@@ -85,7 +85,7 @@ export interface PostgresBackupUpload {
   /** Environment of the step: plain values, or Secret keys (credentials). @default none */
   readonly env?: Record<string, string | SecretKeyRef>;
   /** @default requests 50m CPU / 64Mi, limit 256Mi */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
 }
 
 /** Properties of {@link PostgresBackup}. */
@@ -115,7 +115,7 @@ export interface PostgresBackupProps {
   /** Seconds a run (or a restore made from this CronJob) may take before Kubernetes stops it. @default 3600 */
   readonly activeDeadlineSeconds?: number;
   /** @default requests 100m CPU / 128Mi, limit 512Mi */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
   /**
    * A step that copies the dumps to object storage after each successful backup: a second container that
    * runs once the dump (then an init container) has succeeded, and after a restore made from this CronJob
@@ -169,7 +169,7 @@ export class PostgresBackup extends Construct {
     checkBytes(this, 'size', size);
     if (props.storageClassName !== undefined) checkDnsSubdomain(this, 'storageClassName', props.storageClassName);
     const deadline = checkWholeNumber(this, 'activeDeadlineSeconds', props.activeDeadlineSeconds ?? 3600, 60);
-    const resources = renderResources(this, 'resources', props.resources ?? { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
+    const resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
 
     const labels = names.labels('postgresql-backup', image);
     this.claim = new k8s.KubePersistentVolumeClaim(this, 'Volume', {
@@ -234,7 +234,7 @@ export class PostgresBackup extends Construct {
       imagePullPolicy: 'IfNotPresent',
       command: [...u.command],
       env: [{ name: 'BACKUP_DIR', value: POSTGRES_BACKUP_DIR }, { name: 'HOME', value: '/tmp' }, ...env],
-      resources: renderResources(this, 'upload.resources', u.resources ?? { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } }),
+      resources: renderResources(this, 'upload.resources', u.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } }),
       securityContext: restrictedContainerSecurity(POSTGRES_UID, POSTGRES_UID),
       volumeMounts: [{ name: 'backups', mountPath: POSTGRES_BACKUP_DIR, readOnly: true }, { name: 'tmp', mountPath: '/tmp' }],
     };

@@ -3,7 +3,7 @@ import * as k8s from '../imports/k8s';
 import { checkKnownProps } from './known-props';
 import { AirflowNames } from './names';
 import { PostgresBackup, PostgresBackupProps } from './postgres-backup';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkBytes, checkDnsLabel, checkDnsSubdomain, checkImage } from './validation';
@@ -24,7 +24,7 @@ export interface PostgresStatefulSetProps {
   /** StorageClass of the data volume. @default the cluster's default StorageClass */
   readonly storageClassName?: string;
   /** @default requests 250m CPU / 256Mi, limit 1Gi */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
   /** The password of the database user. @default key `password` of the Secret `<instanceName>-postgresql` */
   readonly passwordSecret?: SecretKeyRef;
   /** Database and user name. @default 'airflow' */
@@ -69,8 +69,7 @@ export class PostgresStatefulSet extends Construct {
     const storage = props.storage ?? '8Gi';
     checkBytes(this, 'storage', storage);
     if (props.storageClassName !== undefined) checkDnsSubdomain(this, 'storageClassName', props.storageClassName);
-    const resources = renderResources(this, 'resources', props.resources ??
-      { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } });
+    const resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } });
     const password = (props.passwordSecret ?? SecretKeyRef.of(this.name, 'password')).validate(this, 'passwordSecret');
     this.database = props.database ?? 'airflow';
     check(/^[a-z_][a-z0-9_]{0,62}$/.test(this.database), this, 'database', this.database, 'a PostgreSQL identifier: lower-case letters, digits and \'_\'');

@@ -31,21 +31,42 @@ export interface ContainerResources {
 }
 
 /**
- * Validates resources and turns them into the Kubernetes shape.
+ * Resources as constructs take them: each field left out keeps the construct's default, so that
+ * `{ requests: { cpu: '2' } }` changes the CPU request alone. Units as in {@link ContainerResources}.
+ */
+export interface ContainerResourcesProps {
+  readonly requests?: Partial<ContainerResources['requests']>;
+  readonly limits?: Partial<ContainerResources['limits']>;
+}
+
+/**
+ * Merges `given` over `defaults` field by field, validates the result and turns it into the Kubernetes shape.
  * @throws AirflowValidationError for a malformed quantity or a limit below its request.
  */
-export function renderResources(scope: IConstruct, property: string, r: ContainerResources): k8s.ResourceRequirements {
-  check(r !== undefined && r.requests !== undefined && r.limits !== undefined, scope, property, r,
-    'an object { requests: { cpu, memory }, limits: { memory, cpu? } }');
+export function renderResources(scope: IConstruct, property: string, given: ContainerResourcesProps | undefined, defaults: ContainerResources): k8s.ResourceRequirements {
+  check(given === undefined || (typeof given === 'object' && given !== null), scope, property, given,
+    'an object { requests?: { cpu?, memory?, ephemeralStorage? }, limits?: { memory?, cpu?, ephemeralStorage? } }');
+  const defined = (o: object | undefined) => Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined));
+  const r: ContainerResources = {
+    requests: { ...defaults.requests, ...defined(given?.requests) },
+    limits: { ...defaults.limits, ...defined(given?.limits) },
+  };
+  /** "expected" for a limit below its request: both in one unit, and whether the limit is this construct's default. */
+  const atLeast = (what: string, field: 'memory' | 'cpu' | 'ephemeralStorage', limit: number, request: number) => () => {
+    const [unit, size] = field === 'cpu' ? ['millicores', 1e-3] : ['MiB', 2 ** 20];
+    const inUnit = (v: number) => `${Number((v / size).toFixed(3))} ${unit}`;
+    const fromDefault = given?.limits?.[field] === undefined ? `; ${r.limits[field]} is the default limit: set ${property}.limits.${field} as well` : '';
+    return `${what} limit at least the request: the limit ${r.limits[field]} is ${inUnit(limit)}, less than the request ` +
+      `${r.requests[field]}, ${inUnit(request)}${fromDefault}`;
+  };
   const cpuRequest = checkCpu(scope, `${property}.requests.cpu`, r.requests.cpu);
   const memoryRequest = checkBytes(scope, `${property}.requests.memory`, r.requests.memory);
   const memoryLimit = checkBytes(scope, `${property}.limits.memory`, r.limits.memory);
-  check(memoryLimit >= memoryRequest, scope, `${property}.limits.memory`, r.limits.memory,
-    `a memory limit at least the request (${r.requests.memory})`);
+  check(memoryLimit >= memoryRequest, scope, `${property}.limits.memory`, r.limits.memory, atLeast('a memory', 'memory', memoryLimit, memoryRequest));
   const limits: Record<string, k8s.Quantity> = { memory: k8s.Quantity.fromString(r.limits.memory) };
   if (r.limits.cpu !== undefined) {
     const cpuLimit = checkCpu(scope, `${property}.limits.cpu`, r.limits.cpu);
-    check(cpuLimit >= cpuRequest, scope, `${property}.limits.cpu`, r.limits.cpu, `a CPU limit at least the request (${r.requests.cpu})`);
+    check(cpuLimit >= cpuRequest, scope, `${property}.limits.cpu`, r.limits.cpu, atLeast('a CPU', 'cpu', cpuLimit, cpuRequest));
     limits.cpu = k8s.Quantity.fromString(r.limits.cpu);
   }
   const requests: Record<string, k8s.Quantity> = { cpu: k8s.Quantity.fromString(r.requests.cpu), memory: k8s.Quantity.fromString(r.requests.memory) };
@@ -54,7 +75,7 @@ export function renderResources(scope: IConstruct, property: string, r: Containe
   if (r.limits.ephemeralStorage !== undefined) {
     const diskLimit = checkBytes(scope, `${property}.limits.ephemeralStorage`, r.limits.ephemeralStorage);
     check(diskLimit >= diskRequest, scope, `${property}.limits.ephemeralStorage`, r.limits.ephemeralStorage,
-      `an ephemeral-storage limit at least the request (${r.requests.ephemeralStorage})`);
+      atLeast('an ephemeral-storage', 'ephemeralStorage', diskLimit, diskRequest));
     limits['ephemeral-storage'] = k8s.Quantity.fromString(r.limits.ephemeralStorage);
   }
   return { requests, limits };

@@ -6,7 +6,7 @@ import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec } from './airflow-pod';
 import { checkKnownProps } from './known-props';
 import { DEFAULT_AIRFLOW_IMAGE } from './names';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResourcesProps, renderResources } from './resources';
 import { grant } from './scheduler-rbac';
 import { check, checkImage, checkWholeNumber } from './validation';
 
@@ -25,7 +25,7 @@ export interface TaskPodCleanupProps {
    */
   readonly failedAfterSeconds?: number;
   /** @default requests 50m CPU / 256Mi, limit 512Mi */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
 }
 
 /** Deletes this installation's finished task pods once they are old enough; run inside the job's pod. */
@@ -80,7 +80,7 @@ export class TaskPodCleanup extends Construct {
       image,
       containerName: 'cleanup-pods',
       args: ['python', '-c', CLEANUP],
-      resources: renderResources(this, 'resources', props.resources ?? { requests: { cpu: '50m', memory: '256Mi' }, limits: { memory: '512Mi' } }),
+      resources: renderResources(this, 'resources', props.resources, { requests: { cpu: '50m', memory: '256Mi' }, limits: { memory: '512Mi' } }),
       secretUses: [],
       optionSecrets: 'task',
       extraEnv: [

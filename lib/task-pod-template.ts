@@ -7,7 +7,7 @@ import { airflowPodSpec, checkExtraEnv, reservedEnv } from './airflow-pod';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { DEFAULT_AIRFLOW_IMAGE, POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
-import { ContainerResources, renderResources } from './resources';
+import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
 import { check, checkDnsSubdomain, checkImage } from './validation';
 
 /** The `base` container's resources unless given. */
@@ -27,7 +27,7 @@ export interface TaskPodTemplateProps {
    * temporary files: size it to your repository. @default requests 250m CPU / 512Mi / 1Gi ephemeral-storage,
    * limits 1Gi memory / 4Gi ephemeral-storage
    */
-  readonly resources?: ContainerResources;
+  readonly resources?: ContainerResourcesProps;
   /** DAG files from Git, synced once by an init container before the task starts. @default none: DAGs baked into the image */
   readonly gitSync?: GitSync;
   /** ServiceAccount of task pods, e.g. one bound to cloud IAM. Without it task pods get no Kubernetes API token. @default none */
@@ -78,7 +78,7 @@ export class TaskPodTemplate extends Construct {
       config,
       image,
       containerName: 'base',
-      resources: renderResources(this, 'resources', props.resources ?? DEFAULT_TASK_RESOURCES),
+      resources: renderResources(this, 'resources', props.resources, DEFAULT_TASK_RESOURCES),
       secretUses: props.includeFernetKey ? ['fernetKey'] : [],
       optionSecrets: 'task',
       extraEnv: [
