@@ -1,6 +1,9 @@
 // Every synthesized object, and the task pod template, against the Kubernetes 1.28 schema (the API the
 // constructs are typed against) and the 1.36 schema (the newest published), unknown fields rejected.
-import { parseManifests } from '../scripts/manifests';
+import { mkdtempSync, writeFileSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { loadManifests, parseManifests } from '../scripts/manifests';
 import { K8S_SCHEMAS, SchemaValidator } from '../scripts/schema';
 import { synthEnvironment, taskPod, TIERS } from './helpers';
 
@@ -38,7 +41,7 @@ spec:
   test('a ValidatingAdmissionPolicy in v1 (GA in 1.30) fails 1.28 only', () => {
     expect(validator136.validate(policy('admissionregistration.k8s.io/v1'))).toEqual([]);
     expect(validator.validate(policy('admissionregistration.k8s.io/v1'))).toEqual([
-      'vap.yaml#0: admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy is not a Kubernetes 1.28 kind (removed, not yet added, or a custom resource? see --allow-unknown-kinds)',
+      'vap.yaml:1: admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy is not a Kubernetes 1.28 kind (removed, not yet added, or a custom resource? see --allow-unknown-kinds)',
     ]);
   });
 
@@ -55,7 +58,7 @@ spec:
   resources: {limits: {memory: 1Gi}}
   containers: [{name: c, image: "x:1"}]`)[0];
     expect(validator136.validate(pod)).toEqual([]);
-    expect(validator.validate(pod)).toEqual(["pod.yaml#0 (Pod p, Kubernetes 1.28): /spec must NOT have additional properties 'resources'"]);
+    expect(validator.validate(pod)).toEqual(["pod.yaml:1 (Pod p, Kubernetes 1.28): /spec must NOT have additional properties 'resources'"]);
   });
 });
 
@@ -94,4 +97,33 @@ spec:
     expect(validator.validate(m).join()).toMatch(/not a Kubernetes 1.28 kind/);
     expect(validator136.validate(m).join()).toMatch(/not a Kubernetes 1.36 kind/);
   });
+});
+
+test('findings point at the file and the line the object starts on, pod templates in ConfigMaps too', () => {
+  const text = `# two objects
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: ok}
+data:
+  pod_template_file.yaml: |
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: t}
+    spec: {containers: [{name: c, image: "x:1", imagePullPolice: Always}]}
+---
+
+apiVersion: v1
+kind: Service
+metadata: {name: s}
+spec: {ports: [{port: 80}], typo: 1}
+`;
+  const dir = mkdtempSync(join(tmpdir(), 'schema-'));
+  writeFileSync(join(dir, 'x.yaml'), text);
+  const manifests = loadManifests([dir]);
+  expect(manifests.map(m => m.source)).toEqual([`${dir}/x.yaml:2`, `${dir}/x.yaml:13`, `${dir}/x.yaml:2 pod_template_file.yaml:1`]);
+  expect(text.split('\n')[13 - 1]).toBe('apiVersion: v1');
+  expect(manifests.flatMap(m => validator.validate(m))).toEqual([
+    `${dir}/x.yaml:13 (Service s, Kubernetes 1.28): /spec must NOT have additional properties 'typo'`,
+    `${dir}/x.yaml:2 pod_template_file.yaml:1 (Pod t, Kubernetes 1.28): /spec/containers/0 must NOT have additional properties 'imagePullPolice'`,
+  ]);
 });

@@ -36,8 +36,8 @@ export async function check(paths: string[], schemaPaths = K8S_SCHEMAS, allowUnk
   return {
     schemas: schemas.map(s => s.label),
     files: yamlFiles(paths).length,
-    objects: manifests.filter(m => !m.source.includes(':')).length,
-    podTemplates: manifests.filter(m => m.source.includes(':')).length,
+    objects: manifests.filter(m => !m.embeddedIn).length,
+    podTemplates: manifests.filter(m => m.embeddedIn).length,
     podSpecsChecked: manifests.filter(m => POD_KINDS.includes(m.object.kind ?? '')).length,
     unknownKindsSkipped: allowUnknownKinds ? manifests.filter(m => schemas.some(s => !s.knows(m))).length : 0,
     schemaErrors: manifests.flatMap(m => schemas.flatMap(s => s.validate(m))),
