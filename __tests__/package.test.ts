@@ -1,8 +1,9 @@
-// `npm pack` gives a package another TypeScript repository can install and compose its own chart with.
+// `npm pack` gives a package another TypeScript or JavaScript repository can install and compose its own
+// chart with (CommonJS and ESM), with the project's gate as a command: `npx cdk8s-airflow check`.
 import { execFileSync, spawnSync } from 'child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
-import { join } from 'path';
+import { dirname, join } from 'path';
 import { parseAllDocuments } from 'yaml';
 
 const ROOT = join(__dirname, '..');
@@ -13,26 +14,51 @@ const CONSUMER = readFileSync(join(ROOT, 'README.md'), 'utf8')
   .split('```ts\n')[1].split('```')[0]
   .replace("'cdk8s-airflow'", `'${pkg.name}'`);
 
-test('the packed package installs, type-checks and synthesizes in another project', () => {
-  const work = mkdtempSync(join(tmpdir(), 'pack-'));
-  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
-  const files: string[] = packed.files.map((f: { path: string }) => f.path);
-  expect(files).toEqual(expect.arrayContaining(['build/lib/index.js', 'build/lib/index.d.ts', 'build/lib/airflow-options.json', 'build/imports/k8s.js']));
-  expect(files.filter(f => f.startsWith('dist/') || f.startsWith('__tests__/') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
-  // A consumer project: the tarball unpacked as node_modules/<name>; the dependencies npm would
-  // install are linked from ours (no registry needed).
-  const consumer = join(work, 'consumer');
+/** The packed tarball unpacked as node_modules/<name> of a new project, its bin linked as npm links it; the dependencies npm would install linked from ours (no registry needed). */
+function consumerProject(work: string, tarball: string, name: string): string {
+  const consumer = join(work, name);
   const modules = join(consumer, 'node_modules');
   mkdirSync(join(modules, pkg.name), { recursive: true });
-  execFileSync('tar', ['-xzf', join(work, packed.filename), '-C', join(modules, pkg.name), '--strip-components=1']);
-  mkdirSync(join(modules, '@types'));
+  execFileSync('tar', ['-xzf', tarball, '-C', join(modules, pkg.name), '--strip-components=1']);
   for (const dep of [...Object.keys(pkg.dependencies), ...Object.keys(pkg.peerDependencies), '@types/node']) {
+    mkdirSync(dirname(join(modules, dep)), { recursive: true });
     if (!existsSync(join(modules, dep))) symlinkSync(join(ROOT, 'node_modules', dep), join(modules, dep));
   }
+  mkdirSync(join(modules, '.bin'));
+  for (const [bin, file] of Object.entries<string>(pkg.bin)) {
+    symlinkSync(join('..', pkg.name, file), join(modules, '.bin', bin));
+    chmodSync(join(modules, pkg.name, file), 0o755); // as npm's bin-links does on install
+  }
+  return consumer;
+}
+
+let work: string;
+let tarball: string;
+let files: string[];
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'pack-'));
+  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
+  files = packed.files.map((f: { path: string }) => f.path);
+  tarball = join(work, packed.filename);
+});
+
+test('the package holds the build of the library and of its command, with the schemas the command needs', () => {
+  expect(files).toEqual(expect.arrayContaining(['build/lib/index.js', 'build/lib/index.d.ts', 'build/lib/airflow-options.json', 'build/lib/props-shapes.json',
+    'build/imports/k8s.js', 'build/scripts/cli.js', 'build/scripts/check.js', 'build/scripts/reference/k8s-1.28-definitions.json',
+    'build/scripts/reference/k8s-1.36-definitions.json']));
+  expect(files.filter(f => f.startsWith('dist/') || f.startsWith('__tests__/') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
+  expect(pkg.bin).toEqual({ 'cdk8s-airflow': 'build/scripts/cli.js' });
+  expect(readFileSync(join(ROOT, 'scripts', 'cli.ts'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+});
+
+test('the packed package installs, type-checks and synthesizes in another project (CommonJS)', () => {
+  const consumer = consumerProject(work, tarball, 'consumer');
   expect(CONSUMER).toContain('app.synth()');
   writeFileSync(join(consumer, 'main.ts'), CONSUMER);
-  const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--strict', '--target', 'ES2022',
+  const tsc = spawnSync(process.execPath, [TSC, '--strict', '--target', 'ES2022',
     '--module', 'commonjs', '--esModuleInterop', '--skipLibCheck', 'false', 'main.ts'], { cwd: consumer, encoding: 'utf8' });
   expect(tsc.stdout + tsc.stderr).toBe('');
   const run = spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8' });
@@ -44,4 +70,40 @@ test('the packed package installs, type-checks and synthesizes in another projec
   expect(names.some(n => /^Job\/airflow-db-migrate-[0-9a-f]{10}$/.test(n))).toBe(true);
   const cfg = objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-config').data['airflow.cfg'];
   expect(cfg).toContain('execution_api_server_url = http://airflow-api-server.data-platform:8080/execution/');
+
+  // the gate, as a library user runs it on their own output
+  const check = spawnSync('npx', ['--no-install', 'cdk8s-airflow', 'check', 'dist'], { cwd: consumer, encoding: 'utf8' });
+  expect({ status: check.status, stderr: check.stderr.replace(/npm warn.*\n/g, '') }).toEqual({ status: 0, stderr: '' });
+  expect(check.stdout).toMatch(/^check: \d+ objects in 1 files, plus 1 pod templates; schema \(Kubernetes 1\.28, Kubernetes 1\.36; strict\): 0 errors; .* 0 violations; hygiene: 0 problems\n$/);
+  writeFileSync(join(consumer, 'dist', 'broken.yaml'), 'apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}], typo: 1}\n');
+  const broken = spawnSync('npx', ['--no-install', 'cdk8s-airflow', 'check', 'dist'], { cwd: consumer, encoding: 'utf8' });
+  expect(broken.status).toBe(1);
+  expect(broken.stderr).toContain("dist/broken.yaml:1 (Service s, Kubernetes 1.28): /spec must NOT have additional properties 'typo'");
+});
+
+test("the README's example compiles and runs in a new project set up as the README says (tsc --init, ESM)", () => {
+  const consumer = consumerProject(work, tarball, 'esm');
+  execFileSync(process.execPath, [TSC, '--init'], { cwd: consumer, stdio: 'pipe' });
+  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'platform', private: true, type: 'module' }));
+  writeFileSync(join(consumer, 'main.ts'), CONSUMER);
+  const tsc = spawnSync(process.execPath, [TSC], { cwd: consumer, encoding: 'utf8' });
+  expect(tsc.stdout + tsc.stderr).toBe('');
+  const run = spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  expect(readFileSync(join(consumer, 'dist', 'data.k8s.yaml'), 'utf8')).toContain('name: airflow-scheduler');
+});
+
+test('plain JavaScript ESM gets named exports and the same errors', () => {
+  const consumer = consumerProject(work, tarball, 'js');
+  writeFileSync(join(consumer, 'main.mjs'), `import { AirflowApp, AirflowChart, ENVIRONMENTS } from '${pkg.name}';
+const app = new AirflowApp({ outdir: 'out' });
+new AirflowChart(app, 'dev', ENVIRONMENTS.dev);
+app.synth();
+try { new AirflowChart(app, 'typo', { ...ENVIRONMENTS.dev, namespace: 'other', airflow: { scheduler: { replica: 3 } } }); }
+catch (e) { console.log(e.name + ': ' + e.message); }
+`);
+  const run = spawnSync(process.execPath, ['main.mjs'], { cwd: consumer, encoding: 'utf8' });
+  expect(run.stderr).toBe('');
+  expect(run.stdout).toContain('AirflowValidationError: AirflowChart [typo] airflow.scheduler.replica: got 3; expected a property of airflow.scheduler that exists: did you mean "replicas"?');
+  expect(readFileSync(join(consumer, 'out', 'dev.k8s.yaml'), 'utf8')).toContain('namespace: airflow-dev');
 });

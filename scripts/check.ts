@@ -46,8 +46,10 @@ export async function check(paths: string[], schemaPaths = K8S_SCHEMAS, allowUnk
   };
 }
 
-async function main(): Promise<number> {
+/** `npm run check` and `cdk8s-airflow check`: prints the findings and a summary; resolves to the exit code (0 clean, 1 findings). */
+export async function main(args = process.argv.slice(2)): Promise<number> {
   const { values, positionals } = parseArgs({
+    args,
     options: {
       'json': { type: 'boolean', default: false },
       'schema': { type: 'string', multiple: true, default: K8S_SCHEMAS },
