@@ -1,7 +1,7 @@
 import { Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  AirflowChart, AirflowValidationError, check, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
+  AirflowChart, AirflowValidationError, check, checkCpu, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
   ENVIRONMENTS, parseDuration, parseQuantity, PostgresStatefulSet,
 } from '../lib';
 import { testChart } from './helpers';
@@ -111,4 +111,39 @@ describe('AirflowValidationError', () => {
     expect(() => check(false, scope(), 'x', undefined, 'y')).toThrow('got undefined; expected y.');
     expect(() => check(true, scope(), 'x', 1, 'y')).not.toThrow();
   });
+});
+
+describe('rules, not examples', () => {
+  test('a value is shown as received: NaN, Infinity and bigints are not turned into null', () => {
+    for (const [value, shown] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity'], [BigInt(3), '3n'], [{ replicas: NaN }, '{"replicas":"NaN"}']] as const) {
+      expect(() => check(false, scope(), 'p', value, 'x')).toThrow(`p: got ${shown}; expected x.`);
+    }
+    expect(() => checkWholeNumber(scope(), 'replicas', NaN, 1)).toThrow('replicas: got NaN; expected a whole number >= 1.');
+  });
+
+  test.each(['1Gi', '512Mi', '2Ki', '1Ei'])('a CPU quantity with a byte suffix (%s) is rejected', cpu => {
+    expect(() => checkCpu(scope(), 'resources.requests.cpu', cpu)).toThrow(/no byte suffix such as Mi or Gi/);
+  });
+
+  test.each(['250m', '1.5', '2', '1k', '0.1', '100e-3'])('a CPU quantity in cores or millicores (%s) is accepted', cpu => {
+    expect(checkCpu(scope(), 'cpu', cpu)).toBeGreaterThan(0);
+  });
+
+  test.each(['1airflow', '9', '-a', 'a-', 'A', 'a_b'])('an instance name that cannot begin a Service name (%s) is rejected (DNS-1035)', name => {
+    expect(() => new PostgresStatefulSet(testChart(), 'db', { instanceName: name })).toThrow(/instanceName: got .*; expected a DNS-1035 label/);
+  });
+
+  test.each(['a', 'a1', 'team-a', 'x'.repeat(34)])('an instance name that is a DNS-1035 label (%s) is accepted', name => {
+    expect(() => new PostgresStatefulSet(testChart(), 'db', { instanceName: name })).not.toThrow();
+  });
+});
+
+test('the longest instance name accepted fits every name it begins: a whole installation synthesizes', () => {
+  const name = 'x'.repeat(34);
+  const env = { ...ENVIRONMENTS.staging, airflow: { ...ENVIRONMENTS.staging.airflow, instanceName: name } };
+  const objects = Testing.synth(new AirflowChart(Testing.app(), 'staging', env));
+  const names = objects.map((o: any) => o.metadata.name as string);
+  expect(names.filter(n => n.startsWith(name)).length).toBeGreaterThan(20);
+  for (const o of objects as any[]) expect({ name: o.metadata.name, fits: o.metadata.name.length <= (['CronJob', 'StatefulSet'].includes(o.kind) ? 52 : 63) }).toEqual({ name: o.metadata.name, fits: true });
+  expect(() => new AirflowChart(Testing.app(), 'staging', { ...env, airflow: { ...env.airflow, instanceName: name + 'x' } })).toThrow(/at most 34 characters/);
 });

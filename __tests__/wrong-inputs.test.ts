@@ -57,6 +57,7 @@ function res(cpu: string, memory: string, memoryLimit: string, cpuLimit?: string
 }
 
 const CPU = 'a positive Kubernetes CPU quantity';
+const DNS1035 = 'a DNS-1035 label of at most 34 characters';
 const BYTES = 'a positive Kubernetes byte quantity';
 const PINNED = 'an image reference pinned to a version tag or digest';
 const DNS = 'a DNS-1123 label';
@@ -73,7 +74,7 @@ const ROWS: Row[] = [
   { what: 'CPU request "0" of the wait-for-migrations init container', build: airflow({ triggerer: { migrationWaitResources: res('0', '256Mi', '512Mi') } }),
     cls: 'Triggerer', path: 'test/airflow/triggerer', property: 'migrationWaitResources.requests.cpu', value: '0', expected: CPU },
   { what: 'CPU limit below the CPU request', build: airflow({ apiServer: { resources: res('1', '1Gi', '2Gi', '250m') } }),
-    cls: 'ApiServer', path: 'test/airflow/api-server', property: 'resources.limits.cpu', value: '250m', expected: 'a CPU limit at least the request (1)' },
+    cls: 'ApiServer', path: 'test/airflow/api-server', property: 'resources.limits.cpu', value: '250m', expected: 'a CPU limit at least the request: the limit 250m is 250 millicores, less than the request 1, 1000 millicores' },
 
   // --- memory and storage quantities
   { what: 'memory request "2GB" (decimal bytes with a B)', build: airflow({ dagProcessor: { resources: res('250m', '2GB', '4Gi') } }),
@@ -85,9 +86,9 @@ const ROWS: Row[] = [
   { what: 'memory limit "2GB"', build: airflow({ migrations: { resources: res('250m', '512Mi', '2GB') } }),
     cls: 'MigrateDatabaseJob', path: 'test/airflow/db-migrate', property: 'resources.limits.memory', value: '2GB', expected: BYTES },
   { what: 'memory limit below the memory request', build: airflow({ scheduler: { resources: res('500m', '2Gi', '1Gi') } }),
-    cls: 'AirflowScheduler', path: 'test/airflow/scheduler', property: 'resources.limits.memory', value: '1Gi', expected: 'a memory limit at least the request (2Gi)' },
+    cls: 'AirflowScheduler', path: 'test/airflow/scheduler', property: 'resources.limits.memory', value: '1Gi', expected: 'a memory limit at least the request: the limit 1Gi is 1024 MiB, less than the request 2Gi, 2048 MiB' },
   { what: 'git-sync memory limit below its request', build: app => new GitSync(chart(app), 'git-sync', { repository: REPO, resources: res('50m', '512Mi', '256Mi') }),
-    cls: 'GitSync', path: 'test/git-sync', property: 'resources.limits.memory', value: '256Mi', expected: 'a memory limit at least the request (512Mi)' },
+    cls: 'GitSync', path: 'test/git-sync', property: 'resources.limits.memory', value: '256Mi', expected: 'a memory limit at least the request: the limit 256Mi is 256 MiB, less than the request 512Mi, 512 MiB' },
   { what: 'postgres storage "10GB"', build: app => new PostgresStatefulSet(chart(app), 'postgresql', { storage: '10GB' }),
     cls: 'PostgresStatefulSet', path: 'test/postgresql', property: 'storage', value: '10GB', expected: BYTES },
   { what: 'postgres storage "-5Gi"', build: airflow({ postgres: { storage: '-5Gi' } }),
@@ -121,11 +122,14 @@ const ROWS: Row[] = [
 
   // --- names and namespaces
   { what: 'instanceName "Airflow_Prod"', build: airflow({ instanceName: 'Airflow_Prod' }),
-    cls: 'AirflowConfig', path: 'test/airflow/config', property: 'instanceName', value: 'Airflow_Prod', expected: DNS },
-  { what: 'instanceName of 41 characters', build: app => new PostgresStatefulSet(chart(app), 'postgresql', { instanceName: 'a'.repeat(41) }),
-    cls: 'PostgresStatefulSet', path: 'test/postgresql', property: 'instanceName', value: 'a'.repeat(41), expected: 'at most 40 characters' },
+    cls: 'AirflowConfig', path: 'test/airflow/config', property: 'instanceName', value: 'Airflow_Prod', expected: DNS1035 },
+  { what: 'instanceName of 35 characters', build: app => new PostgresStatefulSet(chart(app), 'postgresql', { instanceName: 'a'.repeat(35) }),
+    cls: 'PostgresStatefulSet', path: 'test/postgresql', property: 'instanceName', value: 'a'.repeat(35),
+    expected: 'at most 34 characters (the tightest name it begins, the CronJob <instanceName>-postgresql-backup, may have 52)' },
   { what: 'SchedulerRbac instanceName "airflow.prod"', build: app => new SchedulerRbac(chart(app), 'rbac', { instanceName: 'airflow.prod' }),
-    cls: 'SchedulerRbac', path: 'test/rbac', property: 'instanceName', value: 'airflow.prod', expected: DNS },
+    cls: 'SchedulerRbac', path: 'test/rbac', property: 'instanceName', value: 'airflow.prod', expected: DNS1035 },
+  { what: 'instanceName starting with a digit (a Service name must start with a letter)', build: airflow({ instanceName: '1airflow' }),
+    cls: 'AirflowConfig', path: 'test/airflow/config', property: 'instanceName', value: '1airflow', expected: DNS1035 },
   { what: 'environment namespace "Airflow-Dev"', build: preset('dev', a => a, 'Airflow-Dev'),
     cls: 'AirflowChart', path: 'dev', property: 'namespace', value: 'Airflow-Dev', expected: DNS },
   { what: 'AirflowConfig namespace "airflow_dev"', build: app => config(app, { namespace: 'airflow_dev' }),

@@ -75,7 +75,7 @@ const ALL_OPTIONS = Object.entries(SECTIONS).flatMap(([s, opts]) => Object.keys(
 
 /** Properties of {@link AirflowConfig}. */
 export interface AirflowConfigProps {
-  /** Prefix of every object name; a DNS-1123 label of at most 40 characters. @default 'airflow' */
+  /** Prefix of every object name; a DNS-1035 label of at most 34 characters (see AirflowNames.of). @default 'airflow' */
   readonly instanceName?: string;
   /** Namespace Airflow runs in and launches task pods in (`[kubernetes_executor] namespace`). @default the Chart's namespace */
   readonly namespace?: string;

@@ -1,5 +1,5 @@
 import { IConstruct } from 'constructs';
-import { checkDnsLabel } from './validation';
+import { checkDns1035Label } from './validation';
 
 /** The Airflow version the default image runs; also the `app.kubernetes.io/version` label. */
 export const AIRFLOW_VERSION = '3.1.7';
@@ -19,6 +19,27 @@ export type AirflowComponentName =
   'scheduler' | 'api-server' | 'dag-processor' | 'triggerer' | 'postgresql' | 'db-migrate' | 'config' | 'pod-template' | 'worker' | 'secrets' | 'default-deny' | 'logs' | 'cleanup-pods' | 'pgbouncer' | 'db-cleanup' | 'postgresql-backup';
 
 /**
+ * The longest names an instance name begins, with the limit of the kind each names: CronJob names may have 52
+ * characters (the controller appends 11 for its Jobs), StatefulSet names 52 (their pods carry a
+ * `controller-revision-hash` label of name + 11), the migration Job `db-migrate-<10 hex>`, everything else 63.
+ */
+const DERIVED_NAMES: { readonly suffix: string; readonly limit: number; readonly what: string }[] = [
+  { suffix: '-postgresql-backup', limit: 52, what: 'CronJob' },
+  { suffix: '-cleanup-pods', limit: 52, what: 'CronJob' },
+  { suffix: '-db-cleanup', limit: 52, what: 'CronJob' },
+  { suffix: '-postgresql', limit: 52, what: 'StatefulSet' },
+  { suffix: '-db-migrate-0123456789', limit: 63, what: 'Job' },
+  { suffix: '-postgresql-backup', limit: 63, what: 'PersistentVolumeClaim' },
+  { suffix: '-dag-processor', limit: 63, what: 'Deployment' },
+];
+const LONGEST_NAME = DERIVED_NAMES.map(d => ({
+  room: d.limit - d.suffix.length,
+  why: `the tightest name it begins, the ${d.what} <instanceName>${d.suffix}, may have ${d.limit}`,
+})).reduce((a, b) => (b.room < a.room ? b : a));
+/** The longest instance name every derived object name still fits: 34. */
+export const MAX_INSTANCE_NAME = LONGEST_NAME.room;
+
+/**
  * Object names and labels of one Airflow installation.
  *
  * Object names are `<instanceName>-<component>` (`airflow-scheduler`, `airflow-api-server`,
@@ -28,11 +49,13 @@ export type AirflowComponentName =
  */
 export class AirflowNames {
   /**
-   * @param instanceName DNS-1123 label of at most 40 characters (so that derived names stay within 63).
-   * @throws AirflowValidationError when the instance name is not a DNS-1123 label.
+   * @param instanceName DNS-1035 label (it begins Service names such as `<instanceName>-api-server`, which must
+   * start with a letter) of at most {@link MAX_INSTANCE_NAME} characters, so that every name it begins fits its
+   * kind's limit.
+   * @throws AirflowValidationError when the instance name is not such a label.
    */
   public static of(scope: IConstruct, instanceName = 'airflow'): AirflowNames {
-    return new AirflowNames(checkDnsLabel(scope, 'instanceName', instanceName, 40));
+    return new AirflowNames(checkDns1035Label(scope, 'instanceName', instanceName, MAX_INSTANCE_NAME, LONGEST_NAME.why));
   }
 
   private constructor(public readonly instanceName: string) {}

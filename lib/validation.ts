@@ -23,11 +23,14 @@ export class AirflowValidationError extends Error {
   }
 }
 
+/** The value as received: JSON where JSON says what it is, else its own spelling (NaN, Infinity, 1n, a function). */
 function show(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return 'a function';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
   try {
-    return JSON.stringify(value);
+    return JSON.stringify(value, (_k, v) => typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v === 'bigint' ? `${v}n` : v);
   } catch {
     return String(value);
   }
@@ -76,8 +79,9 @@ export function parseQuantity(value: string): number | undefined {
 /** Checks a CPU quantity (cores "1.5" or millicores "500m") that is more than zero; returns its value in cores. */
 export function checkCpu(scope: IConstruct, property: string, value: string): number {
   const cores = parseQuantity(value);
-  check(cores !== undefined && cores > 0, scope, property, value,
-    'a positive Kubernetes CPU quantity in cores or millicores, e.g. "250m" or "1.5"');
+  // "1Gi" parses as a quantity, but a binary (byte) suffix on CPU is always a memory value in the wrong field
+  check(cores !== undefined && cores > 0 && !/[KMGTPE]i$/.test(value), scope, property, value,
+    'a positive Kubernetes CPU quantity in cores or millicores, e.g. "250m" or "1.5" (no byte suffix such as Mi or Gi)');
   return cores!;
 }
 
@@ -96,6 +100,19 @@ const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export function checkDnsLabel(scope: IConstruct, property: string, value: string, max = 63): string {
   check(typeof value === 'string' && value.length <= max && DNS1123_LABEL.test(value), scope, property, value,
     `a DNS-1123 label of at most ${max} characters: lower-case letters, digits and '-', starting and ending with a letter or digit`);
+  return value;
+}
+
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/**
+ * A DNS-1035 label: a DNS-1123 label that starts with a letter, the rule for Service names (and so for any
+ * name a Service name is built from).
+ */
+export function checkDns1035Label(scope: IConstruct, property: string, value: string, max = 63, why?: string): string {
+  check(typeof value === 'string' && value.length <= max && DNS1035_LABEL.test(value), scope, property, value,
+    `a DNS-1035 label of at most ${max} characters${why ? ` (${why})` : ''}: lower-case letters, digits and '-', ` +
+    'starting with a letter and ending with a letter or digit (Service names follow this rule)');
   return value;
 }
 
