@@ -4,7 +4,7 @@ import { join } from 'path';
 import { architectureDoc, diagram } from '../scripts/diagram';
 import { synthEnvironment } from './helpers';
 
-test('docs/architecture.md is what scripts/diagram.ts writes for the current dist/', () => {
+test('docs/architecture.md is what scripts/diagram.ts writes for the current dist/ (if not: node -r ./scripts/register.js scripts/diagram.ts > docs/architecture.md)', () => {
   expect(readFileSync(join(__dirname, '..', 'docs', 'architecture.md'), 'utf8')).toBe(architectureDoc());
 });
 
