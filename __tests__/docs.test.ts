@@ -1,5 +1,8 @@
-// The operator guide names real objects: each `kind/name`, PVC, label and container it points at exists in dist/.
-import { readFileSync } from 'fs';
+// The docs are current: the operator guide names real objects (each `kind/name`, PVC, label and container it
+// points at exists in dist/), and the API reference is what typedoc generates from the docstrings now.
+import { spawnSync } from 'child_process';
+import { mkdtempSync, readFileSync } from 'fs';
+import { tmpdir } from 'os';
 import { join } from 'path';
 import { loadManifests } from '../scripts/manifests';
 
@@ -29,4 +32,13 @@ test('the NetworkPolicy, PVCs, Secret and containers it names exist', () => {
 test('every object but the Namespace carries the labels the guide selects on', () => {
   expect(objects.filter(o => o.kind !== 'Namespace' && o.metadata.labels?.['app.kubernetes.io/instance'] !== 'airflow').map(o => o.metadata.name)).toEqual([]);
   expect(objects.filter(o => o.metadata.labels?.['app.kubernetes.io/part-of'] !== 'airflow').map(o => o.metadata.name)).toEqual([]);
+});
+
+test('docs/api/README.md is the API reference typedoc generates from the docstrings now (if not: npm run docs)', () => {
+  const out = mkdtempSync(join(tmpdir(), 'api-'));
+  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], { cwd: ROOT, encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  const fresh = readFileSync(join(out, 'README.md'), 'utf8');
+  expect(fresh).toContain('### AirflowApp');
+  expect(readFileSync(join(ROOT, 'docs', 'api', 'README.md'), 'utf8')).toBe(fresh);
 });

@@ -69,7 +69,7 @@ export interface AirflowDeploymentSpec extends Omit<AirflowPodOptions,
 
 /**
  * The Deployment shape the Airflow components share: stable name `<instanceName>-<component>`,
- * `app.kubernetes.io/*` labels, the pod of {@link airflowPodSpec}, rollout on config change and
+ * `app.kubernetes.io/*` labels, the pod of `airflowPodSpec` (lib/airflow-pod.ts), rollout on config change and
  * optional spreading and PodDisruptionBudget. Subclasses supply the command, probes and mounts.
  */
 export abstract class AirflowDeployment extends Construct {
