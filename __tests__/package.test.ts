@@ -47,7 +47,7 @@ beforeAll(() => {
 
 test('the package holds the build of the library and of its command, with the schemas the command needs', () => {
   expect(files).toEqual(expect.arrayContaining(['build/lib/index.js', 'build/lib/index.d.ts', 'build/lib/airflow-options.json', 'build/lib/props-shapes.json',
-    'build/imports/k8s.js', 'build/scripts/cli.js', 'build/scripts/check.js', 'build/scripts/reference/k8s-1.28-definitions.json',
+    'build/imports/k8s.js', 'build/scripts/cli.js', 'build/scripts/check.js', 'build/scripts/secrets.js', 'build/scripts/reference/k8s-1.28-definitions.json',
     'build/scripts/reference/k8s-1.36-definitions.json', 'LICENSE', 'CHANGELOG.md', 'README.md']));
   expect(files.filter(f => f.startsWith('dist/') || f.startsWith('__tests__/') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
   expect(pkg.bin).toEqual({ 'cdk8s-airflow': 'build/scripts/cli.js' });
@@ -79,6 +79,9 @@ test('the packed package installs, type-checks and synthesizes in another projec
   const broken = spawnSync('npx', ['--no-install', 'cdk8s-airflow', 'check', 'dist'], { cwd: consumer, encoding: 'utf8' });
   expect(broken.status).toBe(1);
   expect(broken.stderr).toContain("dist/broken.yaml:1 (Service s, Kubernetes 1.28): /spec must NOT have additional properties 'typo'");
+  const secrets = spawnSync('npx', ['--no-install', 'cdk8s-airflow', 'secrets', '--dry-run', 'dist/data.k8s.yaml'], { cwd: consumer, encoding: 'utf8' });
+  expect(secrets.status).toBe(0);
+  expect(secrets.stdout).toContain('data-platform/airflow-secrets: fernet-key — a Fernet key');
 });
 
 test("the README's example compiles and runs in a new project set up as the README says (tsc --init, ESM)", () => {

@@ -1,0 +1,304 @@
+// cdk8s-airflow secrets [--dry-run] [--context NAME] [files or folders...]   (default: dist)
+//
+// Creates exactly the Secrets and keys that synthesized YAML references (env secretKeyRef, envFrom, secret
+// volumes, pod templates in ConfigMaps included), for any chart, namespace and instance name. Each value is
+// fresh and in the format its consumer needs, told by how the objects consume it:
+//   AIRFLOW__CORE__FERNET_KEY                  a Fernet key (32 random bytes, URL-safe base64)
+//   AIRFLOW__API_AUTH__JWT_SECRET, AIRFLOW__API__SECRET_KEY, POSTGRES_PASSWORD, PGPASSWORD
+//                                              32 random bytes as hex (nothing a URL must escape)
+//   ..._SQL_ALCHEMY_CONN                       postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB, to PgBouncer's
+//                                              Service when the namespace has one (Jobs, i.e. migrations: to
+//                                              the database itself), with the database's user, name and password
+//   a file simple_auth_manager_passwords.json.generated
+//                                              {"<user>": "<password>"} for [core] simple_auth_manager_users
+//   a file userlist.txt (PgBouncer's auth_file) "<user>" "<the database password>"
+// With a database outside the cluster, the URL the migrations use must exist first; the PgBouncer URL and
+// userlist are built from it. Whatever cannot be generated (that URL, Git credentials, cloud connections) is
+// listed, and nothing is written until it exists.
+//
+// Never overwrites: keys that exist are left as they are (a new fernet key would make every stored connection
+// unreadable); a Secret that exists gets only its missing keys. Values reach kubectl on its standard input,
+// never in a command line. Created Secrets carry app.kubernetes.io/managed-by=cdk8s-airflow-secrets. It says
+// which cluster context it writes to; --dry-run lists names, keys and formats without contacting the cluster.
+import { spawnSync } from 'child_process';
+import { randomBytes } from 'crypto';
+import { parseArgs } from 'util';
+import { loadManifests, Manifest } from './manifests';
+
+type Obj = Manifest['object'] & { metadata: { name: string; namespace?: string }; spec?: any; data?: Record<string, string> };
+
+/** One key a Secret must have. */
+export interface KeyNeed {
+  readonly namespace: string;
+  readonly secret: string;
+  readonly key: string;
+  /** Who reads it: `Deployment/airflow-scheduler env AIRFLOW__CORE__FERNET_KEY`. */
+  readonly consumers: string[];
+  /** What the value is, for listings and the README. */
+  format: string;
+  /** Every reference to it is optional: made when it can be, never blocking. */
+  optional: boolean;
+  /** Builds the value from the database facts and existing values; undefined: the user must provide it. */
+  build?: (ctx: Context) => string | undefined;
+}
+
+interface Database {
+  readonly user: string;
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  /** Where the password lives for an in-cluster database. */
+  readonly password?: { readonly secret: string; readonly key: string };
+}
+
+interface PgBouncer { readonly host: string; readonly port: number; readonly alias: string; readonly user: string }
+
+interface Context {
+  /** Values of keys, existing (from the cluster) or chosen in this run: `namespace/secret/key`. */
+  readonly values: Map<string, string>;
+}
+
+const hex = () => randomBytes(32).toString('hex');
+const fernet = () => randomBytes(32).toString('base64url') + '=';
+const ref = (namespace: string, secret: string, key: string) => `${namespace}/${secret}/${key}`;
+
+function podSpecs(o: Obj): { spec: any; labels: Record<string, string> }[] {
+  if (o.kind === 'Pod') return [{ spec: o.spec, labels: (o.metadata as any).labels ?? {} }];
+  if (o.kind === 'CronJob') return [{ spec: o.spec.jobTemplate.spec.template.spec, labels: o.spec.jobTemplate.spec.template.metadata?.labels ?? {} }];
+  if (['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicaSet'].includes(o.kind ?? '')) return [{ spec: o.spec.template.spec, labels: o.spec.template.metadata?.labels ?? {} }];
+  return [];
+}
+
+const envValue = (env: any[] | undefined, name: string) => (env ?? []).find(e => e.name === name)?.value as string | undefined;
+
+/** The `[section] option` of an airflow.cfg text, or undefined. */
+function cfgOption(cfg: string, section: string, option: string): string | undefined {
+  let current = '';
+  for (const line of cfg.split('\n')) {
+    const s = /^\[(.+)\]\s*$/.exec(line);
+    if (s) current = s[1];
+    const o = /^([a-z0-9_]+)\s*=\s*(.*)$/.exec(line);
+    if (o && current === section && o[1] === option) return o[2];
+  }
+  return undefined;
+}
+
+/** The Secrets and keys the manifests reference, with how to build each value. */
+export function planSecrets(manifests: Manifest[]): KeyNeed[] {
+  const objects = manifests.map(m => m.object as Obj);
+  const needs = new Map<string, KeyNeed>();
+  const nsOf = (o: Obj) => o.metadata.namespace ?? 'default';
+  const serviceFor = (o: Obj, labels: Record<string, string>) => objects.find(s => s.kind === 'Service' && nsOf(s) === nsOf(o) &&
+    s.spec?.selector && Object.entries<string>(s.spec.selector).every(([k, v]) => labels[k] === v));
+  const configMap = (namespace: string, name: string) => objects.find(c => c.kind === 'ConfigMap' && nsOf(c) === namespace && c.metadata.name === name);
+
+  const need = (namespace: string, secret: string, key: string, consumer: string, optional = false) => {
+    const id = ref(namespace, secret, key);
+    const n = needs.get(id) ?? { namespace, secret, key, consumers: [], optional, format: 'provided by you (its consumer takes a value this command cannot make)' };
+    n.optional &&= optional;
+    if (!n.consumers.includes(consumer)) n.consumers.push(consumer);
+    needs.set(id, n);
+    return n;
+  };
+
+  // the databases and PgBouncers per namespace
+  const databases = new Map<string, Database>();
+  const pgbouncers = new Map<string, PgBouncer>();
+  for (const o of objects) {
+    for (const { spec, labels } of podSpecs(o)) {
+      for (const c of spec.containers ?? []) {
+        const password = (c.env ?? []).find((e: any) => e.name === 'POSTGRES_PASSWORD')?.valueFrom?.secretKeyRef;
+        const service = serviceFor(o, labels);
+        if (password && service) {
+          databases.set(nsOf(o), {
+            user: envValue(c.env, 'POSTGRES_USER') ?? 'postgres', name: envValue(c.env, 'POSTGRES_DB') ?? envValue(c.env, 'POSTGRES_USER') ?? 'postgres',
+            host: `${service.metadata.name}.${nsOf(o)}`, port: service.spec.ports[0].port, password: { secret: password.name, key: password.key },
+          });
+        }
+      }
+      const userlist = (spec.volumes ?? []).find((v: any) => v.secret?.items?.some((i: any) => i.path === 'userlist.txt'));
+      const ini = (spec.volumes ?? []).map((v: any) => v.configMap && configMap(nsOf(o), v.configMap.name)?.data?.['pgbouncer.ini']).find(Boolean) as string | undefined;
+      const service = serviceFor(o, labels);
+      if (userlist && ini && service) {
+        const db = /^(\S+)\s*=\s*(.*)$/m.exec(ini.split('[databases]')[1] ?? '');
+        const params = Object.fromEntries((db?.[2] ?? '').split(/\s+/).filter(Boolean).map(p => p.split('=') as [string, string]));
+        pgbouncers.set(nsOf(o), { host: `${service.metadata.name}.${nsOf(o)}`, port: service.spec.ports[0].port, alias: db?.[1] ?? 'airflow', user: params.user ?? 'airflow' });
+        if (!databases.has(nsOf(o)) && params.host) {
+          databases.set(nsOf(o), { user: params.user ?? 'airflow', name: params.dbname ?? db?.[1] ?? 'airflow', host: params.host, port: Number(params.port ?? 5432) });
+        }
+      }
+    }
+  }
+
+  for (const o of objects) {
+    const namespace = nsOf(o);
+    const owner = `${o.kind}/${o.metadata.name}`;
+    for (const { spec } of podSpecs(o)) {
+      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
+        for (const e of c.env ?? []) {
+          const r = e.valueFrom?.secretKeyRef;
+          if (!r) continue;
+          const n = need(namespace, r.name, r.key, `${owner} env ${e.name}`, r.optional === true);
+          if (e.name === 'AIRFLOW__CORE__FERNET_KEY') {
+            n.format = 'a Fernet key: 32 random bytes, URL-safe base64';
+            n.build = () => fernet();
+          } else if (['AIRFLOW__API_AUTH__JWT_SECRET', 'AIRFLOW__API__SECRET_KEY', 'POSTGRES_PASSWORD', 'PGPASSWORD'].includes(e.name)) {
+            n.format = '32 random bytes as hex';
+            n.build = () => hex();
+          } else if (/SQL_ALCHEMY_CONN$/.test(e.name)) {
+            const viaPgBouncer = o.kind !== 'Job' && pgbouncers.has(namespace);
+            n.format = viaPgBouncer ? "a SQLAlchemy URL to PgBouncer's Service, with the database's user, alias and password"
+              : "a SQLAlchemy URL to the database (your own database's: provide it when it is outside the cluster)";
+            n.build = ctx => connectionUrl(ctx, namespace, viaPgBouncer);
+          }
+        }
+        for (const e of c.envFrom ?? []) if (e.secretRef) need(namespace, e.secretRef.name, '*', `${owner} envFrom`, e.secretRef.optional === true);
+      }
+      for (const v of spec.volumes ?? []) {
+        const sources = [v.secret ? { name: v.secret.secretName, items: v.secret.items, optional: v.secret.optional } : undefined,
+          ...(v.projected?.sources ?? []).map((s: any) => s.secret)].filter(Boolean);
+        for (const s of sources) {
+          if (!s.items) {
+            need(namespace, s.name, '*', `${owner} volume ${v.name}`, s.optional === true);
+            continue;
+          }
+          for (const item of s.items) {
+            const n = need(namespace, s.name, item.key, `${owner} file ${item.path}`, s.optional === true);
+            if (item.path === 'simple_auth_manager_passwords.json.generated') {
+              const cfgMap = (spec.volumes ?? []).map((x: any) => x.configMap && configMap(namespace, x.configMap.name)?.data?.['airflow.cfg']).find(Boolean) as string | undefined;
+              const users = (cfgOption(cfgMap ?? '', 'core', 'simple_auth_manager_users') ?? 'admin:admin').split(',').map(u => u.split(':')[0].trim()).filter(Boolean);
+              n.format = `JSON {"<user>": "<password>"} for each of [core] simple_auth_manager_users (${users.join(', ')}); passwords 32 random bytes as hex`;
+              n.build = () => JSON.stringify(Object.fromEntries(users.map(u => [u, hex()])));
+            } else if (item.path === 'userlist.txt' && pgbouncers.has(namespace)) {
+              n.format = `PgBouncer's auth_file: "<user>" "<the database password>"`;
+              n.build = ctx => {
+                const password = databasePassword(ctx, namespace);
+                return password === undefined ? undefined : `"${pgbouncers.get(namespace)!.user}" "${password}"\n`;
+              };
+            }
+          }
+        }
+      }
+    }
+  }
+  return [...needs.values()].sort((a, b) => ref(a.namespace, a.secret, a.key).localeCompare(ref(b.namespace, b.secret, b.key)));
+
+  function databasePassword(ctx: Context, namespace: string): string | undefined {
+    const db = databases.get(namespace);
+    if (db?.password) return ctx.values.get(ref(namespace, db.password.secret, db.password.key));
+    // outside the cluster: the password in the URL the migrations use, once it exists
+    const direct = [...needs.values()].find(n => n.namespace === namespace && n.consumers.some(c => c.startsWith('Job/')) && /SQL_ALCHEMY_CONN/.test(n.consumers.join()));
+    const url = direct && ctx.values.get(ref(namespace, direct.secret, direct.key));
+    return url ? decodeURIComponent(new URL(url).password) : undefined;
+  }
+
+  function connectionUrl(ctx: Context, namespace: string, viaPgBouncer: boolean): string | undefined {
+    const db = databases.get(namespace);
+    if (!db || (!db.password && !viaPgBouncer)) return undefined; // your own database: you provide the direct URL
+    const password = databasePassword(ctx, namespace);
+    if (password === undefined) return undefined;
+    const target = viaPgBouncer ? pgbouncers.get(namespace)! : undefined;
+    const host = target ? `${target.host}:${target.port}` : `${db.host}:${db.port}`;
+    return `postgresql+psycopg2://${encodeURIComponent(target?.user ?? db.user)}:${encodeURIComponent(password)}@${host}/${target?.alias ?? db.name}`;
+  }
+}
+
+/** Chooses values for the missing keys: the database password first, so that every key built from it agrees. */
+export function fillValues(needs: KeyNeed[], existing: Map<string, string>): { values: Map<string, string>; missing: KeyNeed[] } {
+  const ctx: Context = { values: new Map(existing) };
+  const open = needs.filter(n => n.key !== '*' && !existing.has(ref(n.namespace, n.secret, n.key)));
+  // passwords and random keys have no inputs; URLs and userlists read them, so fill in rounds until nothing changes
+  let progress = true;
+  while (progress) {
+    progress = false;
+    for (const n of open) {
+      const id = ref(n.namespace, n.secret, n.key);
+      if (ctx.values.has(id) || !n.build) continue;
+      const value = n.build(ctx);
+      if (value !== undefined) {
+        ctx.values.set(id, value);
+        progress = true;
+      }
+    }
+  }
+  const values = new Map([...ctx.values].filter(([id]) => !existing.has(id)));
+  const missing = needs.filter(n => !n.optional &&
+    (n.key === '*' ? !existing.has(ref(n.namespace, n.secret, '*')) : !ctx.values.has(ref(n.namespace, n.secret, n.key))));
+  return { values, missing };
+}
+
+function kubectl(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('kubectl', args, { input, encoding: 'utf8' });
+  if (r.error) throw new Error(`kubectl: ${r.error.message} (is kubectl installed and on PATH?)`);
+  return r;
+}
+
+export async function main(args = process.argv.slice(2)): Promise<number> {
+  const { values: opts, positionals } = parseArgs({
+    args, allowPositionals: true,
+    options: { 'dry-run': { type: 'boolean', default: false }, 'context': { type: 'string' } },
+  });
+  const needs = planSecrets(loadManifests(positionals.length ? positionals : ['dist']));
+  const namespaces = [...new Set(needs.map(n => n.namespace))];
+  if (opts['dry-run']) {
+    for (const n of needs) console.log(`${n.namespace}/${n.secret}: ${n.key === '*' ? '(every key, read whole)' : n.key} — ${n.format}${n.optional ? ' (optional)' : ''}`);
+    console.log(`secrets: ${needs.length} keys in ${new Set(needs.map(n => `${n.namespace}/${n.secret}`)).size} Secrets; dry run, nothing written`);
+    return 0;
+  }
+  const ctxArgs = opts.context ? ['--context', opts.context] : [];
+  const current = kubectl([...ctxArgs, 'config', 'current-context']);
+  if (current.status !== 0) throw new Error(`no cluster context: ${current.stderr.trim()}`);
+  console.log(`secrets: writing to cluster context "${opts.context ?? current.stdout.trim()}"`);
+
+  const existing = new Map<string, string>();
+  const present = new Set<string>();
+  for (const namespace of namespaces) {
+    const r = kubectl([...ctxArgs, '-n', namespace, 'get', 'secrets', '-o', 'json']);
+    if (r.status !== 0) continue; // no such namespace yet: nothing exists in it
+    for (const s of JSON.parse(r.stdout).items ?? []) {
+      present.add(`${namespace}/${s.metadata.name}`);
+      existing.set(ref(namespace, s.metadata.name, '*'), '');
+      for (const [k, v] of Object.entries<string>(s.data ?? {})) existing.set(ref(namespace, s.metadata.name, k), Buffer.from(v, 'base64').toString('utf8'));
+    }
+  }
+  const { values, missing } = fillValues(needs, existing);
+  if (missing.length) {
+    for (const n of missing) console.error(`${n.namespace}/${n.secret}: ${n.key === '*' ? '(the whole Secret)' : n.key} is yours to provide: ${n.format}; read by ${n.consumers.join(', ')}`);
+    console.error(`secrets: ${missing.length} keys must exist before the others can be made; nothing written`);
+    return 1;
+  }
+  let written = 0;
+  for (const namespace of namespaces) {
+    if (kubectl([...ctxArgs, 'get', 'namespace', namespace]).status !== 0) {
+      const r = kubectl([...ctxArgs, 'create', 'namespace', namespace]);
+      if (r.status !== 0) throw new Error(`cannot create namespace ${namespace}: ${r.stderr.trim()}`);
+    }
+    const bySecret = new Map<string, Record<string, string>>();
+    for (const [id, value] of values) {
+      const [ns, secret, key] = id.split('/');
+      if (ns === namespace) (bySecret.get(secret) ?? bySecret.set(secret, {}).get(secret)!)[key] = value;
+    }
+    for (const [secret, stringData] of bySecret) {
+      const keys = Object.keys(stringData).sort().join(', ');
+      const r = present.has(`${namespace}/${secret}`)
+        ? kubectl([...ctxArgs, '-n', namespace, 'patch', 'secret', secret, '--type', 'merge', '--patch-file', '/dev/stdin'], JSON.stringify({ stringData }))
+        : kubectl([...ctxArgs, '-n', namespace, 'create', '-f', '-'], JSON.stringify({
+          apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
+          metadata: { name: secret, namespace, labels: { 'app.kubernetes.io/managed-by': 'cdk8s-airflow-secrets' } }, stringData,
+        }));
+      if (r.status !== 0) throw new Error(`cannot write secret ${namespace}/${secret}: ${r.stderr.trim()}`);
+      console.log(`${namespace}/${secret}: ${present.has(`${namespace}/${secret}`) ? 'added' : 'created with'} ${keys}`);
+      written++;
+    }
+  }
+  const kept = needs.filter(n => existing.has(ref(n.namespace, n.secret, n.key))).length;
+  console.log(`secrets: ${values.size} keys written to ${written} Secrets; ${kept} existed and were left as they are`);
+  return 0;
+}
+
+if (require.main === module) {
+  main().then(code => process.exit(code), err => {
+    console.error(`secrets: ${err instanceof Error ? err.message : err}`);
+    process.exit(2);
+  });
+}
