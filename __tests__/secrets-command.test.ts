@@ -19,7 +19,7 @@ fs.appendFileSync(process.env.FAKE_LOG, JSON.stringify(args) + '\\n');
 const save = () => fs.writeFileSync(process.env.FAKE_STATE, JSON.stringify(state));
 const at = (flag) => args[args.indexOf(flag) + 1];
 const ns = args.includes('-n') ? at('-n') : undefined;
-const cmd = args.filter((a, i) => !a.startsWith('-') && !['-n', '--context', '--type', '--patch-file', '-f'].includes(args[i - 1]));
+const cmd = args.filter((a, i) => !a.startsWith('-') && !['-n', '--context', '-f'].includes(args[i - 1]));
 const stdin = () => fs.readFileSync(0, 'utf8');
 const b64 = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, Buffer.from(v).toString('base64')]));
 if (cmd[0] === 'config') { console.log('fake-context'); process.exit(0); }
@@ -34,9 +34,10 @@ if (cmd[0] === 'create' && at('-f') === '-') {
   if (state.secrets.some(x => x.metadata.namespace === ns && x.metadata.name === s.metadata.name)) { console.error('AlreadyExists'); process.exit(1); }
   state.secrets.push({ metadata: s.metadata, data: b64(s.stringData) }); save(); process.exit(0);
 }
-if (cmd[0] === 'patch' && cmd[1] === 'secret') {
-  const s = state.secrets.find(x => x.metadata.namespace === ns && x.metadata.name === cmd[2]);
-  Object.assign(s.data, b64(JSON.parse(stdin()).stringData)); save(); process.exit(0);
+if (cmd[0] === 'replace' && at('-f') === '-') {
+  const s = JSON.parse(stdin());
+  const i = state.secrets.findIndex(x => x.metadata.namespace === ns && x.metadata.name === s.metadata.name);
+  state.secrets[i] = { metadata: s.metadata, data: s.data }; save(); process.exit(0);
 }
 console.error('fake kubectl: unexpected ' + args.join(' ')); process.exit(3);
 `;
@@ -104,13 +105,13 @@ test('a second run changes nothing; a Secret that exists gets only its missing k
   expect(again.status).toBe(0);
   expect(again.secrets).toEqual(first.secrets);
   expect(again.stdout).toContain('secrets: 0 keys written to 0 Secrets; 6 existed and were left as they are');
-  expect(again.argv.filter(a => a.includes('create') || a.includes('patch'))).toEqual([]);
+  expect(again.argv.filter(a => a.includes('create') || a.includes('replace'))).toEqual([]);
 
   const partial = run([dist('dev')], { namespaces: ['airflow-dev'], secrets: { 'airflow-dev/airflow-secrets': { 'fernet-key': 'kept' } } });
   expect(partial.status).toBe(0);
   expect(partial.secrets['airflow-dev/airflow-secrets']['fernet-key']).toBe('kept');
   expect(Object.keys(partial.secrets['airflow-dev/airflow-secrets']).sort()).toEqual(['api-secret-key', 'fernet-key', 'jwt-secret', 'simple-auth-manager-passwords', 'sql-alchemy-conn']);
-  expect(partial.argv.filter(a => a.includes('patch'))).toEqual([['-n', 'airflow-dev', 'patch', 'secret', 'airflow-secrets', '--type', 'merge', '--patch-file', '/dev/stdin']]);
+  expect(partial.argv.filter(a => a.includes('replace'))).toEqual([['-n', 'airflow-dev', 'replace', '-f', '-']]);
 });
 
 test('prod: nothing is written until the URL of your own database exists; then the PgBouncer URL and userlist come from it', () => {
@@ -118,7 +119,7 @@ test('prod: nothing is written until the URL of your own database exists; then t
   expect(blocked.status).toBe(1);
   expect(blocked.stderr).toContain('airflow-prod/airflow-database: connection is yours to provide');
   expect(blocked.secrets).toEqual({});
-  expect(blocked.argv.filter(a => a.includes('create') || a.includes('patch'))).toEqual([]);
+  expect(blocked.argv.filter(a => a.includes('create') || a.includes('replace'))).toEqual([]);
 
   const url = 'postgresql+psycopg2://airflow:p%40ss%2Fword@db.example.internal:5432/airflow?sslmode=require';
   const r = run([dist('prod')], { namespaces: ['airflow-prod'], secrets: { 'airflow-prod/airflow-database': { connection: url } } });

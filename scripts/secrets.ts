@@ -251,12 +251,12 @@ export async function main(args = process.argv.slice(2)): Promise<number> {
   console.log(`secrets: writing to cluster context "${opts.context ?? current.stdout.trim()}"`);
 
   const existing = new Map<string, string>();
-  const present = new Set<string>();
+  const present = new Map<string, any>();
   for (const namespace of namespaces) {
     const r = kubectl([...ctxArgs, '-n', namespace, 'get', 'secrets', '-o', 'json']);
     if (r.status !== 0) continue; // no such namespace yet: nothing exists in it
     for (const s of JSON.parse(r.stdout).items ?? []) {
-      present.add(`${namespace}/${s.metadata.name}`);
+      present.set(`${namespace}/${s.metadata.name}`, s);
       existing.set(ref(namespace, s.metadata.name, '*'), '');
       for (const [k, v] of Object.entries<string>(s.data ?? {})) existing.set(ref(namespace, s.metadata.name, k), Buffer.from(v, 'base64').toString('utf8'));
     }
@@ -280,14 +280,19 @@ export async function main(args = process.argv.slice(2)): Promise<number> {
     }
     for (const [secret, stringData] of bySecret) {
       const keys = Object.keys(stringData).sort().join(', ');
-      const r = present.has(`${namespace}/${secret}`)
-        ? kubectl([...ctxArgs, '-n', namespace, 'patch', 'secret', secret, '--type', 'merge', '--patch-file', '/dev/stdin'], JSON.stringify({ stringData }))
+      const current = present.get(`${namespace}/${secret}`);
+      // an existing Secret: replaced as it was read (its resourceVersion makes a concurrent change fail, not vanish)
+      // with only the missing keys added; kubectl reads either object from stdin (`-f -`)
+      const r = current
+        ? kubectl([...ctxArgs, '-n', namespace, 'replace', '-f', '-'], JSON.stringify({
+          ...current, data: { ...current.data, ...Object.fromEntries(Object.entries(stringData).map(([k, v]) => [k, Buffer.from(v).toString('base64')])) },
+        }))
         : kubectl([...ctxArgs, '-n', namespace, 'create', '-f', '-'], JSON.stringify({
           apiVersion: 'v1', kind: 'Secret', type: 'Opaque',
           metadata: { name: secret, namespace, labels: { 'app.kubernetes.io/managed-by': 'cdk8s-airflow-secrets' } }, stringData,
         }));
       if (r.status !== 0) throw new Error(`cannot write secret ${namespace}/${secret}: ${r.stderr.trim()}`);
-      console.log(`${namespace}/${secret}: ${present.has(`${namespace}/${secret}`) ? 'added' : 'created with'} ${keys}`);
+      console.log(`${namespace}/${secret}: ${current ? 'added' : 'created with'} ${keys}`);
       written++;
     }
   }

@@ -3,7 +3,7 @@
 // the ServiceAccounts get exactly the rights the README documents, nothing in other namespaces.
 import { execFileSync } from 'child_process';
 import { readFileSync } from 'fs';
-import { join } from 'path';
+import { dirname, join } from 'path';
 import { stringify } from 'yaml';
 import { parseManifests } from '../../scripts/manifests';
 import { REPO, setup, TestHost } from '../../scripts/integration/host';
@@ -122,5 +122,37 @@ describe.each(TIERS)('%s on a real kube-apiserver', tier => {
       }
       expect(host.kubectl(['auth', 'can-i', 'list', 'pods', '--all-namespaces', as]).stdout.trim()).toBe('no');
     }
+  });
+});
+
+describe('cdk8s-airflow secrets on a real kube-apiserver (real kubectl)', () => {
+  const secretsCommand = (args: string[]) => host.inNetns([process.execPath, '-r', './scripts/register.js', 'scripts/secrets.ts', ...args], {
+    cwd: REPO, env: { ...process.env, KUBECONFIG: host.kubeconfig, PATH: `${dirname(host.kubectlBinary())}:${process.env.PATH}` },
+  });
+  const secretData = (ns: string, name: string): Record<string, string> => Object.fromEntries(
+    Object.entries<string>(JSON.parse(host.kubectlOk(['-n', ns, 'get', 'secret', name, '-o', 'json'])).data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+
+  // (no namespace is deleted here: this API server runs without the controller manager that finalizes it)
+  test('creates staging\'s Secrets, labelled; a re-run and a missing key change only what is missing', () => {
+    const first = secretsCommand([distFile('staging')]);
+    expect({ status: first.status, stderr: first.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(first.stdout).toContain('secrets: writing to cluster context "test"');
+    const created = secretData('airflow-staging', 'airflow-secrets');
+    const password = secretData('airflow-staging', 'airflow-postgresql').password;
+    expect(created['sql-alchemy-conn']).toBe(`postgresql+psycopg2://airflow:${password}@airflow-pgbouncer.airflow-staging:6432/airflow`);
+    expect(secretData('airflow-staging', 'airflow-pgbouncer')['userlist.txt']).toBe(`"airflow" "${password}"\n`);
+    expect(JSON.parse(host.kubectlOk(['-n', 'airflow-staging', 'get', 'secret', 'airflow-secrets', '-o', 'json'])).metadata.labels)
+      .toEqual({ 'app.kubernetes.io/managed-by': 'cdk8s-airflow-secrets' });
+
+    host.kubectlOk(['-n', 'airflow-staging', 'patch', 'secret', 'airflow-secrets', '--type', 'json', '-p', '[{"op":"remove","path":"/data/jwt-secret"}]']);
+    const again = secretsCommand([distFile('staging')]);
+    expect({ status: again.status, stderr: again.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(again.stdout).toContain('airflow-staging/airflow-secrets: added jwt-secret');
+    const after = secretData('airflow-staging', 'airflow-secrets');
+    expect(after['jwt-secret']).toMatch(/^[0-9a-f]{64}$/);
+    expect({ ...after, 'jwt-secret': undefined }).toEqual({ ...created, 'jwt-secret': undefined });
+
+    // the environment then applies and its Secrets satisfy every reference: a server-side dry run passes
+    expect(host.kubectl(['apply', '--dry-run=server', '-f', distFile('staging')]).status).toBe(0);
   });
 });
