@@ -339,7 +339,7 @@ describe('invalid input', () => {
     ['unknown spreading', { spreadAcrossNodes: 'Always' as any }, 'spreadAcrossNodes', /"DoNotSchedule" or "ScheduleAnyway"/],
     ['no clients', { clients: [] }, 'clients', /non-empty list/],
     ['client not a label', { clients: ['Scheduler' as any] }, 'clients\\[0\\]', /DNS-1123 label/],
-    ['instance name', { instanceName: 'Airflow_1' }, 'instanceName', /DNS-1123 label/],
+    ['instance name', { instanceName: 'Airflow_1' }, 'instanceName', /DNS-1035 label/],
   ])('rejects %s', (_what, props, property, expected) => {
     let error: unknown;
     try { render(props); } catch (e) { error = e; }

@@ -122,7 +122,7 @@ describe('invalid input', () => {
     ['image latest', { image: 'postgres:latest' }, 'image'],
     ['a password literal', { passwordSecret: 'hunter2' as unknown as SecretKeyRef }, 'passwordSecret'],
     ['database with a dash', { database: 'air-flow' }, 'database'],
-    ['an instance name that makes the CronJob name longer than 52', { instanceName: 'a'.repeat(35) }, 'name'],
+    ['an instance name that would make the CronJob name longer than 52 (caught as the instance name)', { instanceName: 'a'.repeat(35) }, 'instanceName'],
     ['upload without a command', { upload: { image: 'rclone/rclone:1.68.2', command: [] } }, 'upload.command'],
     ['upload image unpinned', { upload: { image: 'rclone/rclone', command: ['rclone'] } }, 'upload.image'],
     ['upload secret as a literal', { upload: { image: 'rclone/rclone:1.68.2', command: ['rclone'], env: { AWS_SECRET_ACCESS_KEY: 'abc' } } }, 'upload.env.AWS_SECRET_ACCESS_KEY'],

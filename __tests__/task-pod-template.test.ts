@@ -114,7 +114,8 @@ describe('TaskPodTemplate', () => {
 
   test('resources are plain quantity strings (they once rendered as {value: "100m"})', () => {
     const { base } = render({ props: { resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '768Mi' } } } });
-    expect(base.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '768Mi' } });
+    // the disk request and limit not given keep their defaults (resources merge field by field)
+    expect(base.resources).toEqual({ requests: { 'cpu': '100m', 'memory': '256Mi', 'ephemeral-storage': '1Gi' }, limits: { 'memory': '768Mi', 'ephemeral-storage': '4Gi' } });
     const defaults = render().base.resources;
     for (const q of [defaults.requests.cpu, defaults.requests.memory, defaults.limits.memory]) expect(typeof q).toBe('string');
   });
