@@ -2,7 +2,7 @@ import { Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
   AirflowChart, AirflowValidationError, check, checkCpu, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
-  ENVIRONMENTS, parseDuration, parseQuantity, PostgresStatefulSet,
+  AirflowConfig, ApiServer, ENVIRONMENTS, parseDuration, parseQuantity, PostgresStatefulSet, redactUrlPasswords,
 } from '../lib';
 import { testChart } from './helpers';
 
@@ -146,4 +146,34 @@ test('the longest instance name accepted fits every name it begins: a whole inst
   expect(names.filter(n => n.startsWith(name)).length).toBeGreaterThan(20);
   for (const o of objects as any[]) expect({ name: o.metadata.name, fits: o.metadata.name.length <= (['CronJob', 'StatefulSet'].includes(o.kind) ? 52 : 63) }).toEqual({ name: o.metadata.name, fits: true });
   expect(() => new AirflowChart(Testing.app(), 'staging', { ...env, airflow: { ...env.airflow, instanceName: name + 'x' } })).toThrow(/at most 34 characters/);
+});
+
+describe('options in the wrong shape, credentials as literals', () => {
+  const config = (options: any) => () => new AirflowConfig(testChart(), 'config', { options });
+
+  test.each<[string, any, string, string]>([
+    ['a dotted key', { 'core.parallelism': 4 }, 'options.core.parallelism', 'options nested by section, as airflow.cfg groups them: { core: { parallelism: ... } }'],
+    ['a section that is not an object', { core: 4 }, 'options.core', "an object of the section's options"],
+    ['a section given as a list', { core: [['parallelism', 4]] }, 'options.core', "an object of the section's options"],
+  ])('%s is rejected by name, not ignored', (_what, options, property, expected) => {
+    expect(config(options)).toThrow(new RegExp(`${property.replace(/\./g, '\\.')}: got .*; expected ${expected.replace(/[{}().]/g, m => `\\${m}`)}`));
+  });
+
+  test.each<[string, () => unknown, string]>([
+    ['an option of any name', config({ logging: { remote_base_log_folder: 's3://KEYID:hunter2@bucket/logs' } }), 'options.logging.remote_base_log_folder'],
+    ['an env value', () => new ApiServer(testChart(), 'api', { config: new AirflowConfig(testChart(), 'c'), env: [{ name: 'DB', value: 'postgresql://u:hunter2@db:5432/x' }] }), 'env.DB'],
+  ])('a URL with a password in %s is refused, and the password never echoed', (_what, build, property) => {
+    let message = '';
+    try { build(); } catch (e) { message = (e as Error).message; }
+    expect(message).toContain(`${property}: got `);
+    expect(message).toContain(':<redacted>@');
+    expect(message).toContain('expected no password in a URL');
+    expect(message).not.toContain('hunter2');
+  });
+
+  test('any error message redacts a URL password, whatever the property', () => {
+    expect(() => check(false, scope(), 'whatever', { url: 'https://me:hunter2@example.com/x' }, 'y')).toThrow('whatever: got {"url":"https://me:<redacted>@example.com/x"}');
+    expect(redactUrlPasswords('a postgresql://u:p@h/d b ftp://x:y@z')).toBe('a postgresql://u:<redacted>@h/d b ftp://x:<redacted>@z');
+    expect(redactUrlPasswords('https://example.com/a@b and user@host:path')).toBe('https://example.com/a@b and user@host:path');
+  });
 });

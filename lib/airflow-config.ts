@@ -9,7 +9,7 @@ import { AirflowNames, AIRFLOW_HOME, API_SERVER_PORT, POD_TEMPLATE_FILE } from '
 import { AirflowSecrets, AirflowSecretsProps, SecretKeyRef } from './secrets';
 import { RemoteLogging, renderRemoteLogging } from './remote-logging';
 import { TaskLogVolume } from './task-log-volume';
-import { check, checkDnsLabel, checkWholeNumber } from './validation';
+import { check, checkDnsLabel, checkNoUrlPassword, checkWholeNumber } from './validation';
 
 /** A writable emptyDir in the api-server for SimpleAuthManager's generated passwords file. */
 export const AUTH_DIR = `${AIRFLOW_HOME}/auth`;
@@ -200,6 +200,11 @@ export class AirflowConfig extends Construct {
       }
     }
     for (const [section, options] of Object.entries(props.options ?? {})) {
+      const [first, ...rest] = section.split('.');
+      check(rest.length === 0, this, `options.${section}`, options,
+        `options nested by section, as airflow.cfg groups them: { ${first}: { ${rest.join('.') || 'option'}: ... } } (a dotted key is not read)`);
+      check(typeof options === 'object' && options !== null && !Array.isArray(options) && !(options instanceof SecretKeyRef), this, `options.${section}`, options,
+        `an object of the section's options: { ${section}: { option: value } }`);
       for (const [option, value] of Object.entries(options ?? {})) {
         const literal = this.checkOption(section, option, value);
         if (literal === undefined) continue;
@@ -262,6 +267,7 @@ export class AirflowConfig extends Construct {
       'a string, number, boolean or SecretKeyRef');
     check(!/[\r\n]/.test(literal) && literal.trim() === literal, this, property, value,
       'a single-line value without leading or trailing spaces');
+    checkNoUrlPassword(this, property, literal);
     const typed: Record<string, RegExp> = { boolean: /^(True|False|true|false)$/, integer: /^-?\d+$/, float: /^-?\d+(\.\d+)?$/ };
     check(typed[info.type] === undefined || typed[info.type].test(literal), this, property, value, `a value of type ${info.type}`);
     return literal;

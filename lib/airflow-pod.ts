@@ -5,7 +5,7 @@ import { GitSync } from './git-sync';
 import { AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID } from './names';
 import { ContainerResources } from './resources';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
-import { check, checkUniqueNames } from './validation';
+import { check, checkNoUrlPassword, checkUniqueNames } from './validation';
 
 /** Resources of the `wait-for-migrations` init container unless given. */
 export const DEFAULT_MIGRATION_WAIT_RESOURCES: ContainerResources = {
@@ -54,6 +54,7 @@ export function checkExtraEnv(scope: IConstruct, property: string, env: k8s.EnvV
       'an environment variable name: letters, digits, \'_\', \'-\' or \'.\', not starting with a digit');
     check(!reserved.includes(e.name), scope, property, e.name,
       'a variable the library does not set itself (use AirflowConfig options or secrets instead)');
+    checkNoUrlPassword(scope, `${property}.${e.name}`, e.value);
   }
   return checkUniqueNames(scope, property, env);
 }

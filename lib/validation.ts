@@ -23,17 +23,38 @@ export class AirflowValidationError extends Error {
   }
 }
 
-/** The value as received: JSON where JSON says what it is, else its own spelling (NaN, Infinity, 1n, a function). */
+/** `scheme://user:password@`: the password of a URL, wherever it sits in a string. */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)[^\s/@]+@/gi;
+
+/** The string with every URL password replaced by `<redacted>`. */
+export function redactUrlPasswords(text: string): string {
+  return text.replace(URL_PASSWORD, '$1<redacted>@');
+}
+
+/**
+ * The value as received: JSON where JSON says what it is, else its own spelling (NaN, Infinity, 1n, a
+ * function); URL passwords in it are redacted, whatever the property is called.
+ */
 function show(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   if (typeof value === 'bigint') return `${value}n`;
   try {
-    return JSON.stringify(value, (_k, v) => typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v === 'bigint' ? `${v}n` : v);
+    return redactUrlPasswords(JSON.stringify(value, (_k, v) => typeof v === 'number' && !Number.isFinite(v) ? String(v) : typeof v === 'bigint' ? `${v}n` : v));
   } catch {
-    return String(value);
+    return redactUrlPasswords(String(value));
   }
+}
+
+/**
+ * Refuses a string that carries a URL with a password (`postgresql://user:secret@host`): a credential as a
+ * literal would reach dist/ and every pod spec reader. The message shows the value redacted.
+ */
+export function checkNoUrlPassword(scope: IConstruct, property: string, value: unknown): void {
+  URL_PASSWORD.lastIndex = 0;
+  check(typeof value !== 'string' || !URL_PASSWORD.test(value), scope, property, value,
+    'no password in a URL: a credential must come from a Secret (a SecretKeyRef, or an env var with valueFrom.secretKeyRef)');
 }
 
 /**
