@@ -2,7 +2,7 @@ import { Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
   AirflowChart, AirflowValidationError, check, checkCpu, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
-  AirflowConfig, ApiServer, ENVIRONMENTS, parseDuration, parseQuantity, PostgresStatefulSet, redactUrlPasswords,
+  AirflowConfig, ApiServer, ENVIRONMENTS, GitSync, OPTION_TYPES, parseDuration, parseQuantity, PostgresStatefulSet, redactUrlPasswords,
 } from '../lib';
 import { testChart } from './helpers';
 
@@ -47,11 +47,37 @@ describe('parseQuantity (Kubernetes resource.Quantity)', () => {
   });
 });
 
-describe('parseDuration (Go duration)', () => {
-  test.each<[string, number]>([['60s', 60], ['1m30s', 90], ['500ms', 0.5], ['5m', 300], ['1h', 3600]])('%s is %d s', (text, seconds) => {
-    expect(parseDuration(text)).toBeCloseTo(seconds, 12);
+describe('parseDuration (Go time.ParseDuration, as git-sync reads its flags)', () => {
+  test.each<[string, number]>([
+    ['60s', 60], ['1m30s', 90], ['500ms', 0.5], ['5m', 300], ['1h', 3600], ['1.5h', 5400], ['1h30m', 5400], ['.5s', 0.5], ['2.s', 2],
+    ['1500000us', 1.5], ['1500000µs', 1.5], ['2000000000ns', 2], ['0', 0], ['+90s', 90], ['-5s', -5], ['1h1m1s1ms', 3661.001],
+  ])('%s is %d s', (text, seconds) => {
+    expect(parseDuration(text)).toBeCloseTo(seconds, 9);
   });
-  test.each(['60', '1 minute', '', 's', '-5s', '1.5.s'])('%j is not a duration', text => expect(parseDuration(text)).toBeUndefined());
+  test.each(['60', '1 minute', '', 's', '1.5.s', '1d', '5 s', '1H', '0s0', '-', '.s'])('%j is not a duration', text => expect(parseDuration(text)).toBeUndefined());
+
+  test.each(['1.5m', '90000ms', '1m30s', '+2m'])('git-sync takes the period %j', period => {
+    expect(() => new GitSync(testChart(), 'g', { repository: 'https://github.com/x/y.git', period })).not.toThrow();
+  });
+});
+
+describe('option values of every form Airflow reads (conf.getboolean, Python int() and float())', () => {
+  // int() and float() answers of CPython 3.11 for each literal, as [literal, is an int, is a float]
+  const PYTHON: [string, boolean, boolean][] = [
+    ['1', true, true], ['+5', true, true], ['-3', true, true], ['1_000', true, true], ['1__0', false, false], ['_1', false, false],
+    ['1_', false, false], ['0x10', false, false], ['5.0', false, true], ['1e3', false, true], ['.5', false, true], ['5.', false, true],
+    ['1_000.5', false, true], ['inf', false, true], ['-Infinity', false, true], ['nan', false, true], ['1e', false, false],
+    ['e3', false, false], ['1.2.3', false, false], ['0', true, true], ['007', true, true], ['1_0e1_0', false, true],
+  ];
+  test.each(PYTHON)('%j: integer %s, float %s', (literal, isInt, isFloat) => {
+    expect([OPTION_TYPES.integer.test(literal), OPTION_TYPES.float.test(literal)]).toEqual([isInt, isFloat]);
+  });
+  test.each(['True', 'false', 'TRUE', 't', 'F', '1', '0'])('boolean %j is accepted', literal => expect(OPTION_TYPES.boolean.test(literal)).toBe(true));
+  test.each(['yes', 'no', 'on', 'off', 'y', '2', ''])('boolean %j is refused (Airflow raises)', literal => expect(OPTION_TYPES.boolean.test(literal)).toBe(false));
+  test('in a config', () => {
+    expect(() => new AirflowConfig(testChart(), 'c', { options: { core: { parallelism: '1_000', compress_serialized_dags: 'T' } } })).not.toThrow();
+    expect(() => new AirflowConfig(testChart(), 'c', { options: { core: { compress_serialized_dags: 'yes' } } })).toThrow(/options\.core\.compress_serialized_dags: got "yes"; expected a value of type boolean/);
+  });
 });
 
 describe('checkImage', () => {

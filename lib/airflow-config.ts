@@ -268,11 +268,18 @@ export class AirflowConfig extends Construct {
     check(!/[\r\n]/.test(literal) && literal.trim() === literal, this, property, value,
       'a single-line value without leading or trailing spaces');
     checkNoUrlPassword(this, property, literal);
-    const typed: Record<string, RegExp> = { boolean: /^(True|False|true|false)$/, integer: /^-?\d+$/, float: /^-?\d+(\.\d+)?$/ };
-    check(typed[info.type] === undefined || typed[info.type].test(literal), this, property, value, `a value of type ${info.type}`);
+    check(OPTION_TYPES[info.type] === undefined || OPTION_TYPES[info.type].test(literal), this, property, value, `a value of type ${info.type}`);
     return literal;
   }
 }
+
+const DIGITS = '\\d(?:_?\\d)*';
+/** The literals Airflow's conf.getboolean, getint (Python's int()) and getfloat (float()) accept, by option type. */
+export const OPTION_TYPES: Record<string, RegExp> = {
+  boolean: /^(t|true|1|f|false|0)$/i,
+  integer: new RegExp(`^[+-]?${DIGITS}$`),
+  float: new RegExp(`^[+-]?(?:(?:(?:${DIGITS})?\\.${DIGITS}|${DIGITS}\\.?)(?:[eE][+-]?${DIGITS})?|inf|infinity|nan)$`, 'i'),
+};
 
 /** The path of a `[api] base_url` without its trailing '/'; '' for the root. */
 function basePath(scope: Construct, baseUrl: AirflowOptionValue): string {

@@ -156,13 +156,20 @@ export function checkImage(scope: IConstruct, property: string, value: string): 
   return value;
 }
 
-/** Parses a Go duration made of whole units ("60s", "1m30s", "500ms") to seconds; undefined if not one. */
+const DURATION_UNITS: Record<string, number> = { 'ns': 1e-9, 'us': 1e-6, 'µs': 1e-6, 'μs': 1e-6, 'ms': 1e-3, 's': 1, 'm': 60, 'h': 3600 };
+
+/**
+ * Parses a Go duration, as git-sync's flags take it (Go's time.ParseDuration): an optional sign, then
+ * decimal numbers each with a unit (ns, us or µs, ms, s, m, h): "60s", "1m30s", "1.5h", "500ms", or "0".
+ * Returns seconds; undefined if the text is not one.
+ */
 export function parseDuration(value: string): number | undefined {
-  if (typeof value !== 'string' || !/^(\d+(ms|s|m|h))+$/.test(value)) return undefined;
-  const unit: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+  if (typeof value !== 'string') return undefined;
+  const m = /^([-+]?)((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+|0)$/.exec(value);
+  if (!m) return undefined;
   let seconds = 0;
-  for (const [, n, u] of value.matchAll(/(\d+)(ms|s|m|h)/g)) seconds += Number(n) * unit[u];
-  return seconds;
+  for (const [, n, u] of m[2].matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) seconds += Number(n) * DURATION_UNITS[u];
+  return m[1] === '-' ? -seconds : seconds;
 }
 
 /** Rejects a list with a repeated name; returns the list. */
