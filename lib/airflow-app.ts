@@ -15,10 +15,10 @@ import { checkKnownProps } from './known-props';
  *
  * It writes what `App.synth()` writes for `YamlOutputType.FILE_PER_CHART` (the default): one
  * `<outdir>/<chart>.k8s.yaml` per chart, numbered `0000-<chart>` when charts depend on each other, the
- * objects of each in dependency order. YAML comes from js-yaml, three times faster than the serializer of
- * `cdk8s.Yaml`, with the same formatting except that an empty string is written `''` instead of `""`.
+ * objects of each in dependency order, byte for byte as `App.synth()` writes them. YAML comes from js-yaml 5
+ * (double quotes, no anchors, no line folding), three times faster than the serializer of `cdk8s.Yaml`.
  * Every string Kubernetes would read as another type under YAML 1.1 (`yes`, `on`, `0755`, `1:20`, ...) is
- * quoted (`__tests__/airflow-app.test.ts` reads the output back as YAML 1.1).
+ * quoted (`__tests__/airflow-app.test.ts` compares with `App.synth()` and reads the output back as YAML 1.1).
  *
  * Other output types and construct metadata (`recordConstructMetadata`) go through `App.synth()` unchanged.
  *
