@@ -1,14 +1,14 @@
 // AirflowApp: what cdk8s' App.synth writes, prepared once for all charts, YAML that Kubernetes reads back as written.
-import { mkdtempSync, readdirSync, readFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { ApiObject, App, AppProps, Chart, Names, YamlOutputType } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
 import * as k8s from '../imports/k8s';
 import { AirflowApp, AirflowChart, ENVIRONMENTS } from '../lib';
+import { tempDir } from './helpers';
 
 function outdir(): string {
-  return mkdtempSync(join(tmpdir(), 'airflow-app-'));
+  return tempDir('airflow-app-');
 }
 
 function files(dir: string): Record<string, string> {

@@ -1,10 +1,9 @@
 // scripts/create-secrets.sh, run against a stand-in kubectl that records what would be created.
 import { spawnSync } from 'child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { chmodSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { loadManifests } from '../scripts/manifests';
-import { TIERS } from './helpers';
+import { tempDir, TIERS } from './helpers';
 
 const SCRIPT = join(__dirname, '..', 'scripts', 'create-secrets.sh');
 
@@ -32,7 +31,7 @@ exit 0
 interface Run { status: number | null; stderr: string; argv: string[]; secrets: Record<string, Record<string, string>> }
 
 function run(env: string, extra: Record<string, string> = {}): Run {
-  const dir = mkdtempSync(join(tmpdir(), 'fake-kubectl-'));
+  const dir = tempDir('fake-kubectl-');
   writeFileSync(join(dir, 'kubectl'), FAKE_KUBECTL);
   chmodSync(join(dir, 'kubectl'), 0o755);
   const log = join(dir, 'log');

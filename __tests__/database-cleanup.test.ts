@@ -1,10 +1,9 @@
 import { spawnSync } from 'child_process';
-import { mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { stringify } from 'yaml';
 import { AirflowValidationError, DatabaseCleanupProps, DB_CLEAN_TABLES, SecretKeyRef } from '../lib';
-import { allContainers, envOf, K8sObject } from './helpers';
+import { allContainers, envOf, K8sObject, tempDir } from './helpers';
 import { argvOf, DAY_MS, renderCleanup as render, scriptOf } from './maintenance-jobs';
 
 // The CronJob as synthesized, and its script run by bash with a stand-in `airflow`: nothing but bash and GNU
@@ -100,7 +99,7 @@ describe('DatabaseCleanup', () => {
       expect(c.resources.limits.memory).toBeDefined();
     }
     expect(spec.containers[0].resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } });
-    const file = join(mkdtempSync(join(tmpdir(), 'db-cleanup-check-')), 'db-cleanup.yaml');
+    const file = join(tempDir('db-cleanup-check-'), 'db-cleanup.yaml');
     writeFileSync(file, objects.map((o: K8sObject) => stringify(o)).join('---\n'));
     const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', file], { cwd: ROOT, encoding: 'utf8' });
     const report = JSON.parse(r.stdout);

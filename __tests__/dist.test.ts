@@ -1,19 +1,18 @@
 // dist/ is what GitOps pipelines apply: it must be what synth writes now, byte for byte, and clean.
 import { execFileSync, execSync, spawnSync } from 'child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { parse } from 'yaml';
 import { buildApp } from '../lib/app';
 import { hygieneProblems } from '../scripts/hygiene';
 import { loadManifests, parseManifests } from '../scripts/manifests';
-import { TIERS } from './helpers';
+import { tempDir, TIERS } from './helpers';
 
 const ROOT = join(__dirname, '..');
 const DIST = join(ROOT, 'dist');
 
 function synthTo(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'airflow-synth-'));
+  const dir = tempDir('airflow-synth-');
   buildApp(dir).synth();
   return dir;
 }
@@ -33,7 +32,7 @@ test('dist/ is what `npm run synth` writes now (run it and commit dist/ if this 
   // the CLI hands the output folder to the app)
   const { app, output } = parse(readFileSync(join(ROOT, 'cdk8s.yaml'), 'utf8'));
   expect(output).toBe('dist');
-  const outdir = mkdtempSync(join(tmpdir(), 'airflow-app-'));
+  const outdir = tempDir('airflow-app-');
   execSync(app, { cwd: ROOT, env: { ...process.env, CDK8S_OUTDIR: outdir }, stdio: 'pipe' });
   const written = files(outdir);
   const committed = files(DIST);
@@ -46,10 +45,10 @@ test('`npm run synth` and `cdk8s synth` write those same bytes', () => {
   const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   expect(scripts.synth).toBe('node scripts/synth.js');
   const env = { ...process.env, CDK8S_CHECK_UPGRADE: 'false', CDK8S_OUTDIR: '' };
-  const viaNpm = mkdtempSync(join(tmpdir(), 'airflow-npm-'));
+  const viaNpm = tempDir('airflow-npm-');
   execFileSync('npm', ['run', '--silent', 'synth', '--', '--output', viaNpm], { cwd: ROOT, env, stdio: 'pipe' });
   expect(files(viaNpm)).toEqual(fresh);
-  const viaCli = mkdtempSync(join(tmpdir(), 'airflow-cli-'));
+  const viaCli = tempDir('airflow-cli-');
   execFileSync(join(ROOT, 'node_modules', '.bin', 'cdk8s'), ['synth', '--no-check-upgrade', '--output', viaCli], { cwd: ROOT, env, stdio: 'pipe' });
   expect(files(viaCli)).toEqual(fresh);
 });

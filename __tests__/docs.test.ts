@@ -1,10 +1,10 @@
 // The docs are current: the operator guide names real objects (each `kind/name`, PVC, label and container it
 // points at exists in dist/), and the API reference is what typedoc generates from the docstrings now.
 import { spawnSync } from 'child_process';
-import { mkdtempSync, readFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { readFileSync } from 'fs';
 import { join } from 'path';
 import { loadManifests } from '../scripts/manifests';
+import { tempDir } from './helpers';
 
 const ROOT = join(__dirname, '..');
 const GUIDE = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
@@ -35,7 +35,7 @@ test('every object but the Namespace carries the labels the guide selects on', (
 });
 
 test('docs/api/README.md is the API reference typedoc generates from the docstrings now (if not: npm run docs)', () => {
-  const out = mkdtempSync(join(tmpdir(), 'api-'));
+  const out = tempDir('api-');
   const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', out], { cwd: ROOT, encoding: 'utf8' });
   expect(r.status).toBe(0);
   const fresh = readFileSync(join(out, 'README.md'), 'utf8');

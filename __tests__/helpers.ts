@@ -1,6 +1,7 @@
 // Shared test helpers: synthesize charts, find objects, read the reference data (scripts/reference/, copies of
 // the developers' ../shared/reference/, which tests cross-check when it is there).
-import { readFileSync } from 'fs';
+import { mkdtempSync, readFileSync, rmSync } from 'fs';
+import { tmpdir } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { parse } from 'yaml';
@@ -13,6 +14,17 @@ export const REFERENCE = join(__dirname, '..', 'scripts', 'reference');
 export const TIERS = Object.keys(ENVIRONMENTS) as Tier[];
 
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
+
+const TEMP_DIRS: string[] = [];
+/** A fresh folder under the system's temp folder, removed after the test file's tests. */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  TEMP_DIRS.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of TEMP_DIRS.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 /** A chart in namespace `airflow-test` for constructs used on their own. */
 export function testChart(): Chart {

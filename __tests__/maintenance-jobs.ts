@@ -1,11 +1,10 @@
 // The database maintenance CronJobs (DatabaseCleanup, PostgresBackup) as their unit tests and their
 // integration tests (__tests__/integration/) both synthesize and read them.
 import { execFileSync } from 'child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { AirflowConfig, AirflowConfigProps, DatabaseCleanup, DatabaseCleanupProps, PostgresBackup, PostgresBackupProps } from '../lib';
-import { find, podSpec, synth, testChart } from './helpers';
+import { find, podSpec, synth, tempDir, testChart } from './helpers';
 
 export const DAY_MS = 86_400_000;
 
@@ -33,7 +32,7 @@ export function scriptOf(container: any): string {
  * arguments: the argv bash hands to `airflow`, after quoting and expansion, and the time it ran.
  */
 export function argvOf(script: string): { argv: string[]; ranAt: number; stdout: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'db-cleanup-argv-'));
+  const dir = tempDir('db-cleanup-argv-');
   writeFileSync(join(dir, 'airflow'), '#!/bin/bash\nprintf \'%s\\0\' "$@" > "$ARGV_FILE"\n');
   chmodSync(join(dir, 'airflow'), 0o755);
   try {

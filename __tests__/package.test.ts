@@ -1,10 +1,10 @@
 // `npm pack` gives a package another TypeScript or JavaScript repository can install and compose its own
 // chart with (CommonJS and ESM), with the project's gate as a command: `npx cdk8s-airflow check`.
 import { execFileSync, spawnSync } from 'child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { parseAllDocuments } from 'yaml';
+import { tempDir } from './helpers';
 
 const ROOT = join(__dirname, '..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
@@ -39,7 +39,7 @@ let tarball: string;
 let files: string[];
 
 beforeAll(() => {
-  work = mkdtempSync(join(tmpdir(), 'pack-'));
+  work = tempDir('pack-');
   const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }));
   files = packed.files.map((f: { path: string }) => f.path);
   tarball = join(work, packed.filename);

@@ -1,7 +1,6 @@
 import { spawnSync } from 'child_process';
 import { createHash } from 'crypto';
-import { mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { stringify } from 'yaml';
@@ -9,7 +8,7 @@ import {
   AirflowNames, AirflowValidationError, PGBOUNCER_CLIENTS, PgBouncer, PgBouncerProps, SecretKeyRef, SERVER_TLS_SSLMODES,
 } from '../lib';
 import { hygieneProblems } from '../scripts/hygiene';
-import { find, K8sObject, mountAt, podSpec, synth, testChart } from './helpers';
+import { find, K8sObject, mountAt, podSpec, synth, tempDir, testChart } from './helpers';
 
 const DB = { host: 'airflow-postgresql.airflow-test' };
 
@@ -221,7 +220,7 @@ test('no secret value in any object, and nothing the hygiene check objects to', 
 
 test('passes npm run check: Kubernetes 1.28 schema (strict), Pod Security "restricted", hygiene', () => {
   const { objects } = render({ replicas: 2, database: { ...DB, serverTlsSslmode: 'verify-full', serverCa: SecretKeyRef.of('db-ca', 'ca.crt') } });
-  const dir = mkdtempSync(join(tmpdir(), 'pgbouncer-'));
+  const dir = tempDir('pgbouncer-');
   writeFileSync(join(dir, 'pgbouncer.yaml'), objects.map((o: K8sObject) => stringify(o)).join('---\n'));
   const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', dir],
     { cwd: join(__dirname, '..'), encoding: 'utf8' });

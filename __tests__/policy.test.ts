@@ -2,11 +2,11 @@
 // pod-security-standards plugin of @monokle/validation), through `npm run check`, the command a
 // GitOps pipeline runs. The library is ESM-only, so it runs in a child process.
 import { spawnSync } from 'child_process';
-import { mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { writeFileSync } from 'fs';
 import { join } from 'path';
 import type { CheckReport } from '../scripts/check';
 import { loadManifests } from '../scripts/manifests';
+import { tempDir } from './helpers';
 
 const ROOT = join(__dirname, '..');
 
@@ -30,7 +30,7 @@ test('dist/: every pod of every environment, task pod templates included, meets 
 });
 
 test('the policy check fails a pod that is not "restricted", and so does the command', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'check-'));
+  const dir = tempDir('check-');
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, `apiVersion: v1
 kind: Pod
@@ -49,7 +49,7 @@ spec:
 });
 
 test('custom resources fail the schema check unless --allow-unknown-kinds, which counts them as skipped', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'check-'));
+  const dir = tempDir('check-');
   const file = join(dir, 'crd.yaml');
   writeFileSync(file, 'apiVersion: external-secrets.io/v1beta1\nkind: ExternalSecret\nmetadata: {name: airflow-secrets}\nspec: {}\n');
   const strict = check(file);

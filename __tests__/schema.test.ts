@@ -1,11 +1,10 @@
 // Every synthesized object, and the task pod template, against the Kubernetes 1.28 schema (the API the
 // constructs are typed against) and the 1.36 schema (the newest published), unknown fields rejected.
-import { mkdtempSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { writeFileSync } from 'fs';
 import { join } from 'path';
 import { loadManifests, parseManifests } from '../scripts/manifests';
 import { K8S_SCHEMAS, SchemaValidator } from '../scripts/schema';
-import { synthEnvironment, taskPod, TIERS } from './helpers';
+import { synthEnvironment, taskPod, tempDir, TIERS } from './helpers';
 
 const [validator, validator136] = K8S_SCHEMAS.map(p => new SchemaValidator(p));
 const asManifest = (o: object, source: string) => ({ source, text: '', object: o as any });
@@ -117,7 +116,7 @@ kind: Service
 metadata: {name: s}
 spec: {ports: [{port: 80}], typo: 1}
 `;
-  const dir = mkdtempSync(join(tmpdir(), 'schema-'));
+  const dir = tempDir('schema-');
   writeFileSync(join(dir, 'x.yaml'), text);
   const manifests = loadManifests([dir]);
   expect(manifests.map(m => m.source)).toEqual([`${dir}/x.yaml:2`, `${dir}/x.yaml:13`, `${dir}/x.yaml:2 pod_template_file.yaml:1`]);

@@ -2,12 +2,11 @@
 // command line: what it creates for each environment and for a chart of one's own, in which formats, that
 // it never overwrites, never puts a value in a command line, and writes nothing while an input is missing.
 import { spawnSync } from 'child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'fs';
-import { tmpdir } from 'os';
+import { chmodSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Airflow } from '../lib';
-import { TIERS } from './helpers';
+import { tempDir, TIERS } from './helpers';
 
 const ROOT = join(__dirname, '..');
 
@@ -45,7 +44,7 @@ console.error('fake kubectl: unexpected ' + args.join(' ')); process.exit(3);
 interface Run { status: number | null; stdout: string; stderr: string; argv: string[][]; secrets: Record<string, Record<string, string>>; labels: Record<string, any> }
 
 function run(args: string[], existing: { namespaces?: string[]; secrets?: Record<string, Record<string, string>> } = {}): Run {
-  const dir = mkdtempSync(join(tmpdir(), 'fake-kubectl-'));
+  const dir = tempDir('fake-kubectl-');
   writeFileSync(join(dir, 'kubectl'), FAKE_KUBECTL);
   chmodSync(join(dir, 'kubectl'), 0o755);
   const secrets = Object.entries(existing.secrets ?? {}).map(([id, data]) => ({
@@ -132,7 +131,7 @@ test('prod: nothing is written until the URL of your own database exists; then t
 test('a chart of one\'s own: other instance name and namespace, the Secrets its YAML names', () => {
   const chart = new Chart(Testing.app(), 'data', { namespace: 'data-platform', disableResourceNameHashes: true });
   new Airflow(chart, 'airflow', { instanceName: 'team-a' });
-  const file = join(mkdtempSync(join(tmpdir(), 'own-')), 'data.yaml');
+  const file = join(tempDir('own-'), 'data.yaml');
   writeFileSync(file, Testing.synth(chart).map(o => JSON.stringify(o)).join('\n---\n'));
   const r = run([file]);
   expect(r.status).toBe(0);
