@@ -5,7 +5,7 @@ import { spawnSync } from 'child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { Airflow } from '../lib';
+import { Airflow, SecretKeyRef } from '../lib';
 import { tempDir, TIERS } from './helpers';
 
 const ROOT = join(__dirname, '..');
@@ -139,6 +139,20 @@ test('a chart of one\'s own: other instance name and namespace, the Secrets its 
   const password = r.secrets['data-platform/team-a-postgresql'].password;
   expect(r.secrets['data-platform/team-a-secrets']['sql-alchemy-conn']).toBe(`postgresql+psycopg2://airflow:${password}@team-a-postgresql.data-platform:5432/airflow`);
   expect(r.argv[0]).toEqual(['config', 'current-context']);
+});
+
+test('a Secret only the task pod template reads is planned in the template\'s namespace, as yours to provide', () => {
+  const chart = new Chart(Testing.app(), 'data', { namespace: 'data-platform', disableResourceNameHashes: true });
+  new Airflow(chart, 'airflow', { remoteLogging: { s3: { bucket: 'acme-logs' }, connection: SecretKeyRef.of('airflow-logs-s3', 'connection') } });
+  const file = join(tempDir('own-'), 'data.yaml');
+  writeFileSync(file, Testing.synth(chart).map(o => JSON.stringify(o)).join('\n---\n'));
+  const r = run(['--dry-run', file]);
+  expect(r.status).toBe(0);
+  expect(r.stdout).toContain('data-platform/airflow-logs-s3: connection — provided by you');
+  expect(r.stdout).not.toContain('default/');
+  const blocked = run([file]);
+  expect(blocked.status).toBe(1);
+  expect(blocked.stderr).toContain('data-platform/airflow-logs-s3: connection is yours to provide');
 });
 
 test('--dry-run lists names, keys and formats, never a value, and calls no kubectl', () => {

@@ -8,17 +8,9 @@
 //   node -r ./scripts/register.js scripts/diagram.ts > docs/architecture.md
 import { join } from 'path';
 import { parse } from 'yaml';
-import { loadManifests, Manifest } from './manifests';
+import { loadManifests, Manifest, podReferences, podTemplateOf } from './manifests';
 
 type Obj = Manifest['object'] & { metadata: { name: string; labels?: Record<string, string> }; spec?: any };
-
-const WORKLOADS = ['Deployment', 'StatefulSet', 'CronJob', 'Job'];
-
-function podTemplate(o: Obj): { labels: Record<string, string>; spec: any } | undefined {
-  if (o.kind === 'CronJob') return { labels: o.spec.jobTemplate.spec.template.metadata?.labels ?? {}, spec: o.spec.jobTemplate.spec.template.spec };
-  if (WORKLOADS.includes(o.kind ?? '')) return { labels: o.spec.template.metadata?.labels ?? {}, spec: o.spec.template.spec };
-  return undefined;
-}
 
 const matches = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
   selector !== undefined && Object.entries(selector).every(([k, v]) => labels[k] === v);
@@ -26,31 +18,6 @@ const matches = (selector: Record<string, string> | undefined, labels: Record<st
 const matchesExpressions = (selector: any, labels: Record<string, string>) =>
   matches(selector?.matchLabels ?? {}, labels) &&
   (selector?.matchExpressions ?? []).every((e: any) => e.operator === 'In' ? e.values.includes(labels[e.key]) : e.operator === 'Exists' ? e.key in labels : true);
-
-/** What a pod spec reads: Secrets, ConfigMaps and PVCs by name. */
-function reads(spec: any): { secrets: Set<string>; configMaps: Set<string>; claims: Set<string> } {
-  const out = { secrets: new Set<string>(), configMaps: new Set<string>(), claims: new Set<string>() };
-  for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-    for (const e of c.env ?? []) {
-      if (e.valueFrom?.secretKeyRef) out.secrets.add(e.valueFrom.secretKeyRef.name);
-      if (e.valueFrom?.configMapKeyRef) out.configMaps.add(e.valueFrom.configMapKeyRef.name);
-    }
-    for (const e of c.envFrom ?? []) {
-      if (e.secretRef) out.secrets.add(e.secretRef.name);
-      if (e.configMapRef) out.configMaps.add(e.configMapRef.name);
-    }
-  }
-  for (const v of spec.volumes ?? []) {
-    if (v.secret) out.secrets.add(v.secret.secretName);
-    if (v.configMap) out.configMaps.add(v.configMap.name);
-    if (v.persistentVolumeClaim) out.claims.add(v.persistentVolumeClaim.claimName);
-    for (const s of v.projected?.sources ?? []) {
-      if (s.secret) out.secrets.add(s.secret.name);
-      if (s.configMap) out.configMaps.add(s.configMap.name);
-    }
-  }
-  return out;
-}
 
 /** The Mermaid flowchart of one environment's objects. */
 export function diagram(objects: Obj[]): string {
@@ -60,7 +27,7 @@ export function diagram(objects: Obj[]): string {
   const pods: { node: string; labels: Record<string, string>; spec: any }[] = [];
 
   for (const o of objects) {
-    const pod = podTemplate(o);
+    const pod = podTemplateOf(o);
     if (!pod) continue;
     const node = id(o.kind!, o.metadata.name);
     const count = o.kind === 'CronJob' ? ` ${o.spec.schedule}` : o.kind === 'Job' ? '' : ` ×${o.spec.replicas ?? 1}`;
@@ -80,19 +47,13 @@ export function diagram(objects: Obj[]): string {
       }
     }
   }
+  const shape = { Secret: (n: string, label: string) => `${n}[/"${label}"/]`, ConfigMap: (n: string, label: string) => `${n}[("${label}")]`,
+    PersistentVolumeClaim: (n: string, label: string) => `${n}[("${label}")]` };
   for (const { node, spec } of pods) {
-    const r = reads(spec);
-    for (const s of r.secrets) {
-      nodes.set(id('Secret', s), `${id('Secret', s)}[/"Secret ${s}"/]`);
-      edges.add(`${node} --> ${id('Secret', s)}`);
-    }
-    for (const c of r.configMaps) {
-      nodes.set(id('ConfigMap', c), `${id('ConfigMap', c)}[("ConfigMap ${c}")]`);
-      edges.add(`${node} --> ${id('ConfigMap', c)}`);
-    }
-    for (const c of r.claims) {
-      nodes.set(id('PVC', c), `${id('PVC', c)}[("PersistentVolumeClaim ${c}")]`);
-      edges.add(`${node} --> ${id('PVC', c)}`);
+    for (const r of podReferences(spec)) {
+      const target = id(r.kind === 'PersistentVolumeClaim' ? 'PVC' : r.kind, r.name);
+      nodes.set(target, shape[r.kind](target, `${r.kind} ${r.name}`));
+      edges.add(`${node} --> ${target}`);
     }
   }
   for (const s of objects.filter(x => x.kind === 'Service')) {

@@ -1,5 +1,5 @@
 // Output hygiene: what must never be in manifests a GitOps pipeline applies, whatever produced them.
-import { Manifest } from './manifests';
+import { Manifest, podTemplateOf } from './manifests';
 
 type Json = null | string | number | boolean | Json[] | { [key: string]: Json };
 
@@ -15,9 +15,7 @@ function walk(value: Json, path: string, visit: (value: Json, path: string) => v
 
 /** The containers of any pod-bearing object (Pod, workload template, CronJob). */
 export function containersOf(object: Manifest['object']): Array<{ kind: string; container: Record<string, any> }> {
-  const spec = object.kind === 'Pod' ? object.spec as any
-    : object.kind === 'CronJob' ? (object.spec as any)?.jobTemplate?.spec?.template?.spec
-      : (object.spec as any)?.template?.spec;
+  const spec = podTemplateOf(object)?.spec;
   if (!spec) return [];
   return [
     ...(spec.initContainers ?? []).map((c: any) => ({ kind: 'initContainer', container: c })),

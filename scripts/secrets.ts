@@ -23,7 +23,7 @@
 import { spawnSync } from 'child_process';
 import { randomBytes } from 'crypto';
 import { parseArgs } from 'util';
-import { loadManifests, Manifest } from './manifests';
+import { loadManifests, Manifest, namespaceOf, podReferences, podTemplateOf } from './manifests';
 
 type Obj = Manifest['object'] & { metadata: { name: string; namespace?: string }; spec?: any; data?: Record<string, string> };
 
@@ -62,13 +62,6 @@ const hex = () => randomBytes(32).toString('hex');
 const fernet = () => randomBytes(32).toString('base64url') + '=';
 const ref = (namespace: string, secret: string, key: string) => `${namespace}/${secret}/${key}`;
 
-function podSpecs(o: Obj): { spec: any; labels: Record<string, string> }[] {
-  if (o.kind === 'Pod') return [{ spec: o.spec, labels: (o.metadata as any).labels ?? {} }];
-  if (o.kind === 'CronJob') return [{ spec: o.spec.jobTemplate.spec.template.spec, labels: o.spec.jobTemplate.spec.template.metadata?.labels ?? {} }];
-  if (['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'ReplicaSet'].includes(o.kind ?? '')) return [{ spec: o.spec.template.spec, labels: o.spec.template.metadata?.labels ?? {} }];
-  return [];
-}
-
 const envValue = (env: any[] | undefined, name: string) => (env ?? []).find(e => e.name === name)?.value as string | undefined;
 
 /** The `[section] option` of an airflow.cfg text, or undefined. */
@@ -85,12 +78,16 @@ function cfgOption(cfg: string, section: string, option: string): string | undef
 
 /** The Secrets and keys the manifests reference, with how to build each value. */
 export function planSecrets(manifests: Manifest[]): KeyNeed[] {
-  const objects = manifests.map(m => m.object as Obj);
   const needs = new Map<string, KeyNeed>();
-  const nsOf = (o: Obj) => o.metadata.namespace ?? 'default';
-  const serviceFor = (o: Obj, labels: Record<string, string>) => objects.find(s => s.kind === 'Service' && nsOf(s) === nsOf(o) &&
-    s.spec?.selector && Object.entries<string>(s.spec.selector).every(([k, v]) => labels[k] === v));
-  const configMap = (namespace: string, name: string) => objects.find(c => c.kind === 'ConfigMap' && nsOf(c) === namespace && c.metadata.name === name);
+  const pods = manifests.flatMap(m => {
+    const pod = podTemplateOf(m.object);
+    return pod ? [{ ...pod, object: m.object as Obj, namespace: namespaceOf(m) }] : [];
+  });
+  const find = (kind: string, namespace: string, test: (o: Obj) => boolean) =>
+    manifests.find(m => m.object.kind === kind && namespaceOf(m) === namespace && test(m.object as Obj))?.object as Obj | undefined;
+  const serviceFor = (namespace: string, labels: Record<string, string>) => find('Service', namespace, svc =>
+    svc.spec?.selector && Object.entries<string>(svc.spec.selector).every(([k, v]) => labels[k] === v));
+  const configMap = (namespace: string, name: string) => find('ConfigMap', namespace, c => c.metadata.name === name);
 
   const need = (namespace: string, secret: string, key: string, consumer: string, optional = false) => {
     const id = ref(namespace, secret, key);
@@ -104,80 +101,59 @@ export function planSecrets(manifests: Manifest[]): KeyNeed[] {
   // the databases and PgBouncers per namespace
   const databases = new Map<string, Database>();
   const pgbouncers = new Map<string, PgBouncer>();
-  for (const o of objects) {
-    for (const { spec, labels } of podSpecs(o)) {
-      for (const c of spec.containers ?? []) {
-        const password = (c.env ?? []).find((e: any) => e.name === 'POSTGRES_PASSWORD')?.valueFrom?.secretKeyRef;
-        const service = serviceFor(o, labels);
-        if (password && service) {
-          databases.set(nsOf(o), {
-            user: envValue(c.env, 'POSTGRES_USER') ?? 'postgres', name: envValue(c.env, 'POSTGRES_DB') ?? envValue(c.env, 'POSTGRES_USER') ?? 'postgres',
-            host: `${service.metadata.name}.${nsOf(o)}`, port: service.spec.ports[0].port, password: { secret: password.name, key: password.key },
-          });
-        }
+  for (const { spec, labels, namespace } of pods) {
+    const service = serviceFor(namespace, labels);
+    if (!service) continue;
+    const host = `${service.metadata.name}.${namespace}`;
+    const port = service.spec.ports[0].port;
+    for (const c of spec.containers ?? []) {
+      const password = (c.env ?? []).find((e: any) => e.name === 'POSTGRES_PASSWORD')?.valueFrom?.secretKeyRef;
+      if (password) {
+        databases.set(namespace, {
+          user: envValue(c.env, 'POSTGRES_USER') ?? 'postgres', name: envValue(c.env, 'POSTGRES_DB') ?? envValue(c.env, 'POSTGRES_USER') ?? 'postgres',
+          host, port, password: { secret: password.name, key: password.key },
+        });
       }
-      const userlist = (spec.volumes ?? []).find((v: any) => v.secret?.items?.some((i: any) => i.path === 'userlist.txt'));
-      const ini = (spec.volumes ?? []).map((v: any) => v.configMap && configMap(nsOf(o), v.configMap.name)?.data?.['pgbouncer.ini']).find(Boolean) as string | undefined;
-      const service = serviceFor(o, labels);
-      if (userlist && ini && service) {
-        const db = /^(\S+)\s*=\s*(.*)$/m.exec(ini.split('[databases]')[1] ?? '');
-        const params = Object.fromEntries((db?.[2] ?? '').split(/\s+/).filter(Boolean).map(p => p.split('=') as [string, string]));
-        pgbouncers.set(nsOf(o), { host: `${service.metadata.name}.${nsOf(o)}`, port: service.spec.ports[0].port, alias: db?.[1] ?? 'airflow', user: params.user ?? 'airflow' });
-        if (!databases.has(nsOf(o)) && params.host) {
-          databases.set(nsOf(o), { user: params.user ?? 'airflow', name: params.dbname ?? db?.[1] ?? 'airflow', host: params.host, port: Number(params.port ?? 5432) });
-        }
+    }
+    const refs = podReferences(spec);
+    const ini = refs.filter(r => r.kind === 'ConfigMap').map(r => configMap(namespace, r.name)?.data?.['pgbouncer.ini']).find(Boolean);
+    if (ini && refs.some(r => r.kind === 'Secret' && r.path === 'userlist.txt')) {
+      const db = /^(\S+)\s*=\s*(.*)$/m.exec(ini.split('[databases]')[1] ?? '');
+      const params = Object.fromEntries((db?.[2] ?? '').split(/\s+/).filter(Boolean).map(p => p.split('=') as [string, string]));
+      pgbouncers.set(namespace, { host, port, alias: db?.[1] ?? 'airflow', user: params.user ?? 'airflow' });
+      if (!databases.has(namespace) && params.host) {
+        databases.set(namespace, { user: params.user ?? 'airflow', name: params.dbname ?? db?.[1] ?? 'airflow', host: params.host, port: Number(params.port ?? 5432) });
       }
     }
   }
 
-  for (const o of objects) {
-    const namespace = nsOf(o);
+  for (const { spec, object: o, namespace } of pods) {
     const owner = `${o.kind}/${o.metadata.name}`;
-    for (const { spec } of podSpecs(o)) {
-      for (const c of [...(spec.initContainers ?? []), ...(spec.containers ?? [])]) {
-        for (const e of c.env ?? []) {
-          const r = e.valueFrom?.secretKeyRef;
-          if (!r) continue;
-          const n = need(namespace, r.name, r.key, `${owner} env ${e.name}`, r.optional === true);
-          if (e.name === 'AIRFLOW__CORE__FERNET_KEY') {
-            n.format = 'a Fernet key: 32 random bytes, URL-safe base64';
-            n.build = () => fernet();
-          } else if (['AIRFLOW__API_AUTH__JWT_SECRET', 'AIRFLOW__API__SECRET_KEY', 'POSTGRES_PASSWORD', 'PGPASSWORD'].includes(e.name)) {
-            n.format = '32 random bytes as hex';
-            n.build = () => hex();
-          } else if (/SQL_ALCHEMY_CONN$/.test(e.name)) {
-            const viaPgBouncer = o.kind !== 'Job' && pgbouncers.has(namespace);
-            n.format = viaPgBouncer ? "a SQLAlchemy URL to PgBouncer's Service, with the database's user, alias and password"
-              : "a SQLAlchemy URL to the database (your own database's: provide it when it is outside the cluster)";
-            n.build = ctx => connectionUrl(ctx, namespace, viaPgBouncer);
-          }
-        }
-        for (const e of c.envFrom ?? []) if (e.secretRef) need(namespace, e.secretRef.name, '*', `${owner} envFrom`, e.secretRef.optional === true);
-      }
-      for (const v of spec.volumes ?? []) {
-        const sources = [v.secret ? { name: v.secret.secretName, items: v.secret.items, optional: v.secret.optional } : undefined,
-          ...(v.projected?.sources ?? []).map((s: any) => s.secret)].filter(Boolean);
-        for (const s of sources) {
-          if (!s.items) {
-            need(namespace, s.name, '*', `${owner} volume ${v.name}`, s.optional === true);
-            continue;
-          }
-          for (const item of s.items) {
-            const n = need(namespace, s.name, item.key, `${owner} file ${item.path}`, s.optional === true);
-            if (item.path === 'simple_auth_manager_passwords.json.generated') {
-              const cfgMap = (spec.volumes ?? []).map((x: any) => x.configMap && configMap(namespace, x.configMap.name)?.data?.['airflow.cfg']).find(Boolean) as string | undefined;
-              const users = (cfgOption(cfgMap ?? '', 'core', 'simple_auth_manager_users') ?? 'admin:admin').split(',').map(u => u.split(':')[0].trim()).filter(Boolean);
-              n.format = `JSON {"<user>": "<password>"} for each of [core] simple_auth_manager_users (${users.join(', ')}); passwords 32 random bytes as hex`;
-              n.build = () => JSON.stringify(Object.fromEntries(users.map(u => [u, hex()])));
-            } else if (item.path === 'userlist.txt' && pgbouncers.has(namespace)) {
-              n.format = `PgBouncer's auth_file: "<user>" "<the database password>"`;
-              n.build = ctx => {
-                const password = databasePassword(ctx, namespace);
-                return password === undefined ? undefined : `"${pgbouncers.get(namespace)!.user}" "${password}"\n`;
-              };
-            }
-          }
-        }
+    const refs = podReferences(spec);
+    for (const r of refs.filter(x => x.kind === 'Secret')) {
+      const n = need(namespace, r.name, r.key ?? '*', `${owner} ${r.via}`, r.optional);
+      if (r.env === 'AIRFLOW__CORE__FERNET_KEY') {
+        n.format = 'a Fernet key: 32 random bytes, URL-safe base64';
+        n.build = () => fernet();
+      } else if (r.env !== undefined && ['AIRFLOW__API_AUTH__JWT_SECRET', 'AIRFLOW__API__SECRET_KEY', 'POSTGRES_PASSWORD', 'PGPASSWORD'].includes(r.env)) {
+        n.format = '32 random bytes as hex';
+        n.build = () => hex();
+      } else if (r.env !== undefined && /SQL_ALCHEMY_CONN$/.test(r.env)) {
+        const viaPgBouncer = o.kind !== 'Job' && pgbouncers.has(namespace);
+        n.format = viaPgBouncer ? "a SQLAlchemy URL to PgBouncer's Service, with the database's user, alias and password"
+          : "a SQLAlchemy URL to the database (your own database's: provide it when it is outside the cluster)";
+        n.build = ctx => connectionUrl(ctx, namespace, viaPgBouncer);
+      } else if (r.path === 'simple_auth_manager_passwords.json.generated') {
+        const cfg = refs.filter(x => x.kind === 'ConfigMap').map(x => configMap(namespace, x.name)?.data?.['airflow.cfg']).find(Boolean);
+        const users = (cfgOption(cfg ?? '', 'core', 'simple_auth_manager_users') ?? 'admin:admin').split(',').map(u => u.split(':')[0].trim()).filter(Boolean);
+        n.format = `JSON {"<user>": "<password>"} for each of [core] simple_auth_manager_users (${users.join(', ')}); passwords 32 random bytes as hex`;
+        n.build = () => JSON.stringify(Object.fromEntries(users.map(u => [u, hex()])));
+      } else if (r.path === 'userlist.txt' && pgbouncers.has(namespace)) {
+        n.format = `PgBouncer's auth_file: "<user>" "<the database password>"`;
+        n.build = ctx => {
+          const password = databasePassword(ctx, namespace);
+          return password === undefined ? undefined : `"${pgbouncers.get(namespace)!.user}" "${password}"\n`;
+        };
       }
     }
   }
