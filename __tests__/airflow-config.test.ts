@@ -45,11 +45,18 @@ describe('airflow.cfg managed by the library', () => {
     expect(cfg.kubernetes_executor.pod_template_file).toMatch(/^\/.+\.ya?ml$/);
   });
 
-  test('an explicit namespace prop wins over the chart namespace', () => {
-    const chart = testChart();
+  test('a namespace prop places a config whose Chart has none', () => {
+    const chart = new Chart(Testing.app(), 'plain', { disableResourceNameHashes: true });
     const c = new AirflowConfig(chart, 'config', { namespace: 'other' });
     expect(airflowCfg(synth(chart)).kubernetes_executor.namespace).toBe('other');
     expect(c.executionApiServerUrl).toBe('http://airflow-api-server.other:8080/execution/');
+  });
+
+  test('a namespace prop other than the Chart\'s is refused: the objects go to the Chart\'s, task pods would go to the other', () => {
+    const e = errorOf({ namespace: 'other' });
+    expect(e.property).toBe('namespace');
+    expect(e.message).toContain('expected the namespace of its Chart [test] (airflow-test)');
+    expect(() => new AirflowConfig(testChart(), 'config', { namespace: NS })).not.toThrow();
   });
 
   test('the instance name prefixes the ConfigMap and the api-server host', () => {
@@ -244,6 +251,7 @@ describe('checksum', () => {
     expect(make({ options: { core: { parallelism: 65 } } }).config.checksum).not.toBe(base);
     expect(make({ options: { core: { parallelism: 64 }, sentry: { sentry_dsn: SecretKeyRef.of('s', 'k') } } }).config.checksum).not.toBe(base);
     expect(make({ options: { core: { parallelism: 64 } }, secrets: { fernetKey: SecretKeyRef.of('other', 'fernet') } }).config.checksum).not.toBe(base);
-    expect(make({ options: { core: { parallelism: 64 } }, namespace: 'other' }).config.checksum).not.toBe(base);
+    const elsewhere = new AirflowConfig(new Chart(Testing.app(), 'plain', { namespace: 'other' }), 'config', { options: { core: { parallelism: 64 } } });
+    expect(elsewhere.checksum).not.toBe(base);
   });
 });

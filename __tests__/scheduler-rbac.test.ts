@@ -64,9 +64,11 @@ test('ServiceAccounts do not automount their token (pods opt in)', () => {
 
 test('instance name and namespace props', () => {
   const c = testChart();
-  new SchedulerRbac(c, 'rbac', { instanceName: 'etl', namespace: 'other' });
+  new SchedulerRbac(c, 'rbac', { instanceName: 'etl', namespace: 'airflow-test' });
   const o = synth(c);
-  expect(find(o, 'RoleBinding', 'etl-scheduler').subjects).toEqual([{ kind: 'ServiceAccount', name: 'etl-scheduler', namespace: 'other' }]);
+  expect(find(o, 'RoleBinding', 'etl-scheduler').subjects).toEqual([{ kind: 'ServiceAccount', name: 'etl-scheduler', namespace: 'airflow-test' }]);
+  // a RoleBinding in the Chart's namespace naming a ServiceAccount elsewhere would bind nothing that exists
+  expect(() => new SchedulerRbac(testChart(), 'rbac', { namespace: 'other' })).toThrow(/namespace: got "other"; expected the namespace of its Chart \[test\] \(airflow-test\)/);
   expect(() => new SchedulerRbac(testChart(), 'rbac', { instanceName: 'Bad_Name' })).toThrow(AirflowValidationError);
   expect(() => new SchedulerRbac(testChart(), 'rbac', { namespace: 'Bad_NS' })).toThrow(AirflowValidationError);
 });

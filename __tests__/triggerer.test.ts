@@ -59,7 +59,17 @@ describe('Triggerer', () => {
   });
 
   test('honours replicas and image', () => {
-    const { deployment, spec } = render({ replicas: 2, image: 'registry.example.com/airflow:3.1.7-custom' });
+    const { deployment, spec } = render({ replicas: 2, image: 'apache/airflow:3.1.6-python3.12' });
+    expect(deployment.spec.replicas).toBe(2);
+    for (const c of [...spec.initContainers, ...spec.containers]) expect(c.image).toBe('apache/airflow:3.1.6-python3.12');
+  });
+
+  test('runs a custom image when the config declares its Airflow version', () => {
+    const chart = testChart();
+    const config = new AirflowConfig(chart, 'config', { airflowVersion: '3.1.7' });
+    new Triggerer(chart, 'triggerer', { config, replicas: 2, image: 'registry.example.com/airflow:3.1.7-custom' });
+    const deployment = find(synth(chart), 'Deployment', 'airflow-triggerer');
+    const spec = deployment.spec.template.spec;
     expect(deployment.spec.replicas).toBe(2);
     for (const c of [...spec.initContainers, ...spec.containers]) expect(c.image).toBe('registry.example.com/airflow:3.1.7-custom');
   });

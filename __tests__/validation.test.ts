@@ -1,4 +1,5 @@
-import { Testing } from 'cdk8s';
+import { readdirSync } from 'fs';
+import { ApiObject, Chart, Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
   AirflowChart, AirflowValidationError, check, checkCpu, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
@@ -201,5 +202,62 @@ describe('options in the wrong shape, credentials as literals', () => {
     expect(() => check(false, scope(), 'whatever', { url: 'https://me:hunter2@example.com/x' }, 'y')).toThrow('whatever: got {"url":"https://me:<redacted>@example.com/x"}');
     expect(redactUrlPasswords('a postgresql://u:p@h/d b ftp://x:y@z')).toBe('a postgresql://u:<redacted>@h/d b ftp://x:<redacted>@z');
     expect(redactUrlPasswords('https://example.com/a@b and user@host:path')).toBe('https://example.com/a@b and user@host:path');
+  });
+});
+
+describe('every object of the App is checked at synth, before any YAML is written', () => {
+  const synthErrors = (app: ReturnType<typeof Testing.app>): string => {
+    try {
+      app.synth();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return '';
+  };
+
+  test('a Chart copied with its namespace kept writes the same objects twice: synth names both and the fix', () => {
+    const app = Testing.app();
+    const dev = new Chart(app, 'dev', { namespace: 'airflow-dev' });
+    const copy = new Chart(app, 'dev-copy', { namespace: 'airflow-dev' });
+    // lower-level constructs, which have no installation-wide check of their own
+    new PostgresStatefulSet(dev, 'postgresql');
+    new PostgresStatefulSet(copy, 'postgresql');
+    const message = synthErrors(app);
+    expect(message).toContain('Chart [dev-copy] StatefulSet airflow-dev/airflow-postgresql: got it twice, from dev-copy/postgresql/');
+    expect(message).toContain('and dev/postgresql/');
+    expect(message).toContain('give the copied Chart its own namespace, or the installation its own instanceName');
+    expect(readdirSync(app.outdir)).toEqual([]);
+  });
+
+  test('the same objects in two namespaces, or two instance names in one, are no collision', () => {
+    const app = Testing.app();
+    new PostgresStatefulSet(new Chart(app, 'a', { namespace: 'ns-a' }), 'postgresql');
+    new PostgresStatefulSet(new Chart(app, 'b', { namespace: 'ns-b' }), 'postgresql');
+    const c = new Chart(app, 'c', { namespace: 'ns-a' });
+    new PostgresStatefulSet(c, 'postgresql', { instanceName: 'other' });
+    expect(synthErrors(app)).toBe('');
+  });
+
+  test.each<[string, string, string]>([
+    ['Service', '9api', 'a DNS-1035 label'],
+    ['ConfigMap', 'Upper', 'a DNS-1123 subdomain'],
+    ['CronJob', 'c'.repeat(53), 'a DNS-1123 subdomain of at most 52 characters'],
+    ['StatefulSet', 'db.main', 'a DNS-1123 label of at most 52 characters'],
+    ['Role', 'a/b', 'a path segment'],
+  ])('a %s named %j beside an installation fails synth with its kind\'s rule', (kind, name, rule) => {
+    const app = Testing.app();
+    const chart = new Chart(app, 'c', { namespace: 'ns' });
+    new AirflowConfig(chart, 'config');
+    new ApiObject(chart, 'extra', { apiVersion: kind === 'CronJob' ? 'batch/v1' : kind === 'StatefulSet' ? 'apps/v1' : kind === 'Role' ? 'rbac.authorization.k8s.io/v1' : 'v1', kind, metadata: { name } });
+    expect(synthErrors(app)).toContain(`Chart [c] ${kind} name: got ${JSON.stringify(name)} (object c/extra); expected ${rule}`);
+  });
+
+  test('names that follow their kind\'s rule pass, e.g. a Role with a dot and a ConfigMap with dots', () => {
+    const app = Testing.app();
+    const chart = new Chart(app, 'c', { namespace: 'ns' });
+    new AirflowConfig(chart, 'config');
+    new ApiObject(chart, 'role', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'system:airflow.reader' } });
+    new ApiObject(chart, 'cm', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'airflow.extra.config' } });
+    expect(synthErrors(app)).toBe('');
   });
 });

@@ -114,7 +114,7 @@ const ROWS: Row[] = [
   { what: 'Airflow image ":latest"', build: app => { const { c, config: cfg } = config(app); return new TaskPodTemplate(c, 'pod-template', { config: cfg, image: 'apache/airflow:latest' }); },
     cls: 'TaskPodTemplate', path: 'test/pod-template', property: 'image', value: 'apache/airflow:latest', expected: 'no "latest"' },
   { what: 'Airflow image with an upper-case repository', build: airflow({ image: 'Apache/Airflow:3.1.7' }),
-    cls: 'MigrateDatabaseJob', path: 'test/airflow/db-migrate', property: 'image', value: 'Apache/Airflow:3.1.7', expected: PINNED },
+    cls: 'Airflow', path: 'test/airflow', property: 'image', value: 'Apache/Airflow:3.1.7', expected: PINNED },
   { what: 'git-sync image without a tag', build: app => new GitSync(chart(app), 'git-sync', { repository: REPO, image: 'registry.k8s.io/git-sync/git-sync' }),
     cls: 'GitSync', path: 'test/git-sync', property: 'image', value: 'registry.k8s.io/git-sync/git-sync', expected: 'no missing tag' },
   { what: 'postgres image ":latest"', build: app => new PostgresStatefulSet(chart(app), 'postgresql', { image: 'postgres:latest' }),

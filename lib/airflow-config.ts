@@ -5,11 +5,14 @@ import { distance } from 'fastest-levenshtein';
 import * as k8s from '../imports/k8s';
 import reference from './airflow-options.json';
 import { checkKnownProps } from './known-props';
-import { AirflowNames, AIRFLOW_HOME, API_SERVER_PORT, POD_TEMPLATE_FILE } from './names';
+import {
+  AirflowNames, airflowSeries, AIRFLOW_HOME, AIRFLOW_VERSION, API_SERVER_PORT, DEFAULT_AIRFLOW_IMAGE, LOG_DIR,
+  officialImageVersion, POD_TEMPLATE_FILE, SUPPORTED_AIRFLOW_SERIES,
+} from './names';
 import { AirflowSecrets, AirflowSecretsProps, SecretKeyRef } from './secrets';
 import { RemoteLogging, renderRemoteLogging } from './remote-logging';
 import { TaskLogVolume } from './task-log-volume';
-import { check, checkDnsLabel, checkNoUrlPassword, checkWholeNumber } from './validation';
+import { check, checkImage, checkNamespace, checkNoUrlPassword, checkWholeNumber } from './validation';
 
 /** A writable emptyDir in the api-server for SimpleAuthManager's generated passwords file. */
 export const AUTH_DIR = `${AIRFLOW_HOME}/auth`;
@@ -63,7 +66,40 @@ const MANAGED: Record<string, string> = {
   'api_auth.jwt_secret': 'secrets.jwtSecret',
   'api.secret_key': 'secrets.apiSecretKey',
   'database.sql_alchemy_conn': 'secrets.sqlAlchemyConn',
+  'core.simple_auth_manager_passwords_file': `none: the api-server writes it to its writable ${AUTH_DIR} volume`,
 };
+
+/**
+ * Options whose value the manifests depend on without being derived from it: each is rejected with what it would
+ * break. (`[api] base_url` is not among them: its path drives the probes and the execution API URL.)
+ */
+const FIXED_BY_MANIFESTS: Record<string, string> = {
+  'api.port': `the api-server listens on ${API_SERVER_PORT}: its Service, probes, NetworkPolicies and the execution API URL use that port`,
+  'api.host': 'the api-server listens on every address (0.0.0.0), or its Service and probes cannot reach it',
+  'api.ssl_cert': 'probes and the execution API URL speak plain HTTP to the api-server: terminate TLS at an Ingress or a service mesh',
+  'api.ssl_key': 'probes and the execution API URL speak plain HTTP to the api-server: terminate TLS at an Ingress or a service mesh',
+  'logging.trigger_log_server_port': 'the triggerer serves logs of running triggers on 8794, the port its container and NetworkPolicies open',
+  'kubernetes_executor.in_cluster': "the scheduler reaches the Kubernetes API in cluster, with its ServiceAccount's token",
+  'kubernetes_executor.config_file': "no kubeconfig is mounted: the scheduler reaches the Kubernetes API with its ServiceAccount's token",
+  'kubernetes_executor.multi_namespace_mode': "the scheduler's Role grants pods in its own namespace only",
+  'kubernetes_executor.multi_namespace_mode_namespace_list': "the scheduler's Role grants pods in its own namespace only",
+  'kubernetes_executor.worker_container_repository': 'task pods run the task pod template\'s image: set the image prop',
+  'kubernetes_executor.worker_container_tag': 'task pods run the task pod template\'s image: set the image prop',
+};
+
+/**
+ * Options naming a place Airflow writes, and the writable volumes it may be under: the root file system of every
+ * Airflow container is read-only, so anything else fails at run time. Logs must stay on the `logs` volume, which
+ * the task log volume (when there is one) replaces.
+ */
+const WRITTEN_PATHS: Record<string, readonly string[]> = {
+  'logging.base_log_folder': [LOG_DIR],
+  'logging.dag_processor_child_process_log_directory': [LOG_DIR, '/tmp'],
+  'dag_processor.dag_bundle_storage_path': ['/tmp'],
+};
+
+/** Every AirflowConfig of an App by `<namespace>/<instanceName>`: two would write the same objects. */
+const INSTALLATIONS = new WeakMap<object, Map<string, AirflowConfig>>();
 
 /** `section.option` of every option the library sets itself. */
 export const MANAGED_OPTIONS = Object.keys(MANAGED);
@@ -77,6 +113,14 @@ const ALL_OPTIONS = Object.entries(SECTIONS).flatMap(([s, opts]) => Object.keys(
 export interface AirflowConfigProps {
   /** Prefix of every object name; a DNS-1035 label of at most 34 characters (see AirflowNames.of). @default 'airflow' */
   readonly instanceName?: string;
+  /**
+   * The Airflow version the installation runs, `X.Y.Z` of a supported series ({@link SUPPORTED_AIRFLOW_SERIES}).
+   * Declare it for a custom image (built `FROM apache/airflow:<version>`), whose tag the library cannot read; the
+   * default image is then `apache/airflow:<airflowVersion>`.
+   * @default the version of the official image's tag, else AIRFLOW_VERSION
+   * @throws AirflowValidationError for a version outside the supported series.
+   */
+  readonly airflowVersion?: string;
   /** Namespace Airflow runs in and launches task pods in (`[kubernetes_executor] namespace`). @default the Chart's namespace */
   readonly namespace?: string;
   /** Where DAG files are (`[core] dags_folder`); with git-sync use `GitSync.dagsFolder`. @default '/opt/airflow/dags' */
@@ -124,6 +168,12 @@ export interface AirflowConfigProps {
 export class AirflowConfig extends Construct {
   public readonly names: AirflowNames;
   public readonly namespace: string;
+  /** The Airflow version the installation runs (declared, or AIRFLOW_VERSION). */
+  public readonly airflowVersion: string;
+  /** Whether `airflowVersion` was declared, which lets components run custom images. */
+  public readonly airflowVersionDeclared: boolean;
+  /** The image components run when given none: `apache/airflow:<airflowVersion>` when declared, else DEFAULT_AIRFLOW_IMAGE. */
+  public readonly defaultImage: string;
   public readonly secrets: AirflowSecrets;
   public readonly dagsFolder: string;
   /** The shared task log volume, if any. */
@@ -149,12 +199,20 @@ export class AirflowConfig extends Construct {
     check(namespace !== undefined, this, 'namespace', namespace,
       `a namespace: neither this prop nor the Chart ("${chart.node.path}") sets one, and Airflow must know where it runs ` +
       `and launches task pods; give the Chart one: new Chart(app, '${chart.node.id}', { namespace: 'airflow' })`);
-    this.namespace = checkDnsLabel(this, 'namespace', namespace!);
+    this.namespace = checkNamespace(this, 'namespace', namespace!);
+    this.airflowVersionDeclared = props.airflowVersion !== undefined;
+    this.airflowVersion = props.airflowVersion ?? AIRFLOW_VERSION;
+    this.defaultImage = this.airflowVersionDeclared ? `apache/airflow:${this.airflowVersion}` : DEFAULT_AIRFLOW_IMAGE;
+    check(/^\d+\.\d+\.\d+$/.test(this.airflowVersion) && SUPPORTED_AIRFLOW_SERIES.includes(airflowSeries(this.airflowVersion)),
+      this, 'airflowVersion', props.airflowVersion, `a release of a supported Airflow series (${supportedSeries()}), as X.Y.Z`);
     this.secrets = new AirflowSecrets(this, this.names.name('secrets'), props.secrets);
-    const twin = Chart.of(this).node.findAll().find(c => c !== this && c instanceof AirflowConfig &&
-      c.names.instanceName === this.names.instanceName && c.namespace === this.namespace);
+    const installations = INSTALLATIONS.get(this.node.root) ?? new Map<string, AirflowConfig>();
+    INSTALLATIONS.set(this.node.root, installations);
+    const twin = installations.get(`${this.namespace}/${this.names.instanceName}`);
     check(twin === undefined, this, 'instanceName', this.names.instanceName,
-      `a name no other installation in namespace ${this.namespace} uses (${twin?.node.path} has it): object names would collide`);
+      `a name no other installation in namespace ${this.namespace} uses (${twin?.node.path} has it, in this or another Chart of the App): ` +
+      'object names would collide; give the copy its own namespace or instanceName');
+    installations.set(`${this.namespace}/${this.names.instanceName}`, this);
     this.dagsFolder = props.dagsFolder ?? `${AIRFLOW_HOME}/dags`;
     check(/^\/[^\s]*$/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without spaces');
     check(props.taskLogVolume === undefined || props.taskLogVolume instanceof TaskLogVolume, this, 'taskLogVolume', typeof props.taskLogVolume, 'a TaskLogVolume');
@@ -228,6 +286,31 @@ export class AirflowConfig extends Construct {
   }
 
   /**
+   * Checks the Airflow image a component of this installation runs and returns it: an official
+   * `apache/airflow:<version>` image of the installation's series, or, when `airflowVersion` is declared, any image
+   * pinned by tag or digest (a custom image built from that version).
+   * @param image @default `apache/airflow:<airflowVersion>` when declared, else DEFAULT_AIRFLOW_IMAGE
+   * @throws AirflowValidationError for an unpinned image, an Airflow version outside the supported series (Airflow 2),
+   * an official image of another series than the declared `airflowVersion`, or a custom image without one.
+   */
+  public airflowImage(scope: Construct, property: string, image: string | undefined): string {
+    if (image === undefined) return this.defaultImage;
+    checkImage(scope, property, image);
+    const tagged = officialImageVersion(image);
+    if (tagged === undefined) {
+      check(this.airflowVersionDeclared, scope, property, image,
+        `an official apache/airflow:<version> image, or a custom image whose Airflow version is declared with airflowVersion ` +
+        `(e.g. '${AIRFLOW_VERSION}' for an image built FROM apache/airflow:${AIRFLOW_VERSION}): options and commands are checked for that version`);
+      return image;
+    }
+    check(SUPPORTED_AIRFLOW_SERIES.includes(airflowSeries(tagged)), scope, property, image,
+      `an image of a supported Airflow series (${supportedSeries()}): Airflow ${tagged} is not one`);
+    check(airflowSeries(tagged) === airflowSeries(this.airflowVersion), scope, property, image,
+      `an image of the installation's Airflow ${airflowSeries(this.airflowVersion)} series (airflowVersion ${this.airflowVersion})`);
+    return image;
+  }
+
+  /**
    * Environment variables (`AIRFLOW__SECTION__OPTION`) that read the given secret options, plus the
    * options given as a SecretKeyRef in `options` (see {@link OptionSecrets}), from their Secrets.
    */
@@ -250,6 +333,7 @@ export class AirflowConfig extends Construct {
     if (MANAGED[key] !== undefined) {
       check(false, this, property, shown, `it unset: this library sets ${key} itself (use ${MANAGED[key]})`);
     }
+    if (FIXED_BY_MANIFESTS[key] !== undefined) check(false, this, property, shown, `it unset: ${FIXED_BY_MANIFESTS[key]}`);
     check(replacement === undefined, this, property, shown,
       `the option under its current name: [${section}] ${option} was renamed to [${newSection}] ${newOption}`);
     const info = SECTIONS[section]?.[option];
@@ -268,9 +352,19 @@ export class AirflowConfig extends Construct {
     check(!/[\r\n]/.test(literal) && literal.trim() === literal, this, property, value,
       'a single-line value without leading or trailing spaces');
     checkNoUrlPassword(this, property, literal);
+    const writable = WRITTEN_PATHS[key];
+    if (writable !== undefined) {
+      const under = writable.some(dir => literal === dir || literal.startsWith(`${dir}/`));
+      check(under && !/\/\.\.?(\/|$)/.test(literal), this, property, value,
+        `a path under ${writable.join(' or ')}: Airflow writes there, and every other place in its containers is read-only`);
+    }
     check(OPTION_TYPES[info.type] === undefined || OPTION_TYPES[info.type].test(literal), this, property, value, `a value of type ${info.type}`);
     return literal;
   }
+}
+
+function supportedSeries(): string {
+  return SUPPORTED_AIRFLOW_SERIES.map(s => `${s}.x`).join(', ');
 }
 
 const DIGITS = '\\d(?:_?\\d)*';

@@ -4,9 +4,9 @@ import { AirflowConfig } from './airflow-config';
 import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAIT_RESOURCES, reservedEnv } from './airflow-pod';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
-import { AirflowComponentName, DEFAULT_AIRFLOW_IMAGE } from './names';
+import { AirflowComponentName } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
-import { check, checkImage, checkWholeNumber } from './validation';
+import { check, checkWholeNumber } from './validation';
 
 /**
  * A PodDisruptionBudget: give exactly one of the two. It must let at least one pod be evicted,
@@ -24,7 +24,7 @@ export interface DisruptionBudget {
 export interface AirflowDeploymentProps {
   /** airflow.cfg, the secret references and the names of this installation. */
   readonly config: AirflowConfig;
-  /** The Airflow image, pinned. @default DEFAULT_AIRFLOW_IMAGE (apache/airflow:3.1.7) */
+  /** The Airflow image, pinned; see AirflowConfig.airflowImage for what is accepted. @default the config's defaultImage (apache/airflow:3.1.7) */
   readonly image?: string;
   /** Number of pods; a whole number >= 1. @default 1 */
   readonly replicas?: number;
@@ -93,7 +93,7 @@ export abstract class AirflowDeployment extends Construct {
     const names = config.names;
     this.name = names.name(spec.component);
     this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
-    const image = this.image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
+    const image = this.image = config.airflowImage(this, 'image', props.image);
     const spread = props.spreadAcrossNodes ?? 'ScheduleAnyway';
     check(['DoNotSchedule', 'ScheduleAnyway'].includes(spread), this, 'spreadAcrossNodes', spread, '"DoNotSchedule" or "ScheduleAnyway"');
     const podSpec = airflowPodSpec(this, {

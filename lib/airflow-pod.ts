@@ -2,7 +2,7 @@ import { IConstruct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, AirflowSecretUse, envVarName, MANAGED_OPTIONS, OptionSecrets } from './airflow-config';
 import { GitSync } from './git-sync';
-import { AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID } from './names';
+import { AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID, LOG_DIR } from './names';
 import { ContainerResources } from './resources';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkNoUrlPassword, checkUniqueNames } from './validation';
@@ -84,7 +84,7 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
   }
   const mounts: k8s.VolumeMount[] = [
     { name: 'config', mountPath: `${AIRFLOW_HOME}/airflow.cfg`, subPath: 'airflow.cfg', readOnly: true },
-    { name: 'logs', mountPath: `${AIRFLOW_HOME}/logs` },
+    { name: 'logs', mountPath: LOG_DIR },
     { name: 'tmp', mountPath: '/tmp' },
   ];
   const logVolume = o.sharedLogs ? o.config.taskLogVolume : undefined;

@@ -46,8 +46,16 @@ export interface AirflowProps {
   readonly instanceName?: string;
   /** @default the Chart's namespace */
   readonly namespace?: string;
-  /** The Airflow image of every component and task pod, pinned. @default DEFAULT_AIRFLOW_IMAGE */
+  /**
+   * The Airflow image of every component and task pod, pinned: an official `apache/airflow:<version>` of a
+   * supported series, or a custom image with `airflowVersion`. @default `apache/airflow:<airflowVersion>`, or DEFAULT_AIRFLOW_IMAGE
+   */
   readonly image?: string;
+  /**
+   * The Airflow version `image` runs, `X.Y.Z` (see AirflowConfigProps.airflowVersion): required for a custom image,
+   * whose tag the library cannot read. @default the official image's tag, else AIRFLOW_VERSION
+   */
+  readonly airflowVersion?: string;
   /** DAGs from Git (git-sync). @default none: DAGs baked into the image at /opt/airflow/dags */
   readonly dags?: GitSyncProps;
   /** An in-cluster PostgreSQL. @default one with PostgresStatefulSet's defaults, unless externalDatabase is given */
@@ -172,6 +180,7 @@ export class Airflow extends Construct {
       : undefined;
     this.config = new AirflowConfig(this, 'config', {
       instanceName,
+      airflowVersion: props.airflowVersion,
       namespace: props.namespace,
       dagsFolder: this.gitSync?.dagsFolder,
       dagsRefreshSeconds: this.gitSync?.periodSeconds,
@@ -181,6 +190,7 @@ export class Airflow extends Construct {
       remoteLogging: props.remoteLogging,
     });
     const config = this.config;
+    config.airflowImage(this, 'image', image);
     this.rbac = new SchedulerRbac(this, 'rbac', { instanceName, namespace: config.namespace });
     if (!externalDatabase) this.postgres = new PostgresStatefulSet(this, 'postgresql', { instanceName, ...props.postgres });
     if (props.pgbouncer) {

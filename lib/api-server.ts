@@ -3,7 +3,7 @@ import * as k8s from '../imports/k8s';
 import { AirflowConfig, AUTH_DIR } from './airflow-config';
 import { AirflowDeployment, AirflowDeploymentProps } from './airflow-deployment';
 import { AirflowPodOptions } from './airflow-pod';
-import { AIRFLOW_GID, AIRFLOW_UID, API_SERVER_PORT, DEFAULT_AIRFLOW_IMAGE } from './names';
+import { AIRFLOW_GID, AIRFLOW_UID, API_SERVER_PORT } from './names';
 import { restrictedContainerSecurity } from './security';
 import { check, checkDnsSubdomain } from './validation';
 
@@ -18,7 +18,7 @@ const PASSWORDS_FILE = 'simple_auth_manager_passwords.json.generated';
  * folder. An init container copies the passwords from the Secret there first when the Secret has
  * them (the volume is optional), so that all replicas share one password.
  */
-function simpleAuthManagerPasswords(config: AirflowConfig | undefined, image: string): Pick<AirflowPodOptions, 'extraVolumes' | 'extraVolumeMounts' | 'extraInitContainers'> {
+function simpleAuthManagerPasswords(config: AirflowConfig | undefined, image: string | undefined): Pick<AirflowPodOptions, 'extraVolumes' | 'extraVolumeMounts' | 'extraInitContainers'> {
   if (!(config instanceof AirflowConfig)) return {}; // AirflowDeployment reports the bad config
   const ref = config.secrets.simpleAuthManagerPasswords;
   return {
@@ -29,7 +29,7 @@ function simpleAuthManagerPasswords(config: AirflowConfig | undefined, image: st
     extraVolumeMounts: [{ name: 'auth', mountPath: AUTH_DIR }],
     extraInitContainers: [{
       name: 'auth-passwords',
-      image,
+      image: image ?? config.defaultImage,
       imagePullPolicy: 'IfNotPresent',
       command: ['/bin/sh', '-c', `if [ -f /passwords/${PASSWORDS_FILE} ]; then cp /passwords/${PASSWORDS_FILE} ${AUTH_DIR}/; fi`],
       resources: {
@@ -84,7 +84,7 @@ export class ApiServer extends AirflowDeployment {
       defaultResources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
       serviceAccountName,
       ports: [{ name: 'http', containerPort: API_SERVER_PORT }],
-      ...simpleAuthManagerPasswords(props.config, props.image ?? DEFAULT_AIRFLOW_IMAGE),
+      ...simpleAuthManagerPasswords(props.config, props.image),
       startupProbe: probe(6, 20),
       readinessProbe: probe(5, 5),
       livenessProbe: probe(5, 5),

@@ -4,9 +4,8 @@ import { AirflowConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec, DEFAULT_MIGRATION_WAIT_RESOURCES } from './airflow-pod';
 import { checkKnownProps } from './known-props';
-import { DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
-import { check, checkImage, checkWholeNumber } from './validation';
+import { check, checkWholeNumber } from './validation';
 
 /**
  * The tables `airflow db clean --tables` knows in Airflow 3.1.7: `config_list` in
@@ -40,7 +39,7 @@ const UNSAFE_TABLES: Record<string, string> = {
 /** Properties of {@link DatabaseCleanup}. */
 export interface DatabaseCleanupProps {
   readonly config: AirflowConfig;
-  /** The Airflow image that runs `airflow db clean`; the components' own. @default DEFAULT_AIRFLOW_IMAGE */
+  /** The Airflow image that runs `airflow db clean`; the components' own. @default the config's defaultImage (AirflowConfig.airflowImage says what is accepted) */
   readonly image?: string;
   /** When it runs, a five-field cron schedule in the controller-manager's time zone (usually UTC). @default '30 3 * * *' (daily, 03:30) */
   readonly schedule?: string;
@@ -104,7 +103,7 @@ export class DatabaseCleanup extends Construct {
     checkKnownProps(this, props);
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
-    const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
+    const image = props.config.airflowImage(this, 'image', props.image);
     const schedule = checkSchedule(this, 'schedule', props.schedule ?? '30 3 * * *');
     const retentionDays = checkWholeNumber(this, 'retentionDays', props.retentionDays ?? 90, 1);
     const archive = props.archive ?? false;

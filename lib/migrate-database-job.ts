@@ -5,14 +5,13 @@ import { AirflowConfig, envVarName } from './airflow-config';
 import { checkKnownProps } from './known-props';
 import { SecretKeyRef } from './secrets';
 import { airflowPodSpec } from './airflow-pod';
-import { DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
-import { check, checkImage, checkWholeNumber } from './validation';
+import { check, checkWholeNumber } from './validation';
 
 /** Properties of {@link MigrateDatabaseJob}. */
 export interface MigrateDatabaseJobProps {
   readonly config: AirflowConfig;
-  /** The Airflow image whose migrations run; the same as the components'. @default DEFAULT_AIRFLOW_IMAGE */
+  /** The Airflow image whose migrations run; the same as the components'. @default the config's defaultImage (AirflowConfig.airflowImage says what is accepted) */
   readonly image?: string;
   /** @default requests 250m CPU / 512Mi, limit 1Gi */
   readonly resources?: ContainerResourcesProps;
@@ -50,7 +49,7 @@ export class MigrateDatabaseJob extends Construct {
     checkKnownProps(this, props);
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
-    const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
+    const image = props.config.airflowImage(this, 'image', props.image);
     const podSpec = airflowPodSpec(this, {
       config,
       image,

@@ -1,5 +1,5 @@
 import { IConstruct } from 'constructs';
-import { checkDns1035Label } from './validation';
+import { checkAppObjectsAtSynth, checkDns1035Label } from './validation';
 
 /** The Airflow version the default image runs; also the `app.kubernetes.io/version` label. */
 export const AIRFLOW_VERSION = '3.1.7';
@@ -7,8 +7,31 @@ export const AIRFLOW_VERSION = '3.1.7';
 /** The default Airflow image: the official apache/airflow image, pinned. */
 export const DEFAULT_AIRFLOW_IMAGE = `apache/airflow:${AIRFLOW_VERSION}`;
 
+/**
+ * The Airflow release series this library deploys and checks options for: `3.1` is 3.1.0 to 3.1.x. Airflow 2
+ * (another architecture: no api-server, no Task Execution API) and 3.0 are not among them.
+ */
+export const SUPPORTED_AIRFLOW_SERIES: readonly string[] = ['3.1'];
+
+/** `major.minor` of an `X.Y.Z` version. */
+export function airflowSeries(version: string): string {
+  return version.split('.').slice(0, 2).join('.');
+}
+
+// The official image's repository, with or without Docker Hub's host, and its version tags:
+// `3.1.7`, `3.1.7-python3.12`, `slim-3.1.7`, `slim-3.1.7-python3.12` (https://hub.docker.com/r/apache/airflow/tags).
+const OFFICIAL_IMAGE = /^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\/)?apache\/airflow:(?:slim-)?(\d+\.\d+\.\d+)(?:-python\d+(?:\.\d+)?)?(?:@sha256:[a-f0-9]{64})?$/;
+
+/** The Airflow version an official `apache/airflow` image's tag names, or undefined (a custom image, a digest only). */
+export function officialImageVersion(image: string): string | undefined {
+  return OFFICIAL_IMAGE.exec(image)?.[1];
+}
+
 /** AIRFLOW_HOME in the official image. */
 export const AIRFLOW_HOME = '/opt/airflow';
+
+/** `[logging] base_log_folder` (Airflow's default), where every Airflow container mounts its writable `logs` volume. */
+export const LOG_DIR = `${AIRFLOW_HOME}/logs`;
 
 /** The official image's user (uid 50000) and group (gid 0); see the apache/airflow Dockerfile. */
 export const AIRFLOW_UID = 50000;
@@ -55,6 +78,7 @@ export class AirflowNames {
    * @throws AirflowValidationError when the instance name is not such a label.
    */
   public static of(scope: IConstruct, instanceName = 'airflow'): AirflowNames {
+    checkAppObjectsAtSynth(scope);
     return new AirflowNames(checkDns1035Label(scope, 'instanceName', instanceName, MAX_INSTANCE_NAME, LONGEST_NAME.why));
   }
 

@@ -3,13 +3,16 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames } from './names';
-import { checkDnsLabel } from './validation';
+import { checkNamespace } from './validation';
 
 /** Properties of {@link SchedulerRbac}. */
 export interface SchedulerRbacProps {
   /** Prefix of the object names. @default 'airflow' */
   readonly instanceName?: string;
-  /** Namespace of the ServiceAccounts named in the RoleBindings. @default the Chart's namespace */
+  /**
+   * Namespace of the ServiceAccounts named in the RoleBindings: the Chart's, where the ServiceAccounts are made
+   * (a RoleBinding naming one elsewhere would bind nothing that exists). @default the Chart's namespace
+   */
   readonly namespace?: string;
 }
 
@@ -27,13 +30,13 @@ export class SchedulerRbac extends Construct {
   public readonly schedulerServiceAccountName: string;
   public readonly apiServerServiceAccountName: string;
 
-  /** @throws AirflowValidationError for an instance name that is not a DNS-1123 label. */
+  /** @throws AirflowValidationError for an instance name that is not a DNS-1035 label, or a namespace other than the Chart's. */
   constructor(scope: Construct, id: string, props: SchedulerRbacProps = {}) {
     super(scope, id);
     checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
     const namespace = props.namespace ?? Chart.of(this).namespace;
-    if (namespace !== undefined) checkDnsLabel(this, 'namespace', namespace);
+    if (namespace !== undefined) checkNamespace(this, 'namespace', namespace);
     this.schedulerServiceAccountName = grant(this, names, namespace, 'scheduler', [
       { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete', 'get', 'list', 'patch', 'watch'] },
       { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },

@@ -5,15 +5,14 @@ import { AirflowConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec } from './airflow-pod';
 import { checkKnownProps } from './known-props';
-import { DEFAULT_AIRFLOW_IMAGE } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { grant } from './scheduler-rbac';
-import { check, checkImage, checkWholeNumber } from './validation';
+import { check, checkWholeNumber } from './validation';
 
 /** Properties of {@link TaskPodCleanup}. */
 export interface TaskPodCleanupProps {
   readonly config: AirflowConfig;
-  /** The image the job runs (it uses the Kubernetes client that ships with Airflow). @default DEFAULT_AIRFLOW_IMAGE */
+  /** The image the job runs (it uses the Kubernetes client that ships with Airflow). @default the config's defaultImage (AirflowConfig.airflowImage says what is accepted) */
   readonly image?: string;
   /** When it runs, a five-field cron schedule in the controller-manager's time zone. @default every 15 minutes */
   readonly schedule?: string;
@@ -67,7 +66,7 @@ export class TaskPodCleanup extends Construct {
     checkKnownProps(this, props);
     const { config } = props;
     check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
-    const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
+    const image = props.config.airflowImage(this, 'image', props.image);
     const schedule = checkSchedule(this, 'schedule', props.schedule ?? '*/15 * * * *');
     const succeeded = checkWholeNumber(this, 'succeededAfterSeconds', props.succeededAfterSeconds ?? 300, 0);
     const failed = checkWholeNumber(this, 'failedAfterSeconds', props.failedAfterSeconds ?? 86400, 0);

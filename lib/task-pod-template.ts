@@ -6,9 +6,9 @@ import { AirflowConfig } from './airflow-config';
 import { airflowPodSpec, checkExtraEnv, reservedEnv } from './airflow-pod';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
-import { DEFAULT_AIRFLOW_IMAGE, POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
+import { POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
-import { check, checkDnsSubdomain, checkImage } from './validation';
+import { check, checkDnsSubdomain } from './validation';
 
 /** The `base` container's resources unless given. */
 export const DEFAULT_TASK_RESOURCES: ContainerResources = {
@@ -19,7 +19,7 @@ export const DEFAULT_TASK_RESOURCES: ContainerResources = {
 /** Properties of {@link TaskPodTemplate}. */
 export interface TaskPodTemplateProps {
   readonly config: AirflowConfig;
-  /** The image tasks run in. @default DEFAULT_AIRFLOW_IMAGE */
+  /** The image tasks run in. @default the config's defaultImage (AirflowConfig.airflowImage says what is accepted) */
   readonly image?: string;
   /**
    * CPU, memory and local disk of the `base` container; a task overrides them with
@@ -73,7 +73,7 @@ export class TaskPodTemplate extends Construct {
     this.config = config;
     const names = config.names;
     this.configMapName = names.name('pod-template');
-    const image = checkImage(this, 'image', props.image ?? DEFAULT_AIRFLOW_IMAGE);
+    const image = config.airflowImage(this, 'image', props.image);
     const spec = airflowPodSpec(this, {
       config,
       image,

@@ -1,3 +1,4 @@
+import { ApiObject, Chart } from 'cdk8s';
 import { IConstruct } from 'constructs';
 
 /**
@@ -137,6 +138,18 @@ export function checkDns1035Label(scope: IConstruct, property: string, value: st
   return value;
 }
 
+/**
+ * A namespace a construct places or names objects in (`[kubernetes_executor] namespace`, a RoleBinding's subjects):
+ * a DNS-1123 label, and its Chart's namespace when the Chart has one, since that is where the objects go.
+ */
+export function checkNamespace(scope: IConstruct, property: string, value: string): string {
+  checkDnsLabel(scope, property, value);
+  const chart = Chart.of(scope);
+  check(chart.namespace === undefined || value === chart.namespace, scope, property, value,
+    `the namespace of its Chart [${chart.node.path}] (${chart.namespace}), where its objects go: unset, or "${chart.namespace}"`);
+  return value;
+}
+
 /** A DNS-1123 subdomain (Secret and ConfigMap names). */
 export function checkDnsSubdomain(scope: IConstruct, property: string, value: string): string {
   check(typeof value === 'string' && value.length <= 253 && value.split('.').every(l => DNS1123_LABEL.test(l)),
@@ -180,4 +193,63 @@ export function checkUniqueNames<T extends { name: string }>(scope: IConstruct, 
     seen.add(item.name);
   }
   return items;
+}
+
+const DNS1123_SUBDOMAIN = (name: string) => name.length <= 253 && name.split('.').every(l => DNS1123_LABEL.test(l));
+const label = (max: number) => (name: string) => name.length <= max && DNS1123_LABEL.test(name);
+
+/**
+ * Kubernetes' rule for the names of the kinds this library writes: the name function each kind's validation passes
+ * to ValidateObjectMeta (k8s.io/kubernetes pkg/apis/{core,apps,batch,rbac}/validation), plus the room a controller
+ * needs for what it derives from the name (CronJob: Jobs named `<name>-<11 characters>`, apps/batch validation;
+ * StatefulSet: the `controller-revision-hash` label `<name>-<10 characters>` of its pods, at most 63).
+ */
+const NAME_RULES: Record<string, { readonly ok: (name: string) => boolean; readonly rule: string }> = {
+  'Namespace': { ok: label(63), rule: 'a DNS-1123 label of at most 63 characters' },
+  'Service': { ok: name => name.length <= 63 && DNS1035_LABEL.test(name), rule: 'a DNS-1035 label of at most 63 characters (starting with a letter)' },
+  'StatefulSet': { ok: label(52), rule: 'a DNS-1123 label of at most 52 characters' },
+  'CronJob': { ok: name => name.length <= 52 && DNS1123_SUBDOMAIN(name), rule: 'a DNS-1123 subdomain of at most 52 characters' },
+  'Job': { ok: label(63), rule: 'a DNS-1123 label of at most 63 characters (its pods carry it as the job-name label)' },
+  'Role': { ok: name => name !== '.' && name !== '..' && name !== '' && !/[/%]/.test(name), rule: 'a path segment (no "/" or "%", not "." or "..")' },
+  'RoleBinding': { ok: name => name !== '.' && name !== '..' && name !== '' && !/[/%]/.test(name), rule: 'a path segment (no "/" or "%", not "." or "..")' },
+  ...Object.fromEntries(['ConfigMap', 'Secret', 'ServiceAccount', 'PersistentVolumeClaim', 'Deployment', 'NetworkPolicy', 'PodDisruptionBudget']
+    .map(kind => [kind, { ok: DNS1123_SUBDOMAIN, rule: 'a DNS-1123 subdomain of at most 253 characters' }])),
+};
+
+const CHECKED_APPS = new WeakSet<IConstruct>();
+
+/**
+ * Adds, once per App, the checks that see every object of every Chart at synth (before any YAML is written):
+ * each object's name follows its kind's rule, and no two objects are the same object (group, kind, namespace and
+ * name), as when an environment is copied and keeps its namespace. Cost: one pass over the App's objects.
+ */
+export function checkAppObjectsAtSynth(scope: IConstruct): void {
+  const root = scope.node.root;
+  if (CHECKED_APPS.has(root)) return;
+  CHECKED_APPS.add(root);
+  root.node.addValidation({ validate: () => appObjectErrors(root) });
+}
+
+function appObjectErrors(root: IConstruct): string[] {
+  const errors: string[] = [];
+  const seen = new Map<string, ApiObject>();
+  for (const o of root.node.findAll()) {
+    if (!(o instanceof ApiObject)) continue;
+    const where = (x: ApiObject) => `${Chart.of(x).constructor.name} [${Chart.of(x).node.path}]`;
+    const rule = NAME_RULES[o.kind];
+    if (rule !== undefined && !rule.ok(o.name)) {
+      errors.push(`${where(o)} ${o.kind} name: got ${show(o.name)} (object ${o.node.path}); expected ${rule.rule}, as Kubernetes requires of a ${o.kind}'s name.`);
+    }
+    const group = o.apiVersion.includes('/') ? o.apiVersion.slice(0, o.apiVersion.indexOf('/')) : '';
+    const namespace = o.kind === 'Namespace' ? '' : o.metadata.namespace ?? '';
+    const key = `${group}/${o.kind}/${namespace}/${o.name}`;
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, o);
+    } else {
+      errors.push(`${where(o)} ${o.kind} ${namespace ? `${namespace}/` : ''}${o.name}: got it twice, from ${o.node.path} and ${first.node.path}; ` +
+        'expected each object once per App (applying both, the last one wins): give the copied Chart its own namespace, or the installation its own instanceName.');
+    }
+  }
+  return errors;
 }
