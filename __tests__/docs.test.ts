@@ -1,9 +1,14 @@
 // The docs are current: the operator guide names real objects (each `kind/name`, PVC, label and container it
 // points at exists in dist/), and the API reference is what typedoc generates from the docstrings now.
 import { spawnSync } from 'child_process';
-import { readFileSync } from 'fs';
+import { existsSync, readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
-import { loadManifests } from '../scripts/manifests';
+import * as cdk8s from 'cdk8s';
+import { load as loadYaml } from 'js-yaml';
+import { ModuleKind, ScriptTarget, transpileModule } from 'typescript';
+import * as lib from '../lib';
+import { AIRFLOW_VERSION, DEFAULT_AIRFLOW_IMAGE } from '../lib/names';
+import { loadManifests, Manifest, podReferences, podTemplateOf } from '../scripts/manifests';
 import { tempDir } from './helpers';
 
 const ROOT = join(__dirname, '..');
@@ -41,4 +46,371 @@ test('docs/api/README.md is the API reference typedoc generates from the docstri
   const fresh = readFileSync(join(out, 'README.md'), 'utf8');
   expect(fresh).toContain('### AirflowApp');
   expect(readFileSync(join(ROOT, 'docs', 'api', 'README.md'), 'utf8')).toBe(fresh);
+});
+
+// --- docs/getting-started.md: every name, command, prop, file and number it gives is what dist/, package.json,
+// lib/ and the e2e run have now. A change there that the guide does not follow fails here, naming what drifted.
+describe('docs/getting-started.md', () => {
+  const START = readFileSync(join(ROOT, 'docs', 'getting-started.md'), 'utf8');
+  const FLAT = START.replace(/\s+/g, ' '); // prose as one line, however it is wrapped
+  const KIND_CONFIG = loadYaml(readFileSync(join(ROOT, 'docs', 'kind-cluster.yaml'), 'utf8')) as any;
+  const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  const E2E = readFileSync(join(ROOT, 'scripts', 'e2e', 'run.ts'), 'utf8');
+  const DAG_ID = /const DAG_ID = '([^']+)'/.exec(E2E)![1];
+  const SHAPES = JSON.parse(readFileSync(join(ROOT, 'lib', 'props-shapes.json'), 'utf8')).shapes;
+  const tier = (t: string) => loadManifests([join(ROOT, 'dist', `${t}.k8s.yaml`)]);
+  const TIER_MANIFESTS: Record<string, Manifest[]> = { dev: tier('dev'), staging: tier('staging'), prod: tier('prod') };
+  const TIER_OBJECTS = Object.fromEntries(Object.entries(TIER_MANIFESTS).map(([t, ms]) => [t, ms.filter(m => !m.embeddedIn).map(m => m.object as any)]));
+  const DEV_TASK_POD = TIER_MANIFESTS.dev.find(m => m.embeddedIn)!.object as any;
+  const NAMESPACES = everywhere.filter(o => o.kind === 'Namespace').map(o => o.metadata.name);
+  const DEV_NAMESPACE = objects.find(o => o.kind === 'Namespace').metadata.name;
+
+  /** The fenced blocks of one language (`''`: no language), list indentation removed. */
+  const fenced = (lang: string) => [...START.matchAll(/^( *)```([a-z]*)\n([\s\S]*?)^\1```$/gm)]
+    .filter(m => m[2] === lang).map(m => m[3].split('\n').map(l => l.slice(m[1].length)).join('\n'));
+  /** Shell commands: the sh blocks, continuation lines joined, and inline code spans that run kubectl or kind. */
+  const SH = fenced('sh').join('\n').replace(/\\\n\s*/g, ' ').split('\n');
+  const INLINE = [...START.matchAll(/`([^`\n]+)`/g)].map(m => m[1]);
+  const COMMANDS = [...SH, ...INLINE.filter(s => /^(kubectl|kind|npm|npx|docker|scripts\/)/.test(s))];
+  const KUBECTL = COMMANDS.filter(c => /\bkubectl\b/.test(c));
+  /** The rows of the Markdown table whose header row starts with `first`. */
+  const table = (first: string) => {
+    const lines = START.split('\n');
+    const start = lines.findIndex(l => l.startsWith(`| ${first} |`));
+    expect(start).toBeGreaterThanOrEqual(0);
+    const rows: string[][] = [];
+    for (let i = start + 2; i < lines.length && lines[i].startsWith('|'); i++) rows.push(lines[i].split('|').slice(1, -1).map(c => c.trim()));
+    return rows;
+  };
+  const codes = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map(m => m[1]);
+  const podSpec = (o: any) => podTemplateOf(o)!.spec;
+  const names = (cs: any[] | undefined) => (cs ?? []).map(c => c.name);
+  const imagesOf = (ms: Manifest[]) => ms.flatMap(m => { const s = podTemplateOf(m.object)?.spec; return s ? [...(s.initContainers ?? []), ...s.containers].map((c: any) => c.image as string) : []; });
+
+  test('every kind/name in a kubectl command is an object of dist/ (a Secret: one dist/ references), in the namespace given', () => {
+    const KINDS: Record<string, string> = {
+      deployment: 'Deployment', statefulset: 'StatefulSet', job: 'Job', cronjob: 'CronJob', service: 'Service', configmap: 'ConfigMap',
+      pvc: 'PersistentVolumeClaim', persistentvolumeclaim: 'PersistentVolumeClaim', networkpolicy: 'NetworkPolicy', serviceaccount: 'ServiceAccount', secret: 'Secret',
+    };
+    const created = new Set(KUBECTL.flatMap(c => [...c.matchAll(/create secret \S+ ([a-z0-9-]+)/g)].map(m => m[1])));
+    const referencedSecrets = new Set(TIER_MANIFESTS.dev.flatMap(m => { const s = podTemplateOf(m.object)?.spec; return s ? podReferences(s) : []; })
+      .filter(r => r.kind === 'Secret').map(r => r.name));
+    const refs = KUBECTL.flatMap(c => [
+      ...[...c.matchAll(/\b([a-z]+)\/([a-z0-9-]+)\b/g)].filter(m => KINDS[m[1]]),
+      ...[...c.matchAll(/\b(?:get|patch|describe|logs) ([a-z]+) ([a-z0-9-]+)\b/g)].filter(m => KINDS[m[1]]),
+    ].map(m => ({ command: c, kind: KINDS[m[1]], name: m[2], namespace: /(?:\s-n|--namespace[= ])\s*(\S+)/.exec(c)?.[1] ?? DEV_NAMESPACE })));
+    expect(refs.length).toBeGreaterThanOrEqual(9);
+    const missing = refs.filter(r => {
+      if (r.kind === 'Secret') return !created.has(r.name) && !referencedSecrets.has(r.name);
+      if (r.kind === 'ServiceAccount' && r.name === 'default') return false; // every namespace has one
+      return !everywhere.some(o => o.kind === r.kind && o.metadata.name === r.name && o.metadata.namespace === r.namespace);
+    });
+    expect(missing).toEqual([]);
+  });
+
+  test('every namespace a command names is one of dist/ (the quick start: dev\'s), but the one the NetworkPolicy check runs in', () => {
+    const given = KUBECTL.flatMap(c => [...c.matchAll(/(?:\s-n|--namespace[= ])\s*(\S+)/g)].map(m => ({ c, ns: m[1] })));
+    expect(given.length).toBeGreaterThanOrEqual(15);
+    expect(given.filter(g => g.ns !== DEV_NAMESPACE && !(g.ns === 'default' && /pg_isready/.test(g.c)))).toEqual([]);
+    expect(NAMESPACES).toContain(DEV_NAMESPACE);
+    // <service>.<namespace> host names
+    const hosts = [...START.matchAll(/\b(airflow-[a-z0-9-]+)\.(airflow-[a-z]+)\b/g)].map(m => ({ service: m[1], ns: m[2] }));
+    expect(hosts.length).toBeGreaterThanOrEqual(1);
+    expect(hosts.filter(h => !everywhere.some(o => o.kind === 'Service' && o.metadata.name === h.service && o.metadata.namespace === h.ns))).toEqual([]);
+  });
+
+  test('every label selector selects something dist/dev.k8s.yaml makes (the executor\'s task pod labels: the e2e DAG\'s)', () => {
+    const selectors = KUBECTL.flatMap(c => [...c.matchAll(/\s-l\s+'?([^\s']+)'?/g)].map(m => m[1]));
+    expect(selectors.length).toBeGreaterThanOrEqual(3);
+    const labelSets = objects.flatMap(o => [o.metadata.labels ?? {}, podTemplateOf(o)?.labels ?? {}]);
+    const unmatched = selectors.flatMap(s => s.split(',')).filter(kv => {
+      const [k, v] = kv.split('=');
+      if (k === 'dag_id') return v !== DAG_ID;
+      return !labelSets.some(l => l[k] === v);
+    });
+    expect(unmatched).toEqual([]);
+  });
+
+  test('logs -c names a container of the workload, port-forward the api-server Service\'s port, on the port the API calls use', () => {
+    const logs = KUBECTL.flatMap(c => [...c.matchAll(/logs (deployment|statefulset)\/([a-z0-9-]+) -c ([a-z0-9-]+)/g)]);
+    expect(logs.length).toBeGreaterThanOrEqual(1);
+    for (const [, kind, name, container] of logs) {
+      const spec = podSpec(objects.find(o => o.kind.toLowerCase() === kind && o.metadata.name === name));
+      expect([...names(spec.initContainers), ...names(spec.containers)]).toContain(container);
+    }
+    const [, service, local, remote] = /port-forward service\/([a-z0-9-]+) (\d+):(\d+)/.exec(SH.join('\n'))!;
+    expect(objects.find(o => o.kind === 'Service' && o.metadata.name === service).spec.ports.map((p: any) => p.port)).toContain(Number(remote));
+    expect(START).toContain(`http://localhost:${local}`);
+    expect([...START.matchAll(/http:\/\/localhost:(\d+)/g)].map(m => m[1]).filter(p => p !== local)).toEqual([]);
+  });
+
+  test('every npm script, file and link (with its anchor) it names exists', () => {
+    const scripts = [...START.matchAll(/\bnpm run ([\w:-]+)/g)].map(m => m[1]);
+    expect(scripts).toEqual(expect.arrayContaining(['synth', 'check', 'e2e']));
+    expect(scripts.filter(s => !(s in PKG.scripts))).toEqual([]);
+    const files = [...START.matchAll(/(?<![\w/.-])((?:scripts|docs|lib|dist|__tests__)\/[\w./-]*\w)/g)].map(m => m[1]);
+    expect(files).toEqual(expect.arrayContaining(['scripts/create-secrets.sh', 'dist/dev.k8s.yaml', 'docs/kind-cluster.yaml', 'lib/environments.ts']));
+    expect(files.filter(f => !existsSync(join(ROOT, f)))).toEqual([]);
+    const slug = (heading: string) => heading.trim().toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
+    const anchors = (file: string) => [...readFileSync(file, 'utf8').matchAll(/^#{1,6} (.+)$/gm)].map(m => slug(m[1]));
+    const links = [...START.matchAll(/\]\(([^)\s]+)\)/g)].map(m => m[1]).filter(l => !/^https?:/.test(l));
+    expect(links.length).toBeGreaterThanOrEqual(4);
+    const broken = links.filter(l => {
+      const [path, anchor] = l.split('#');
+      const file = path ? join(ROOT, 'docs', path) : join(ROOT, 'docs', 'getting-started.md');
+      return !existsSync(file) || (anchor !== undefined && !anchors(file).includes(anchor));
+    });
+    expect(broken).toEqual([]);
+  });
+
+  test('the README points to it from "Deploy an environment"', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Deploy an environment'), readme.indexOf('```sh', readme.indexOf('## Deploy an environment')));
+    expect(section).toContain('](docs/getting-started.md)');
+  });
+
+  test('docs/kind-cluster.yaml is a kind v1alpha4 Cluster of one node (dev\'s task log volume is ReadWriteOnce), named as the commands name it', () => {
+    expect(KIND_CONFIG).toMatchObject({ kind: 'Cluster', apiVersion: 'kind.x-k8s.io/v1alpha4' });
+    expect(KIND_CONFIG.nodes).toEqual([{ role: 'control-plane' }]);
+    expect(objects.find(o => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'airflow-logs').spec.accessModes).toEqual(['ReadWriteOnce']);
+    expect(SH).toContain('kind create cluster --config docs/kind-cluster.yaml');
+    const kindNames = COMMANDS.flatMap(c => [...c.matchAll(/\bkind (?:delete cluster|load docker-image \S+) --name (\S+)/g)].map(m => m[1]));
+    expect(kindNames.length).toBeGreaterThanOrEqual(2);
+    expect(new Set([...kindNames, KIND_CONFIG.name])).toEqual(new Set(['airflow']));
+    expect(START).toContain(`\`kind-${KIND_CONFIG.name}\``);
+    // the kind version that enforces NetworkPolicy, said alike in both
+    const kindVersion = /kind v(\d+\.\d+\.\d+) or newer/.exec(START)![1];
+    expect(readFileSync(join(ROOT, 'docs', 'kind-cluster.yaml'), 'utf8')).toContain(`kind v${kindVersion} or newer`);
+  });
+
+  test('the Dockerfile extends the image dist/ runs, as root only for apt and with Airflow\'s constraints of that version', () => {
+    const [dockerfile] = fenced('dockerfile');
+    expect(fenced('dockerfile')).toHaveLength(1);
+    expect(/^FROM (\S+)$/m.exec(dockerfile)![1]).toBe(DEFAULT_AIRFLOW_IMAGE);
+    expect(DEFAULT_AIRFLOW_IMAGE).toBe(`apache/airflow:${AIRFLOW_VERSION}`);
+    expect(podSpec(objects.find(o => o.kind === 'Deployment' && o.metadata.name === 'airflow-scheduler')).containers[0].image).toBe(DEFAULT_AIRFLOW_IMAGE);
+    const users = [...dockerfile.matchAll(/^USER (\S+)$/gm)].map(m => m[1]);
+    expect(users).toEqual(['root', 'airflow']);
+    expect(dockerfile.indexOf('apt-get install')).toBeGreaterThan(dockerfile.indexOf('USER root'));
+    expect(dockerfile.indexOf('apt-get install')).toBeLessThan(dockerfile.indexOf('USER airflow'));
+    expect(dockerfile.indexOf('pip install')).toBeGreaterThan(dockerfile.indexOf('USER airflow'));
+    expect(dockerfile).toContain('"apache-airflow==${AIRFLOW_VERSION}"');
+    expect(dockerfile).toContain('--constraint "${HOME}/constraints.txt"');
+    expect([...START.matchAll(/apache\/airflow\/constraints-([\w.]+)\//g)].map(m => m[1])).toEqual([AIRFLOW_VERSION]);
+  });
+
+  test('the images it lists are all the images dist/ runs, in every environment (task pods included)', () => {
+    const IMAGE = /^[a-z][a-z0-9.-]*(?:\/[a-z0-9._-]+)*:(?=[^:]*\d)\w[\w.-]*$/; // a tag with a digit: not `admin:admin`
+    const listed = new Set(INLINE.filter(s => IMAGE.test(s) && !s.startsWith('registry.example.com/')));
+    const used = new Set(Object.values(TIER_MANIFESTS).flatMap(imagesOf));
+    expect([...listed].filter(i => !used.has(i))).toEqual([]);
+    expect([...used].filter(i => !listed.has(i))).toEqual([]);
+  });
+
+  test('its chart example runs against lib/: every Airflow container and task pod gets the image, every ServiceAccount the pull Secret', () => {
+    const [snippet] = fenced('ts');
+    expect(fenced('ts')).toHaveLength(1);
+    const image = /image: '([^']+)'/.exec(snippet)![1];
+    // the same image in the build, push, kind load and lib/environments.ts instructions
+    expect(COMMANDS.filter(c => /docker (build|push)|kind load/.test(c)).map(c => /(registry\.example\.com\/\S+)/.exec(c)![1])).toEqual([image, image, image]);
+    expect(START).toContain(`add \`image: '${image}'\``);
+    // a custom image declares the version it is built FROM, in the example and in the lib/environments.ts instructions
+    const version = /airflowVersion: '([^']+)'/.exec(snippet)![1];
+    expect(`apache/airflow:${version}`).toBe(/^FROM (\S+)$/m.exec(fenced('dockerfile')[0])![1]);
+    expect(FLAT).toContain(`and \`airflowVersion: '${version}'\` to the preset's \`airflow\` props`);
+    const outdir = tempDir('getting-started-');
+    class TestApp extends cdk8s.App { constructor(props: cdk8s.AppProps = {}) { super({ ...props, outdir }); } }
+    const modules: Record<string, unknown> = { 'cdk8s': { ...cdk8s, App: TestApp }, 'cdk8s-airflow': lib };
+    const js = transpileModule(snippet, { compilerOptions: { module: ModuleKind.CommonJS, target: ScriptTarget.ES2022 } }).outputText;
+    new Function('require', 'exports', js)((name: string) => {
+      if (!(name in modules)) throw new Error(`the example imports ${name}`);
+      return modules[name];
+    }, {});
+    const out = loadManifests([join(outdir, 'dev.k8s.yaml')]);
+    const images = imagesOf(out);
+    expect(images).not.toContain(DEFAULT_AIRFLOW_IMAGE);
+    expect(images.filter(i => i === image).length).toBe(imagesOf(TIER_MANIFESTS.dev).filter(i => i === DEFAULT_AIRFLOW_IMAGE).length);
+    const accounts = out.map(m => m.object as any).filter(o => o.kind === 'ServiceAccount');
+    expect(accounts.map(a => a.metadata.name)).toContain('default');
+    expect(accounts.filter(a => JSON.stringify(a.imagePullSecrets) !== '[{"name":"airflow-registry"}]').map(a => a.metadata.name)).toEqual([]);
+    const runAs = out.flatMap(m => { const s = podTemplateOf(m.object)?.spec; return s ? [s.serviceAccountName ?? 'default'] : []; });
+    expect(runAs.filter(sa => !accounts.some(a => a.metadata.name === sa))).toEqual([]);
+  });
+
+  test('the ServiceAccounts it gives the pull Secret are exactly those dist/ pods run as, in every environment', () => {
+    const shText = SH.join('\n');
+    const loop = /for sa in ([a-z0-9 -]+); do\n\s*kubectl .*patch serviceaccount "\$sa"/.exec(shText)!;
+    const patched = [...loop[1].trim().split(/\s+/), ...[...shText.matchAll(/patch serviceaccount ([a-z0-9-]+) /g)].map(m => m[1])];
+    const runAs = new Set(Object.values(TIER_MANIFESTS).flat().flatMap(m => { const s = podTemplateOf(m.object)?.spec; return s ? [s.serviceAccountName ?? 'default'] : []; }));
+    expect(patched.sort()).toEqual([...runAs].sort());
+    const prose = START.slice(START.indexOf('**A private registry.**'));
+    for (const sa of runAs) expect(prose.slice(0, prose.indexOf('```sh'))).toContain(`\`${sa}\``);
+    // rolled: the Deployments whose pods (created by the apply) run as a ServiceAccount patched after it
+    const rolled = [...SH.join('\n').matchAll(/rollout restart ((?:deployment\/\S+ ?)+)/g)].flatMap(m => m[1].trim().split(' ').map(d => d.replace('deployment/', '')));
+    const afterApply = objects.filter(o => o.kind === 'Deployment' && podSpec(o).serviceAccountName).map(o => o.metadata.name);
+    expect(rolled.sort()).toEqual(afterApply.sort());
+  });
+
+  test('every `airflow.<prop>` it names is a prop of an environment (lib/props-shapes.json)', () => {
+    const paths = INLINE.filter(s => /^airflow(\.[a-z][A-Za-z]*)+$/.test(s) && s !== 'airflow.cfg');
+    expect(paths).toEqual(expect.arrayContaining(['airflow.image', 'airflow.dags.image', 'airflow.postgres.image', 'airflow.pgbouncer.image']));
+    const exists = (path: string) => path.split('.').reduce((node: any, key) => node?.[key], SHAPES.AirflowChart) !== undefined;
+    expect(paths.filter(p => !exists(p))).toEqual([]);
+  });
+
+  test('the DAGs, the login and the task pod are as dist/dev.k8s.yaml and the e2e run have them', () => {
+    const dagProcessor = podSpec(objects.find(o => o.kind === 'Deployment' && o.metadata.name === 'airflow-dag-processor'));
+    const env = Object.fromEntries(dagProcessor.containers.find((c: any) => c.name === 'git-sync').env.map((e: any) => [e.name, e.value]));
+    const cfg: string = objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-config').data['airflow.cfg'];
+    const subPath = /^dags_folder = \/opt\/airflow\/dags\/repo\/(.+)$/m.exec(cfg)![1];
+    expect(FLAT).toContain(`clones \`${env.GITSYNC_REPO}\` at the tag \`${env.GITSYNC_REF}\`, folder \`${subPath}\`, and pulls again every ${env.GITSYNC_PERIOD.replace('s', ' s')}`);
+    expect(START).toContain(`\`${DAG_ID}\``);
+    expect([...START.matchAll(/`(example_[a-z_]+)`/g)].map(m => m[1]).filter(d => d !== DAG_ID)).toEqual([]);
+    expect(START).toContain(`\`${DAG_ID.replace(/_/g, '-')}-my-task-<random>\``);
+    expect(cfg).toMatch(/^delete_worker_pods = True$/m);
+    expect(START).toContain('`delete_worker_pods = True`');
+    expect(names(DEV_TASK_POD.spec.initContainers)).toEqual(['git-sync-init']);
+    // SimpleAuthManager: only the passwords file is set, so the users are Airflow's default
+    expect(cfg).toMatch(/^simple_auth_manager_passwords_file = /m);
+    expect(cfg).not.toMatch(/^simple_auth_manager_users/m);
+    const reference = JSON.parse(readFileSync(join(ROOT, 'scripts', 'reference', 'airflow-config.json'), 'utf8'));
+    const users = reference.sections.core.simple_auth_manager_users.default;
+    expect(FLAT).toContain(`default \`${users}\`, user \`${users.split(':')[0]}\` with role \`${users.split(':')[1]}\``);
+    expect(SH.join('\n')).toContain(`jsonpath='{.data.simple-auth-manager-passwords}'`);
+    expect(JSON.stringify(objects)).toContain('"key":"simple-auth-manager-passwords"');
+  });
+
+  test('its REST calls are the e2e run\'s: same methods, paths and body keys', () => {
+    const e2eCalls = new Set([...E2E.matchAll(/api\('(\w+)', [`']([^`'?]+)/g)].map(m => `${m[1]} ${m[2].replace('${dagId}', '${DAG_ID}')}`));
+    const curls = SH.filter(l => /\bcurl\b/.test(l));
+    expect(curls.length).toBeGreaterThanOrEqual(5);
+    const calls = curls.map(c => `${/-X (\w+)/.exec(c)?.[1] ?? 'GET'} ${/http:\/\/localhost:\d+(\S+)/.exec(c)![1].replace(DAG_ID, '${DAG_ID}')}`);
+    expect(calls.filter(c => !e2eCalls.has(c))).toEqual([]);
+    const keys = [...SH.join('\n').matchAll(/\{"(\w+)": /g)].map(m => m[1]).filter(k => k !== 'auths' && k !== 'imagePullSecrets' && k !== 'name' && k !== 'auth');
+    expect(keys).toEqual(expect.arrayContaining(['username', 'is_paused', 'logical_date']));
+    expect(keys.filter(k => !new RegExp(`\\b${k}: `).test(E2E))).toEqual([]);
+    expect(E2E).toContain('r.json.access_token');
+    expect(SH.join('\n')).toContain('"access_token"');
+  });
+
+  test('the first start: each pod\'s init containers and containers, in order, are dist/dev.k8s.yaml\'s', () => {
+    const workload = (pod: string) => {
+      const name = pod.replace(/-<hash>-<random>$/, '').replace(/-0$/, '');
+      return objects.find(o => ['Deployment', 'StatefulSet'].includes(o.kind) && o.metadata.name === name)
+        ?? (/^airflow-db-migrate-<hash>/.test(pod) ? objects.find(o => o.kind === 'Job') : undefined);
+    };
+    const rows = table('pod');
+    const seen = rows.map(([pod, init, containers]) => {
+      const o = workload(codes(pod)[0]);
+      expect(o).toBeDefined();
+      expect(codes(init)).toEqual(names(podSpec(o).initContainers));
+      expect(codes(containers)).toEqual(names(podSpec(o).containers));
+      return o.metadata.name;
+    });
+    expect(seen.sort()).toEqual(objects.filter(o => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind)).map(o => o.metadata.name).sort());
+  });
+
+  test('the kubectl get pods pictures match dist/dev.k8s.yaml: names, container counts, init counts', () => {
+    const outputs = fenced('').filter(b => b.startsWith('NAME '));
+    expect(outputs).toHaveLength(2);
+    for (const output of outputs) {
+      const rows = output.trim().split('\n').slice(1).map(l => l.split(/\s+/));
+      const seen = rows.map(([pod, ready, status]) => {
+        const o = objects.find(x => (['Deployment'].includes(x.kind) && new RegExp(`^${x.metadata.name}-[a-z0-9]{8,10}-[a-z0-9]{5}$`).test(pod))
+          || (x.kind === 'StatefulSet' && pod === `${x.metadata.name}-0`)
+          || (x.kind === 'Job' && /^airflow-db-migrate-[0-9a-f]{10}-[a-z0-9]{5}$/.test(pod) && /^airflow-db-migrate-[0-9a-f]{10}$/.test(x.metadata.name)));
+        expect([pod, o?.metadata.name]).toEqual([pod, expect.any(String)]);
+        const spec = podSpec(o);
+        expect([pod, Number(ready.split('/')[1])]).toEqual([pod, spec.containers.length]);
+        const init = /^Init:\d+\/(\d+)$/.exec(status);
+        if (init) expect([pod, Number(init[1])]).toEqual([pod, names(spec.initContainers).length]);
+        if (status === 'Completed') expect(o.kind).toBe('Job');
+        return o.metadata.name;
+      });
+      expect(seen.sort()).toEqual(objects.filter(o => ['Deployment', 'StatefulSet', 'Job'].includes(o.kind)).map(o => o.metadata.name).sort());
+    }
+    // the Init:x/N states the table of states names are those of dev's pods
+    const stateCounts = new Set([...START.matchAll(/`Init:\d+\/(\d+)`/g)].map(m => Number(m[1])));
+    const initCounts = new Set(objects.filter(o => o.kind === 'Deployment').map(o => names(podSpec(o).initContainers).length));
+    expect(stateCounts).toEqual(initCounts);
+  });
+
+  test('the waits and retries it describes are dist/\'s: migration wait, Job backoff, entrypoint tries, startup probe, backup schedule', () => {
+    const yamlText = readFileSync(join(ROOT, 'dist', 'dev.k8s.yaml'), 'utf8');
+    const wait = /`airflow db check-migrations (--migration-wait-timeout=(\d+))`/.exec(START)!;
+    expect(yamlText).toContain(`- ${wait[1]}`);
+    expect(FLAT).toContain(`after ${wait[2]} s without a complete schema`);
+    const job = objects.find(o => o.kind === 'Job');
+    expect(START).toContain(`\`backoffLimit: ${job.spec.backoffLimit}\``);
+    const entrypoint = readFileSync(join(ROOT, 'scripts', 'images', 'airflow-entrypoint.sh'), 'utf8');
+    const tries = /CONNECTION_CHECK_MAX_COUNT:-(\d+)/.exec(entrypoint)![1];
+    const pause = /CONNECTION_CHECK_SLEEP_TIME:-(\d+)/.exec(entrypoint)![1];
+    expect(FLAT).toContain(`up to ${tries} tries ${pause} s apart`);
+    expect(podSpec(job).containers[0].env?.some((e: any) => e.name === 'CONNECTION_CHECK_MAX_COUNT')).toBeFalsy();
+    const probe = podSpec(objects.find(o => o.kind === 'Deployment' && o.metadata.name === 'airflow-api-server')).containers[0].startupProbe;
+    expect(FLAT).toContain(`until its startup probe passes: up to ${probe.failureThreshold * probe.periodSeconds} s`);
+    expect(objects.find(o => o.kind === 'CronJob' && o.metadata.name === 'airflow-postgresql-backup').spec.schedule).toBe('0 2 * * *');
+    expect(FLAT).toContain('daily at 02:00 UTC');
+  });
+
+  test('the PersistentVolumeClaims table is every claim of every environment, with its access mode, size and class', () => {
+    const claims = (t: string) => TIER_OBJECTS[t].flatMap(o => o.kind === 'PersistentVolumeClaim' ? [{ name: o.metadata.name, spec: o.spec }]
+      : o.kind === 'StatefulSet' ? o.spec.volumeClaimTemplates.map((v: any) => ({ name: `${v.metadata.name}-${o.metadata.name}-0`, spec: v.spec })) : []);
+    const expected = Object.keys(TIER_OBJECTS).flatMap(t => claims(t).map(c =>
+      [t, c.name, c.spec.accessModes.join(), c.spec.resources.requests.storage, c.spec.storageClassName ?? 'default'].join(' ')));
+    const rows = table('environment').map(([env, pvc, mode, size, cls]) => [env, codes(pvc)[0], mode, size, codes(cls)[0] ?? cls].join(' '));
+    expect(rows.sort()).toEqual(expected.sort());
+  });
+
+  test('dev\'s total requests and prod\'s minimum node count are what dist/ asks', () => {
+    const cpu = (q?: string) => q === undefined ? 0 : q.endsWith('m') ? Number(q.slice(0, -1)) / 1000 : Number(q);
+    const mib = (q?: string) => q === undefined ? 0 : q.endsWith('Gi') ? Number(q.slice(0, -2)) * 1024 : q.endsWith('Mi') ? Number(q.slice(0, -2)) : NaN;
+    // what a pod requests: its containers together, or its largest init container if that is more
+    const pod = (s: any, f: (q?: string) => number, r: string) => Math.max(
+      s.containers.reduce((a: number, c: any) => a + f(c.resources?.requests?.[r]), 0),
+      ...(s.initContainers ?? []).map((c: any) => f(c.resources?.requests?.[r])));
+    const running = [...objects.filter(o => ['Deployment', 'StatefulSet'].includes(o.kind)).flatMap(o => Array(o.spec.replicas).fill(podSpec(o))), DEV_TASK_POD.spec];
+    const totalCpu = running.reduce((a, s) => a + pod(s, cpu, 'cpu'), 0);
+    const totalGiB = Math.round(running.reduce((a, s) => a + pod(s, mib, 'memory'), 0) / 1024 * 10) / 10;
+    expect(FLAT).toContain(`dev's pods request ${+totalCpu.toFixed(2)} CPU and ${totalGiB} GiB of memory together, one task pod running`);
+
+    const prod = TIER_OBJECTS.prod;
+    const spread = prod.filter(o => o.kind === 'Deployment' && podSpec(o).topologySpreadConstraints?.some((c: any) => c.whenUnsatisfiable === 'DoNotSchedule'));
+    for (const o of spread) {
+      expect(podSpec(o).topologySpreadConstraints).toEqual([expect.objectContaining({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule' })]);
+      expect(podSpec(o).topologySpreadConstraints[0].nodeTaintsPolicy).toBeUndefined(); // counts tainted nodes
+      expect(prod.find(p => p.kind === 'PodDisruptionBudget' && p.metadata.name === o.metadata.name)?.spec.maxUnavailable).toBe(1);
+    }
+    // the api-server's rolling update: Kubernetes' default strategy, whose maxSurge of 25 % rounds up to one pod
+    const apiServer = prod.find(o => o.kind === 'Deployment' && o.metadata.name === 'airflow-api-server');
+    expect(apiServer.spec.strategy).toBeUndefined();
+    expect(FLAT).toContain(`the default \`maxSurge\` of 25 % rounds up to ${Math.ceil(apiServer.spec.replicas * 0.25)}`);
+    const stated = Object.fromEntries([...START.matchAll(/\b(scheduler|api-server|triggerer|PgBouncer) \((\d+)/g)].map(m => [`airflow-${m[1].toLowerCase()}`, Number(m[2])]));
+    expect(stated).toEqual(Object.fromEntries(spread.map(o => [o.metadata.name, o.spec.replicas])));
+    const most = Math.max(...spread.map(o => o.spec.replicas));
+    expect(FLAT).toContain(`**prod needs at least ${most} schedulable nodes.**`);
+    expect(TIER_OBJECTS.staging.some(o => o.kind === 'Deployment' && podSpec(o).topologySpreadConstraints?.some((c: any) => c.whenUnsatisfiable === 'DoNotSchedule'))).toBe(false);
+  });
+
+  test('the Pod Security labels it states are the Namespaces\'', () => {
+    for (const ns of everywhere.filter(o => o.kind === 'Namespace')) {
+      const labels = ns.metadata.labels;
+      expect(labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+      expect(START).toContain(`\`pod-security.kubernetes.io/enforce: ${labels['pod-security.kubernetes.io/enforce']}\``);
+      expect([...START.matchAll(/enforce-version: (v[\d.]+)/g)].map(m => m[1])).toEqual([
+        labels['pod-security.kubernetes.io/enforce-version'], labels['pod-security.kubernetes.io/enforce-version']]);
+      expect([labels['pod-security.kubernetes.io/audit'], labels['pod-security.kubernetes.io/warn']]).toEqual(['restricted', 'restricted']);
+    }
+  });
+
+  test('the Kubernetes versions it gives are the schemas npm run check validates against and the e2e cluster\'s', () => {
+    const schemas = readdirSync(join(ROOT, 'scripts', 'reference')).map(f => /^k8s-(\d+\.\d+)-definitions\.json$/.exec(f)?.[1])
+      .filter((v): v is string => v !== undefined).sort((x, y) => Number(x.split('.')[1]) - Number(y.split('.')[1]));
+    expect(schemas.length).toBeGreaterThanOrEqual(2);
+    const [first, last] = [schemas[0], schemas[schemas.length - 1]];
+    expect(FLAT).toContain(`**Kubernetes ${first} to ${last}.** \`npm run check\` validates every object against the Kubernetes ${first} and ${last} API schemas`);
+    const e2e = /E2E_K8S_VERSION="\$\{KUBERNETES_VERSION:-v(\d+\.\d+)\.\d+\}"/.exec(readFileSync(join(ROOT, 'scripts', 'e2e', 'lib.sh'), 'utf8'))![1];
+    expect(FLAT).toContain(`\`npm run e2e\` runs \`dev\` on a real v${e2e} cluster`);
+    expect(FLAT).toContain(`a single-node Kubernetes v${e2e} built from source`);
+  });
 });
