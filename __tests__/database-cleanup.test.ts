@@ -109,8 +109,8 @@ describe('DatabaseCleanup', () => {
   });
 
   test.each([
-    [{ schedule: 'daily' }, 'schedule', /five-field cron schedule/],
-    [{ schedule: '30 3 * *' }, 'schedule', /five-field cron schedule/],
+    [{ schedule: 'daily' }, 'schedule', /a cron schedule Kubernetes accepts: five fields in range/],
+    [{ schedule: '30 3 * *' }, 'schedule', /a cron schedule Kubernetes accepts: five fields in range/],
     [{ retentionDays: 0 }, 'retentionDays', /whole number >= 1/],
     [{ retentionDays: 1.5 }, 'retentionDays', /whole number >= 1/],
     [{ tables: [] }, 'tables', /non-empty list/],
@@ -119,7 +119,7 @@ describe('DatabaseCleanup', () => {
     [{ tables: ['xcom', 'dag'] }, 'tables', /a table other than dag and dag_version/],
     [{ tables: ['xcom', 'xcom'] }, 'tables', /at most once/],
     [{ batchSize: 0 }, 'batchSize', /whole number >= 1/],
-    [{ archive: 'yes' }, 'archive', /true or false/],
+    [{ archive: 'yes' }, 'archive', /expected a boolean/],
     [{ activeDeadlineSeconds: 10 }, 'activeDeadlineSeconds', /whole number >= 60/],
     [{ image: 'apache/airflow' }, 'image', /pinned/],
     [{ resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '128Mi' } } }, 'resources.limits.memory', /at least the request/],

@@ -333,7 +333,7 @@ describe('invalid input', () => {
     ['image without tag', { image: 'pgbouncer/pgbouncer' }, 'image', /pinned/],
     ['memory in MB', { resources: { requests: { cpu: '50m', memory: '64MB' }, limits: { memory: '128Mi' } } }, 'resources.requests.memory', /binary suffix/],
     ['budget blocking evictions', { disruptionBudget: { maxUnavailable: 0 } }, 'disruptionBudget.maxUnavailable', /node drains hang/],
-    ['budget minAvailable = replicas', { replicas: 2, disruptionBudget: { minAvailable: 2 } }, 'disruptionBudget.minAvailable', /below replicas \(2\)/],
+    ['budget minAvailable = replicas', { replicas: 2, disruptionBudget: { minAvailable: 2 } }, 'disruptionBudget.minAvailable', /below replicas \(2, percentages rounded up\)/],
     ['budget with both', { replicas: 2, disruptionBudget: { minAvailable: 1, maxUnavailable: 1 } }, 'disruptionBudget', /exactly one of/],
     ['unknown spreading', { spreadAcrossNodes: 'Always' as any }, 'spreadAcrossNodes', /"DoNotSchedule" or "ScheduleAnyway"/],
     ['no clients', { clients: [] }, 'clients', /non-empty list/],

@@ -64,7 +64,7 @@ describe('RemoteLogging', () => {
   test.each([
     [{}, 'remoteLogging', /exactly one of s3/],
     [{ s3: { bucket: 'a-b' }, gcs: { bucket: 'a-b-c' } }, 'remoteLogging', /got "s3 and gcs"; expected exactly one/],
-    [{ s3: {} }, 'remoteLogging.s3.bucket', /a bucket name/],
+    [{ s3: {} }, 'remoteLogging.s3.bucket', /an S3 bucket name/],
     [{ s3: { bucket: 's3://my-bucket' } }, 'remoteLogging.s3.bucket', /no scheme, no path/],
     [{ gcs: { bucket: 'My_Bucket' } }, 'remoteLogging.gcs.bucket', /lower-case/],
     [{ gcs: { bucket: 'ab' } }, 'remoteLogging.gcs.bucket', /3 to 63/],

@@ -47,8 +47,8 @@ describe('TaskPodCleanup', () => {
   });
 
   test.each([
-    [{ schedule: 'every 15 minutes' }, 'schedule', /five-field cron schedule/],
-    [{ schedule: '*/15 * * *' }, 'schedule', /five-field cron schedule/],
+    [{ schedule: 'every 15 minutes' }, 'schedule', /a cron schedule Kubernetes accepts: five fields in range/],
+    [{ schedule: '*/15 * * *' }, 'schedule', /a cron schedule Kubernetes accepts: five fields in range/],
     [{ succeededAfterSeconds: -1 }, 'succeededAfterSeconds', /whole number/],
     [{ failedAfterSeconds: 1.5 }, 'failedAfterSeconds', /whole number/],
     [{ image: 'apache/airflow:latest' }, 'image', /pinned/],

@@ -31,6 +31,9 @@ export class AirflowChart extends Chart {
     checkKnownProps(this, props);
     check(['dev', 'staging', 'prod'].includes(props.tier), this, 'tier', props.tier, '"dev", "staging" or "prod"');
     checkDnsLabel(this, 'namespace', props.namespace);
+    check(!/^kube-/.test(props.namespace) && props.namespace !== 'default', this, 'namespace', props.namespace,
+      'a namespace of its own, not "default" nor a "kube-" one (reserved for the system): the Chart applies this Namespace ' +
+      'with Pod Security "restricted" labels, which would also bind every other pod in it');
     check(props.airflow?.namespace === undefined || props.airflow.namespace === props.namespace, this, 'airflow.namespace',
       props.airflow?.namespace, `unset or the environment's namespace (${props.namespace})`);
     check(props.tier !== 'prod' || props.airflow?.highAvailability !== false, this, 'airflow.highAvailability', false,

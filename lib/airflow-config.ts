@@ -96,6 +96,7 @@ const WRITTEN_PATHS: Record<string, readonly string[]> = {
   'logging.base_log_folder': [LOG_DIR],
   'logging.dag_processor_child_process_log_directory': [LOG_DIR, '/tmp'],
   'dag_processor.dag_bundle_storage_path': ['/tmp'],
+  'kerberos.ccache': ['/tmp'],
 };
 
 /** Every AirflowConfig of an App by `<namespace>/<instanceName>`: two would write the same objects. */
@@ -214,7 +215,8 @@ export class AirflowConfig extends Construct {
       'object names would collide; give the copy its own namespace or instanceName');
     installations.set(`${this.namespace}/${this.names.instanceName}`, this);
     this.dagsFolder = props.dagsFolder ?? `${AIRFLOW_HOME}/dags`;
-    check(/^\/[^\s]*$/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without spaces');
+    check(typeof this.dagsFolder === 'string' && this.dagsFolder.startsWith('/') && this.dagsFolder.trim() === this.dagsFolder
+      && !/[\x00-\x1f\x7f]/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without leading or trailing spaces or control characters');
     check(props.taskLogVolume === undefined || props.taskLogVolume instanceof TaskLogVolume, this, 'taskLogVolume', typeof props.taskLogVolume, 'a TaskLogVolume');
     this.taskLogVolume = props.taskLogVolume;
     const baseUrl = props.options?.api?.base_url;
@@ -263,14 +265,19 @@ export class AirflowConfig extends Construct {
         `options nested by section, as airflow.cfg groups them: { ${first}: { ${rest.join('.') || 'option'}: ... } } (a dotted key is not read)`);
       check(typeof options === 'object' && options !== null && !Array.isArray(options) && !(options instanceof SecretKeyRef), this, `options.${section}`, options,
         `an object of the section's options: { ${section}: { option: value } }`);
-      for (const [option, value] of Object.entries(options ?? {})) {
+      const given = new Map<string, string>();
+      for (const [name, value] of Object.entries(options ?? {})) {
+        // configparser reads option names in any case as lower case (optionxform), and refuses one given twice
+        const option = name.toLowerCase();
+        check(!given.has(option), this, `options.${section}.${name}`, value, `each option once: [${section}] ${given.get(option)} is the same option`);
+        given.set(option, name);
         const literal = this.checkOption(section, option, value);
         if (literal === undefined) continue;
         (values[section] ??= {})[option] = literal;
       }
     }
-    const queued = Number(values.scheduler.task_queued_timeout);
-    const tokenLifetime = Number(values.execution_api.jwt_expiration_time);
+    const queued = pythonNumber(values.scheduler.task_queued_timeout);
+    const tokenLifetime = pythonNumber(values.execution_api.jwt_expiration_time);
     check(tokenLifetime >= queued, this, 'options.execution_api.jwt_expiration_time', values.execution_api.jwt_expiration_time,
       `at least [scheduler] task_queued_timeout (${values.scheduler.task_queued_timeout} s): a task pod that starts after its token expired fails ` +
       'with an authentication error instead of being requeued');
@@ -305,8 +312,9 @@ export class AirflowConfig extends Construct {
     }
     check(SUPPORTED_AIRFLOW_SERIES.includes(airflowSeries(tagged)), scope, property, image,
       `an image of a supported Airflow series (${supportedSeries()}): Airflow ${tagged} is not one`);
-    check(airflowSeries(tagged) === airflowSeries(this.airflowVersion), scope, property, image,
-      `an image of the installation's Airflow ${airflowSeries(this.airflowVersion)} series (airflowVersion ${this.airflowVersion})`);
+    check(this.airflowVersionDeclared ? tagged === this.airflowVersion : airflowSeries(tagged) === airflowSeries(this.airflowVersion), scope, property, image,
+      this.airflowVersionDeclared ? `the official image of the declared airflowVersion, apache/airflow:${this.airflowVersion} (its tag says ${tagged})`
+        : `an image of the installation's Airflow ${airflowSeries(this.airflowVersion)} series`);
     return image;
   }
 
@@ -320,47 +328,91 @@ export class AirflowConfig extends Construct {
     return env;
   }
 
-  /** Checks one user option; returns its airflow.cfg literal, or undefined when it goes in as a Secret env var. */
-  private checkOption(section: string, option: string, value: AirflowOptionValue): string | undefined {
+  /**
+   * Checks an environment variable a component or task pod is given: one named `AIRFLOW__{SECTION}__{KEY}` is an
+   * Airflow option (it overrides airflow.cfg), so it follows the rules of `options` (known, not managed or fixed by the
+   * manifests, not renamed, a literal of the right type and no literal for a sensitive one). `_CMD` and `_SECRET`
+   * variants of a sensitive option name a command or a secrets backend key, not the value, and are allowed.
+   * @see https://airflow.apache.org/docs/apache-airflow/stable/howto/set-config.html
+   * @throws AirflowValidationError at `property` (e.g. `env.AIRFLOW__API__PORT`)
+   */
+  public checkEnvOption(scope: Construct, property: string, env: k8s.EnvVar): void {
+    const m = /^AIRFLOW__([A-Z0-9_]+?)__([A-Z0-9_]+)$/.exec(env.name);
+    if (!m) return;
+    const [section, name] = [m[1].toLowerCase(), m[2].toLowerCase()];
+    const variant = /^(.+)_(cmd|secret)$/.exec(name);
+    const option = variant && SECTIONS[section]?.[variant[1]]?.sensitive ? variant[1] : name;
+    const reference = env.value === undefined || option !== name;
+    this.checkOption(section, option, reference ? '<from valueFrom>' : env.value!, scope, property, !reference);
+  }
+
+  /**
+   * Checks one user option; returns its airflow.cfg literal, or undefined when it goes in as a Secret env var.
+   * @param scope, property where an error points (default: this config, `options.<section>.<option>`)
+   * @param literalOnly false for an option given by reference (an env var's `valueFrom`): only its name is checked
+   */
+  private checkOption(section: string, option: string, value: AirflowOptionValue, scope: Construct = this,
+    property = `options.${section}.${option}`, literalOnly = true): string | undefined {
     const key = `${section}.${option}`;
-    const property = `options.${key}`;
     let replacement = RENAMED[key];
     while (replacement !== undefined && RENAMED[replacement] !== undefined) replacement = RENAMED[replacement];
     const [newSection, newOption] = (replacement ?? key).split('.');
     // A secret given as a literal must not reach a log through our own error message either.
     const sensitive = SECTIONS[newSection]?.[newOption]?.sensitive === true;
-    const shown = sensitive && !(value instanceof SecretKeyRef) ? '<redacted literal>' : value;
+    const shown = sensitive && literalOnly && !(value instanceof SecretKeyRef) ? '<redacted literal>' : value;
     if (MANAGED[key] !== undefined) {
-      check(false, this, property, shown, `it unset: this library sets ${key} itself (use ${MANAGED[key]})`);
+      check(false, scope, property, shown, `it unset: this library sets ${key} itself (use ${MANAGED[key]})`);
     }
-    if (FIXED_BY_MANIFESTS[key] !== undefined) check(false, this, property, shown, `it unset: ${FIXED_BY_MANIFESTS[key]}`);
-    check(replacement === undefined, this, property, shown,
+    if (FIXED_BY_MANIFESTS[key] !== undefined) check(false, scope, property, shown, `it unset: ${FIXED_BY_MANIFESTS[key]}`);
+    check(replacement === undefined, scope, property, shown,
       `the option under its current name: [${section}] ${option} was renamed to [${newSection}] ${newOption}`);
     const info = SECTIONS[section]?.[option];
-    check(info !== undefined, this, property, shown,
+    check(info !== undefined, scope, property, shown,
       () => `an option of Airflow's configuration reference; closest known: ${closest(key).join(', ')}`);
+    if (!literalOnly) return undefined;
     if (value instanceof SecretKeyRef) {
-      value.validate(this, property);
+      value.validate(scope, property);
       this.secretOptions.push({ section, env: envVarName(section, option), ref: value });
       return undefined;
     }
-    check(!sensitive, this, property, shown,
+    check(!sensitive, scope, property, shown,
       `a Secret reference: [${section}] ${option} is sensitive, pass SecretKeyRef.of('<secret-name>', '<key>') so no value reaches dist/`);
     const literal = typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value);
-    check(typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean', this, property, value,
+    check(typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean', scope, property, value,
       'a string, number, boolean or SecretKeyRef');
-    check(!/[\r\n]/.test(literal) && literal.trim() === literal, this, property, value,
+    check(!/[\r\n]/.test(literal) && literal.trim() === literal, scope, property, value,
       'a single-line value without leading or trailing spaces');
-    checkNoUrlPassword(this, property, literal);
+    checkNoUrlPassword(scope, property, literal);
     const writable = WRITTEN_PATHS[key];
     if (writable !== undefined) {
       const under = writable.some(dir => literal === dir || literal.startsWith(`${dir}/`));
-      check(under && !/\/\.\.?(\/|$)/.test(literal), this, property, value,
+      check(under && !/\/\.\.?(\/|$)/.test(literal), scope, property, value,
         `a path under ${writable.join(' or ')}: Airflow writes there, and every other place in its containers is read-only`);
     }
-    check(OPTION_TYPES[info.type] === undefined || OPTION_TYPES[info.type].test(literal), this, property, value, `a value of type ${info.type}`);
+    check(OPTION_TYPES[info.type] === undefined || OPTION_TYPES[info.type].test(literal), scope, property, value, `a value of type ${info.type}`);
     return literal;
   }
+}
+
+/**
+ * Checks that `config` is an AirflowConfig of the namespace `scope`'s Chart places objects in: a pod mounts only
+ * ConfigMaps and Secrets of its own namespace, and task pods go to the config's.
+ * @throws AirflowValidationError otherwise
+ */
+export function checkConfig(scope: Construct, config: unknown): AirflowConfig {
+  check(config instanceof AirflowConfig, scope, 'config', typeof config, 'an AirflowConfig');
+  const namespace = Chart.of(scope).namespace;
+  const own = (config as AirflowConfig).namespace;
+  check(namespace === undefined || namespace === own, scope, 'config', `the AirflowConfig of namespace ${own}`,
+    `an AirflowConfig of this Chart's namespace (${namespace}): pods mount only ConfigMaps and Secrets of their own namespace`);
+  return config as AirflowConfig;
+}
+
+/** A number as CPython's int() or float() reads an option that OPTION_TYPES accepted: '1_200', 'inf', '1e3'. */
+function pythonNumber(literal: string): number {
+  const text = literal.replace(/_/g, '').toLowerCase();
+  if (/^[+-]?inf(inity)?$/.test(text)) return text.startsWith('-') ? -Infinity : Infinity;
+  return Number(text);
 }
 
 function supportedSeries(): string {

@@ -1,24 +1,14 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig } from './airflow-config';
+import { AirflowConfig, checkConfig } from './airflow-config';
 import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAIT_RESOURCES, reservedEnv } from './airflow-pod';
+import { checkDisruptionBudget, DisruptionBudget, podDisruptionBudget } from './disruption-budget';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { AirflowComponentName } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
 import { check, checkWholeNumber } from './validation';
 
-/**
- * A PodDisruptionBudget: give exactly one of the two. It must let at least one pod be evicted,
- * else node drains hang.
- * @see https://kubernetes.io/docs/tasks/run-application/configure-pdb/
- */
-export interface DisruptionBudget {
-  /** Pods that may be down at once during voluntary disruptions; at least 1. */
-  readonly maxUnavailable?: number;
-  /** Pods that must stay up; below the replicas. */
-  readonly minAvailable?: number;
-}
 
 /** Properties every Airflow Deployment shares. */
 export interface AirflowDeploymentProps {
@@ -89,7 +79,7 @@ export abstract class AirflowDeployment extends Construct {
     super(scope, id);
     checkKnownProps(this, props);
     const { config } = props;
-    check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    checkConfig(this, config);
     const names = config.names;
     this.name = names.name(spec.component);
     this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
@@ -106,7 +96,7 @@ export abstract class AirflowDeployment extends Construct {
       migrationWait: renderResources(this, 'migrationWaitResources', props.migrationWaitResources, DEFAULT_MIGRATION_WAIT_RESOURCES),
       extraEnv: [
         ...spec.componentEnv ?? [],
-        ...checkExtraEnv(this, 'env', props.env ?? [], [...reservedEnv(config), ...(spec.componentEnv ?? []).map(e => e.name)]),
+        ...checkExtraEnv(this, 'env', props.env ?? [], [...reservedEnv(config), ...(spec.componentEnv ?? []).map(e => e.name)], config),
       ],
     });
     const selector = names.selector(spec.component);
@@ -135,26 +125,7 @@ export abstract class AirflowDeployment extends Construct {
       },
     });
 
-    if (props.disruptionBudget !== undefined) {
-      const { maxUnavailable, minAvailable } = props.disruptionBudget;
-      check((maxUnavailable === undefined) !== (minAvailable === undefined), this, 'disruptionBudget', props.disruptionBudget,
-        'exactly one of maxUnavailable and minAvailable');
-      if (maxUnavailable !== undefined) {
-        check(Number.isInteger(maxUnavailable) && maxUnavailable >= 1, this, 'disruptionBudget.maxUnavailable', maxUnavailable,
-          'a whole number >= 1 (0 blocks every eviction, so node drains hang)');
-      } else {
-        check(Number.isInteger(minAvailable) && minAvailable! >= 0 && minAvailable! < this.replicas, this, 'disruptionBudget.minAvailable', minAvailable,
-          `a whole number below replicas (${this.replicas}); as many as the replicas blocks every eviction, so node drains hang`);
-      }
-      this.podDisruptionBudget = new k8s.KubePodDisruptionBudget(this, 'Budget', {
-        metadata: { name: this.name, labels: names.labels(spec.component, image) },
-        spec: {
-          selector: { matchLabels: selector },
-          ...(maxUnavailable !== undefined
-            ? { maxUnavailable: k8s.IntOrString.fromNumber(maxUnavailable) }
-            : { minAvailable: k8s.IntOrString.fromNumber(minAvailable!) }),
-        },
-      });
-    }
+    const budget = checkDisruptionBudget(this, props.disruptionBudget, this.replicas);
+    if (budget !== undefined) this.podDisruptionBudget = podDisruptionBudget(this, budget, { name: this.name, labels: names.labels(spec.component, image) }, selector);
   }
 }

@@ -1,9 +1,10 @@
-import { IConstruct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, AirflowSecretUse, envVarName, MANAGED_OPTIONS, OptionSecrets } from './airflow-config';
 import { GitSync } from './git-sync';
 import { AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID, LOG_DIR } from './names';
 import { ContainerResources } from './resources';
+import { SecretKeyRef } from './secrets';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkNoUrlPassword, checkUniqueNames } from './validation';
 
@@ -45,16 +46,22 @@ export interface AirflowPodOptions {
 }
 
 /**
- * Validates user-given environment variables: valid names, none twice, none that the library sets.
+ * Validates user-given environment variables: valid names, none twice, none that the library sets, value or
+ * valueFrom (a Secret reference by Kubernetes' rules), no URL password in a value, and Airflow options
+ * (`AIRFLOW__SECTION__KEY`) by the rules of `options` (AirflowConfig.checkEnvOption).
  * @throws AirflowValidationError
  */
-export function checkExtraEnv(scope: IConstruct, property: string, env: k8s.EnvVar[], reserved: string[]): k8s.EnvVar[] {
+export function checkExtraEnv(scope: Construct, property: string, env: k8s.EnvVar[], reserved: string[], config: AirflowConfig): k8s.EnvVar[] {
   for (const e of env) {
     check(typeof e.name === 'string' && /^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(e.name), scope, `${property}.name`, e.name,
       'an environment variable name: letters, digits, \'_\', \'-\' or \'.\', not starting with a digit');
     check(!reserved.includes(e.name), scope, property, e.name,
       'a variable the library does not set itself (use AirflowConfig options or secrets instead)');
+    check(e.value === undefined || e.valueFrom === undefined, scope, `${property}.${e.name}`, e.value,
+      'either value or valueFrom, not both (Kubernetes refuses a valueFrom beside a non-empty value)');
+    if (e.valueFrom?.secretKeyRef) SecretKeyRef.of(e.valueFrom.secretKeyRef.name!, e.valueFrom.secretKeyRef.key).validate(scope, `${property}.${e.name}.valueFrom.secretKeyRef`);
     checkNoUrlPassword(scope, `${property}.${e.name}`, e.value);
+    config.checkEnvOption(scope, `${property}.${e.name}`, e);
   }
   return checkUniqueNames(scope, property, env);
 }

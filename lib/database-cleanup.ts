@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig } from './airflow-config';
+import { AirflowConfig, checkConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec, DEFAULT_MIGRATION_WAIT_RESOURCES } from './airflow-pod';
 import { checkKnownProps } from './known-props';
@@ -102,7 +102,7 @@ export class DatabaseCleanup extends Construct {
     super(scope, id);
     checkKnownProps(this, props);
     const { config } = props;
-    check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    checkConfig(this, config);
     const image = props.config.airflowImage(this, 'image', props.image);
     const schedule = checkSchedule(this, 'schedule', props.schedule ?? '30 3 * * *');
     const retentionDays = checkWholeNumber(this, 'retentionDays', props.retentionDays ?? 90, 1);

@@ -5,7 +5,7 @@ import { checkKnownProps } from './known-props';
 import { AIRFLOW_HOME } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { restrictedContainerSecurity } from './security';
-import { check, checkDnsSubdomain, checkImage, checkWholeNumber, parseDuration } from './validation';
+import { check, checkDnsSubdomain, checkImage, checkSecretKey, checkWholeNumber, parseDuration, redactUrlPasswords } from './validation';
 
 /** git-sync v4, the newest release when this was written. @see https://github.com/kubernetes/git-sync/releases */
 export const DEFAULT_GIT_SYNC_IMAGE = 'registry.k8s.io/git-sync/git-sync:v4.7.1';
@@ -18,7 +18,7 @@ const LINK = 'repo';
 const SECRET_DIR = '/etc/git-secret';
 const HTTP_PORT = 8000;
 
-const HTTPS_URL = /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/[^\s@?#]+$/;
+const HTTPS_URL = /^https:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d+)?\/[^\s@?#]+$/;
 const SSH_URL = /^(ssh:\/\/([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d+)?\/[^\s]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s/][^\s]*)$/;
 
 /** How git-sync authenticates. Credentials stay in a Secret, referenced by name. */
@@ -58,15 +58,18 @@ export class GitAuth {
 export interface GitSyncProps {
   /** The repository: `https://host/path` or SSH (`git@host:path`, `ssh://host/path`); no credentials in the URL. */
   readonly repository: string;
-  /** Branch, tag or commit to check out (`GITSYNC_REF`). @default 'HEAD' (the remote's default branch) */
+  /**
+   * Branch, tag or commit to check out (`GITSYNC_REF`): a name `git check-ref-format` accepts, `HEAD`, or a commit id
+   * (40 or 64 hex digits). @default 'HEAD' (the remote's default branch)
+   */
   readonly ref?: string;
-  /** Folder inside the repository that holds the DAG files. @default '' (the repository root) */
+  /** Folder inside the repository that holds the DAG files; a trailing '/' is dropped. @default '' (the repository root) */
   readonly subPath?: string;
-  /** How often the sidecar pulls, as a Go duration (`GITSYNC_PERIOD`), e.g. '60s', '5m'. @default '60s' */
+  /** How often the sidecar pulls, as a Go duration (`GITSYNC_PERIOD`) of at least 10ms, e.g. '60s', '5m'. @default '60s' */
   readonly period?: string;
   /** Clone depth (`GITSYNC_DEPTH`); 0 for full history. @default 1 */
   readonly depth?: number;
-  /** Consecutive failed syncs the sidecar tolerates before it exits (`GITSYNC_MAX_FAILURES`). @default 3 */
+  /** Consecutive failed syncs the sidecar tolerates before it exits (`GITSYNC_MAX_FAILURES`); -1 retries forever. @default 3 */
   readonly maxFailures?: number;
   /** @default GitAuth.none() */
   readonly auth?: GitAuth;
@@ -109,7 +112,7 @@ export class GitSync extends Construct {
     const isHttps = typeof repository === 'string' && HTTPS_URL.test(repository);
     const isSsh = typeof repository === 'string' && SSH_URL.test(repository);
     // credentials pasted into the URL are not repeated in the message
-    const shown = typeof repository === 'string' ? repository.replace(/\/\/[^/@\s]*@/, '//<redacted>@').replace(/[?#].*$/, '?<redacted>') : repository;
+    const shown = typeof repository === 'string' ? redactUrlPasswords(repository).replace(/\/\/[^/@\s]*@/, '//<redacted>@').replace(/[?#].*$/, '?<redacted>') : repository;
     check(isHttps || isSsh, this, 'repository', shown,
       'an HTTPS URL (https://host/path, no credentials or query in it; use GitAuth.https) or an SSH address (git@host:path or ssh://host/path)');
     this.auth = props.auth ?? GitAuth.none();
@@ -117,22 +120,23 @@ export class GitSync extends Construct {
       isSsh ? 'GitAuth.ssh({ secretName }) for an SSH repository' : 'GitAuth.none() or GitAuth.https({ secretName }) for an HTTPS repository');
     if (this.auth.kind !== 'none') checkDnsSubdomain(this, 'auth.secretName', this.auth.secretName);
     for (const [file, key] of Object.entries(this.auth.files)) {
-      check(typeof key === 'string' && /^[-._a-zA-Z0-9]+$/.test(key), this, `auth.${file === 'known_hosts' ? 'knownHostsKey' : file}`, key,
-        file === 'known_hosts'
-          ? 'the Secret key holding known_hosts: SSH host key checking stays on (without it anyone on the path can serve DAGs)'
-          : 'a Secret key');
+      const property = `auth.${file === 'known_hosts' ? 'knownHostsKey' : file}`;
+      check(file !== 'known_hosts' || key !== '', this, property, key,
+        'the Secret key holding known_hosts: SSH host key checking stays on (without it anyone on the path can serve DAGs)');
+      checkSecretKey(this, property, key);
     }
-    const ref = props.ref ?? 'HEAD';
-    check(/^[^\s]+$/.test(ref), this, 'ref', ref, 'a branch, tag or commit without spaces');
-    const subPath = props.subPath ?? '';
-    check(/^([A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*)?$/.test(subPath) && !subPath.split('/').includes('..'), this, 'subPath', subPath,
-      'a relative folder inside the repository, e.g. "dags" (no leading "/", no "..")');
+    const ref = checkGitRef(this, props.ref ?? 'HEAD');
+    // a folder of the repository: any characters git allows but control characters and '\\', no "." or ".." segment
+    const subPath = (props.subPath ?? '').replace(/\/+$/, '');
+    check(typeof subPath === 'string' && (subPath === '' || (!/[\x00-\x1f\x7f\\]/.test(subPath) && subPath.trim() === subPath
+      && subPath.split('/').every(s => s !== '' && s !== '.' && s !== '..'))), this, 'subPath', props.subPath,
+      'a relative folder inside the repository, e.g. "dags" (no leading "/", no "." or ".." segment, no "\\" or control character)');
     const period = props.period ?? '60s';
     const seconds = parseDuration(period);
-    check(seconds !== undefined && seconds >= 1, this, 'period', period, 'a Go duration of at least one second, e.g. "60s" or "5m"');
+    check(seconds !== undefined && seconds >= 0.01, this, 'period', period, 'a Go duration of at least 10ms (git-sync\'s minimum), e.g. "60s" or "5m"');
     this.periodSeconds = Math.ceil(seconds!);
     const depth = checkWholeNumber(this, 'depth', props.depth ?? 1, 0);
-    const maxFailures = checkWholeNumber(this, 'maxFailures', props.maxFailures ?? 3, 0);
+    const maxFailures = props.maxFailures === -1 ? -1 : checkWholeNumber(this, 'maxFailures', props.maxFailures ?? 3, 0);
     this.image = checkImage(this, 'image', props.image ?? DEFAULT_GIT_SYNC_IMAGE);
     this.resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
 
@@ -203,4 +207,18 @@ export class GitSync extends Construct {
       ],
     };
   }
+}
+
+/**
+ * A ref git-sync can check out: `HEAD`, a commit id, or a branch or tag name by git's rules (`git check-ref-format
+ * --branch`, https://git-scm.com/docs/git-check-ref-format): no "..", "@{", "//", control characters, space,
+ * "~^:?*[\\"; no component beginning with "." or ending with ".lock"; not beginning with "-" or "/" (it would
+ * read as an option), not ending with "/" or ".", not "@".
+ */
+function checkGitRef(scope: Construct, ref: string): string {
+  const ok = typeof ref === 'string' && (/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(ref) || (
+    ref !== '' && ref !== '@' && !/[\x00-\x20\x7f~^:?*[\\]|\.\.|@\{|\/\//.test(ref) && !/^[-/]|[/.]$/.test(ref)
+    && ref.split('/').every(c => !c.startsWith('.') && !c.endsWith('.lock'))));
+  check(ok, scope, 'ref', ref, 'a branch or tag name git accepts (git check-ref-format), "HEAD", or a commit id of 40 or 64 hex digits');
+  return ref;
 }

@@ -1,12 +1,12 @@
 import { createHash } from 'crypto';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig, envVarName } from './airflow-config';
+import { AirflowConfig, checkConfig, envVarName } from './airflow-config';
 import { checkKnownProps } from './known-props';
 import { SecretKeyRef } from './secrets';
 import { airflowPodSpec } from './airflow-pod';
 import { ContainerResourcesProps, renderResources } from './resources';
-import { check, checkWholeNumber } from './validation';
+import { checkWholeNumber } from './validation';
 
 /** Properties of {@link MigrateDatabaseJob}. */
 export interface MigrateDatabaseJobProps {
@@ -48,7 +48,7 @@ export class MigrateDatabaseJob extends Construct {
     super(scope, id);
     checkKnownProps(this, props);
     const { config } = props;
-    check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    checkConfig(this, config);
     const image = props.config.airflowImage(this, 'image', props.image);
     const podSpec = airflowPodSpec(this, {
       config,

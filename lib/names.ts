@@ -20,7 +20,7 @@ export function airflowSeries(version: string): string {
 
 // The official image's repository, with or without Docker Hub's host, and its version tags:
 // `3.1.7`, `3.1.7-python3.12`, `slim-3.1.7`, `slim-3.1.7-python3.12` (https://hub.docker.com/r/apache/airflow/tags).
-const OFFICIAL_IMAGE = /^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\/)?apache\/airflow:(?:slim-)?(\d+\.\d+\.\d+)(?:-python\d+(?:\.\d+)?)?(?:@sha256:[a-f0-9]{64})?$/;
+const OFFICIAL_IMAGE = /^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\/)?apache\/airflow:(?:slim-)?(\d+\.\d+\.\d+)(?:-python\d+(?:\.\d+)?)?(?:@sha(?:256|384|512):[a-f0-9]+)?$/;
 
 /** The Airflow version an official `apache/airflow` image's tag names, or undefined (a custom image, a digest only). */
 export function officialImageVersion(image: string): string | undefined {
@@ -38,8 +38,12 @@ export const AIRFLOW_UID = 50000;
 export const AIRFLOW_GID = 0;
 
 /** The Airflow components, as they appear in object names and the `app.kubernetes.io/component` label. */
-export type AirflowComponentName =
-  'scheduler' | 'api-server' | 'dag-processor' | 'triggerer' | 'postgresql' | 'db-migrate' | 'config' | 'pod-template' | 'worker' | 'secrets' | 'default-deny' | 'logs' | 'cleanup-pods' | 'pgbouncer' | 'db-cleanup' | 'postgresql-backup';
+export const AIRFLOW_COMPONENTS = [
+  'scheduler', 'api-server', 'dag-processor', 'triggerer', 'postgresql', 'db-migrate', 'config', 'pod-template', 'worker', 'secrets',
+  'default-deny', 'logs', 'cleanup-pods', 'pgbouncer', 'db-cleanup', 'postgresql-backup',
+] as const;
+/** One of {@link AIRFLOW_COMPONENTS}. */
+export type AirflowComponentName = typeof AIRFLOW_COMPONENTS[number];
 
 /**
  * The longest names an instance name begins, with the limit of the kind each names: CronJob names may have 52

@@ -1,8 +1,9 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkKnownProps } from './known-props';
-import { AirflowComponentName, AirflowNames, API_SERVER_PORT } from './names';
+import { AIRFLOW_COMPONENTS, AirflowComponentName, AirflowNames, API_SERVER_PORT } from './names';
 import { TRIGGERER_LOG_SERVER_PORT } from './triggerer';
+import { check, checkNetworkPolicyPeer } from './validation';
 
 /** The components that talk to the metadata database (Airflow 3 task pods do not). */
 const DATABASE_CLIENTS: AirflowComponentName[] = ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate', 'db-cleanup', 'postgresql-backup'];
@@ -40,6 +41,11 @@ export class AirflowNetworkPolicies extends Construct {
     super(scope, id);
     checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
+    if (props.apiServerFrom !== undefined) props.apiServerFrom.forEach((peer, i) => checkNetworkPolicyPeer(this, `apiServerFrom[${i}]`, peer));
+    if (Array.isArray(props.postgresql)) {
+      props.postgresql.forEach((c, i) => check(AIRFLOW_COMPONENTS.includes(c), this, `postgresql[${i}]`, c,
+        () => `a component name (app.kubernetes.io/component), one of ${AIRFLOW_COMPONENTS.join(', ')}`));
+    }
     const installation = { 'app.kubernetes.io/name': 'airflow', 'app.kubernetes.io/instance': names.instanceName };
     const policy = (component: AirflowComponentName, spec: k8s.NetworkPolicySpec) => new k8s.KubeNetworkPolicy(this, component, {
       metadata: { name: names.name(component), labels: names.labels(component) },

@@ -3,7 +3,7 @@ import { isIP } from 'net';
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { DisruptionBudget } from './airflow-deployment';
+import { checkDisruptionBudget, DisruptionBudget, podDisruptionBudget } from './disruption-budget';
 import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
@@ -321,17 +321,7 @@ export class PgBouncer extends Construct {
       },
     });
 
-    if (budget !== undefined) {
-      this.podDisruptionBudget = new k8s.KubePodDisruptionBudget(this, 'Budget', {
-        metadata: { name: this.name, labels },
-        spec: {
-          selector: { matchLabels: selector },
-          ...(budget.maxUnavailable !== undefined
-            ? { maxUnavailable: k8s.IntOrString.fromNumber(budget.maxUnavailable) }
-            : { minAvailable: k8s.IntOrString.fromNumber(budget.minAvailable!) }),
-        },
-      });
-    }
+    if (budget !== undefined) this.podDisruptionBudget = podDisruptionBudget(this, budget, { name: this.name, labels }, selector);
 
     if (props.networkPolicy ?? true) {
       this.networkPolicy = new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
@@ -362,22 +352,6 @@ export class PgBouncer extends Construct {
     check(namespace !== undefined, this, 'namespace', namespace, 'a namespace: pass one, or give the Chart one');
     return `${this.serviceName}.${checkDnsLabel(this, 'namespace', namespace!)}`;
   }
-}
-
-/** Validates a PodDisruptionBudget as AirflowDeployment does: exactly one field, never blocking every eviction. */
-function checkDisruptionBudget(scope: Construct, budget: DisruptionBudget | undefined, replicas: number): DisruptionBudget | undefined {
-  if (budget === undefined) return undefined;
-  const { maxUnavailable, minAvailable } = budget;
-  check((maxUnavailable === undefined) !== (minAvailable === undefined), scope, 'disruptionBudget', budget,
-    'exactly one of maxUnavailable and minAvailable');
-  if (maxUnavailable !== undefined) {
-    check(Number.isInteger(maxUnavailable) && maxUnavailable >= 1, scope, 'disruptionBudget.maxUnavailable', maxUnavailable,
-      'a whole number >= 1 (0 blocks every eviction, so node drains hang)');
-  } else {
-    check(Number.isInteger(minAvailable) && minAvailable! >= 0 && minAvailable! < replicas, scope, 'disruptionBudget.minAvailable', minAvailable,
-      `a whole number below replicas (${replicas}); as many as the replicas blocks every eviction, so node drains hang`);
-  }
-  return budget;
 }
 
 /** `[section]` blocks of `key = value` lines, in the given order. */

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { checkSchedule, maintenanceCronJob } from './cron-job';
+import { checkSchedule, checkTimeZone, maintenanceCronJob } from './cron-job';
 import { checkKnownProps } from './known-props';
 import { AirflowNames } from './names';
 // a cycle (postgres-statefulset creates a PostgresBackup): each uses the other's export only in a constructor
@@ -8,7 +8,7 @@ import { DEFAULT_POSTGRES_IMAGE } from './postgres-statefulset';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
-import { check, checkBytes, checkDnsLabel, checkDnsSubdomain, checkImage, checkWholeNumber } from './validation';
+import { check, checkBytes, checkDnsLabel, checkImage, checkStorageClassName, checkWholeNumber } from './validation';
 
 /** The official postgres image's user and group (uid/gid 999), which PostgresStatefulSet also runs as. */
 const POSTGRES_UID = 999;
@@ -98,7 +98,7 @@ export interface PostgresBackupProps {
   readonly passwordSecret?: SecretKeyRef;
   /** Database and user name (one name, as PostgresStatefulSet makes them). @default 'airflow' */
   readonly database?: string;
-  /** When it runs, a five-field cron schedule in `timeZone`. @default '0 2 * * *' (daily, 02:00) */
+  /** When it runs, a cron schedule in `timeZone` (see checkSchedule: five fields or a descriptor such as "@daily"). @default '0 2 * * *' (daily, 02:00) */
   readonly schedule?: string;
   /** The schedule's time zone, an IANA name. @default 'Etc/UTC' (the dump names are UTC too) */
   readonly timeZone?: string;
@@ -161,13 +161,11 @@ export class PostgresBackup extends Construct {
     const database = props.database ?? 'airflow';
     check(typeof database === 'string' && /^[a-z_][a-z0-9_]{0,62}$/.test(database), this, 'database', database, 'a PostgreSQL identifier: lower-case letters, digits and \'_\'');
     const schedule = checkSchedule(this, 'schedule', props.schedule ?? '0 2 * * *');
-    const timeZone = props.timeZone ?? 'Etc/UTC';
-    check(typeof timeZone === 'string' && /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(timeZone), this, 'timeZone', timeZone,
-      'an IANA time zone name, e.g. "Etc/UTC" or "Europe/Berlin"');
+    const timeZone = checkTimeZone(this, 'timeZone', props.timeZone ?? 'Etc/UTC');
     this.retentionDays = checkWholeNumber(this, 'retentionDays', props.retentionDays ?? 30, 1);
     const size = props.size ?? '8Gi';
     checkBytes(this, 'size', size);
-    if (props.storageClassName !== undefined) checkDnsSubdomain(this, 'storageClassName', props.storageClassName);
+    if (props.storageClassName !== undefined) checkStorageClassName(this, 'storageClassName', props.storageClassName);
     const deadline = checkWholeNumber(this, 'activeDeadlineSeconds', props.activeDeadlineSeconds ?? 3600, 60);
     const resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } });
 

@@ -6,7 +6,7 @@ import { PostgresBackup, PostgresBackupProps } from './postgres-backup';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
-import { check, checkBytes, checkDnsLabel, checkDnsSubdomain, checkImage } from './validation';
+import { check, checkBytes, checkDnsLabel, checkImage, checkStorageClassName } from './validation';
 
 /** The official postgres image, pinned (Debian bookworm variant; uid/gid 999). */
 export const DEFAULT_POSTGRES_IMAGE = 'postgres:17.9-bookworm';
@@ -68,7 +68,7 @@ export class PostgresStatefulSet extends Construct {
     const image = checkImage(this, 'image', props.image ?? DEFAULT_POSTGRES_IMAGE);
     const storage = props.storage ?? '8Gi';
     checkBytes(this, 'storage', storage);
-    if (props.storageClassName !== undefined) checkDnsSubdomain(this, 'storageClassName', props.storageClassName);
+    if (props.storageClassName !== undefined) checkStorageClassName(this, 'storageClassName', props.storageClassName);
     const resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '250m', memory: '256Mi' }, limits: { memory: '1Gi' } });
     const password = (props.passwordSecret ?? SecretKeyRef.of(this.name, 'password')).validate(this, 'passwordSecret');
     this.database = props.database ?? 'airflow';
@@ -132,7 +132,7 @@ export class PostgresStatefulSet extends Construct {
           metadata: { name: 'data', labels: selector },
           spec: {
             accessModes: ['ReadWriteOnce'],
-            ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}),
+            ...(props.storageClassName !== undefined ? { storageClassName: props.storageClassName } : {}),
             resources: { requests: { storage: k8s.Quantity.fromString(storage) } },
           },
         }],

@@ -4,7 +4,7 @@ import { check } from './validation';
 
 /** A bucket (S3, GCS) or container (Azure Blob) and the path under it where task logs go. */
 export interface LogBucket {
-  /** The bucket's name: S3 and GCS rules (3 to 63 lower-case letters, digits, '-' and '.', starting and ending with a letter or digit). */
+  /** The bucket's name, by the store's naming rules (S3: 3 to 63 lower-case letters, digits, '-' and '.'; Cloud Storage also '_'; see BUCKET_RULES in lib/remote-logging.ts). */
   readonly bucket: string;
   /** A path under the bucket, without leading or trailing '/'. @default 'airflow/logs' */
   readonly prefix?: string;
@@ -50,7 +50,26 @@ export interface RenderedRemoteLogging {
   readonly connection?: { env: string; ref: SecretKeyRef };
 }
 
-const BUCKET = /^(?=.{3,63}$)[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
+const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
+/**
+ * Bucket naming rules of each store: S3 general purpose buckets
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html) and Cloud Storage
+ * (https://cloud.google.com/storage/docs/buckets#naming).
+ */
+const BUCKET_RULES: Record<'s3' | 'gcs', { ok: (b: string) => boolean; expected: string }> = {
+  s3: {
+    ok: b => /^(?=.{3,63}$)[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(b) && !b.includes('..') && !IPV4.test(b)
+      && !/^(xn--|sthree-|amzn-s3-demo-)/.test(b) && !/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(b),
+    expected: 'an S3 bucket name: 3 to 63 lower-case letters, digits, \'-\' and \'.\', starting and ending with a letter or digit, ' +
+      'no "..", not an IP address, not beginning with "xn--", "sthree-" or "amzn-s3-demo-" nor ending with a reserved suffix ("-s3alias", "--ol-s3", ...) (no scheme, no path)',
+  },
+  gcs: {
+    ok: b => /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/.test(b) && b.length >= 3 && b.length <= 222 && b.split('.').every(c => c.length >= 1 && c.length <= 63)
+      && (b.includes('.') || b.length <= 63) && !IPV4.test(b) && !b.startsWith('goog') && !/g[o0]{2}g[l1]e/.test(b),
+    expected: 'a Cloud Storage bucket name: 3 to 63 lower-case letters, digits, \'-\', \'_\' and \'.\' (up to 222 with dots, 63 between them), ' +
+      'starting and ending with a letter or digit, not an IP address, not beginning with "goog" nor containing "google" (no scheme, no path)',
+  },
+};
 const AZURE_CONTAINER = /^(?=.{3,63}$)[a-z0-9](-?[a-z0-9])*$/;
 const PREFIX = /^[A-Za-z0-9!_.*'()=-]+(\/[A-Za-z0-9!_.*'()=-]+)*$/;
 
@@ -79,8 +98,8 @@ export function renderRemoteLogging(scope: IConstruct, property: string, r: Remo
     options.azure_remote_logging = { remote_wasb_log_container: container };
   } else {
     const { bucket } = r[backend]!;
-    check(typeof bucket === 'string' && BUCKET.test(bucket) && !bucket.includes('..'), scope, `${property}.${backend}.bucket`, bucket,
-      'a bucket name: 3 to 63 lower-case letters, digits, \'-\' and \'.\', starting and ending with a letter or digit (no scheme, no path)');
+    const rule = BUCKET_RULES[backend as 's3' | 'gcs'];
+    check(typeof bucket === 'string' && rule.ok(bucket), scope, `${property}.${backend}.bucket`, bucket, rule.expected);
     options.logging.remote_base_log_folder = `${backend === 's3' ? 's3' : 'gs'}://${bucket}/${prefix(r[backend]!.prefix, 'airflow/logs')}`;
   }
   if (r.connection === undefined) return { options };

@@ -1,7 +1,7 @@
 import { IConstruct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkKnownProps } from './known-props';
-import { check, checkDnsSubdomain } from './validation';
+import { check, checkDnsSubdomain, checkSecretKey, SECRET_REF_EXPECTED } from './validation';
 
 /**
  * A reference to one key of a Kubernetes Secret that exists in the namespace (created by the
@@ -20,8 +20,7 @@ export class SecretKeyRef {
    * @throws AirflowValidationError
    */
   public static check(scope: IConstruct, property: string, value: unknown): SecretKeyRef {
-    check(value instanceof SecretKeyRef, scope, property, '<redacted literal>',
-      "a Secret reference, SecretKeyRef.of('<secret-name>', '<key>'), so that no secret value is in code or dist/");
+    check(value instanceof SecretKeyRef, scope, property, value === undefined ? undefined : '<redacted literal>', SECRET_REF_EXPECTED);
     return (value as SecretKeyRef).validate(scope, property);
   }
 
@@ -32,8 +31,7 @@ export class SecretKeyRef {
    */
   public validate(scope: IConstruct, property: string): this {
     checkDnsSubdomain(scope, `${property}.secretName`, this.secretName);
-    check(/^[-._a-zA-Z0-9]{1,253}$/.test(this.key), scope, `${property}.key`, this.key,
-      'a Secret key: letters, digits, \'-\', \'_\' or \'.\'');
+    checkSecretKey(scope, `${property}.key`, this.key);
     return this;
   }
 

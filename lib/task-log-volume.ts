@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkKnownProps } from './known-props';
 import { AirflowNames, AIRFLOW_GID } from './names';
-import { check, checkBytes, checkDnsSubdomain } from './validation';
+import { check, checkBytes, checkStorageClassName } from './validation';
 
 /** Properties of {@link TaskLogVolume}. */
 export interface TaskLogVolumeProps {
@@ -50,7 +50,7 @@ export class TaskLogVolume extends Construct {
     const names = AirflowNames.of(this, props.instanceName);
     const size = props.size ?? '5Gi';
     checkBytes(this, 'size', size);
-    if (props.storageClassName) checkDnsSubdomain(this, 'storageClassName', props.storageClassName);
+    if (props.storageClassName !== undefined) checkStorageClassName(this, 'storageClassName', props.storageClassName);
     const accessMode = props.accessMode ?? 'ReadWriteMany';
     check(['ReadWriteMany', 'ReadWriteOnce'].includes(accessMode), this, 'accessMode', accessMode, '"ReadWriteMany" or "ReadWriteOnce"');
     check(accessMode !== 'ReadWriteMany' || props.storageClassName !== undefined, this, 'storageClassName', undefined,

@@ -1,13 +1,13 @@
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig } from './airflow-config';
+import { AirflowConfig, checkConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec } from './airflow-pod';
 import { checkKnownProps } from './known-props';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { grant } from './scheduler-rbac';
-import { check, checkWholeNumber } from './validation';
+import { checkWholeNumber } from './validation';
 
 /** Properties of {@link TaskPodCleanup}. */
 export interface TaskPodCleanupProps {
@@ -65,7 +65,7 @@ export class TaskPodCleanup extends Construct {
     super(scope, id);
     checkKnownProps(this, props);
     const { config } = props;
-    check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    checkConfig(this, config);
     const image = props.config.airflowImage(this, 'image', props.image);
     const schedule = checkSchedule(this, 'schedule', props.schedule ?? '*/15 * * * *');
     const succeeded = checkWholeNumber(this, 'succeededAfterSeconds', props.succeededAfterSeconds ?? 300, 0);

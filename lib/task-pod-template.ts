@@ -2,13 +2,13 @@ import { createHash } from 'crypto';
 import { Construct } from 'constructs';
 import { stringify } from 'yaml';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig } from './airflow-config';
+import { AirflowConfig, checkConfig } from './airflow-config';
 import { airflowPodSpec, checkExtraEnv, reservedEnv } from './airflow-pod';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
-import { check, checkDnsSubdomain } from './validation';
+import { checkDnsSubdomain } from './validation';
 
 /** The `base` container's resources unless given. */
 export const DEFAULT_TASK_RESOURCES: ContainerResources = {
@@ -68,7 +68,7 @@ export class TaskPodTemplate extends Construct {
     super(scope, id);
     checkKnownProps(this, props);
     const { config, gitSync } = props;
-    check(config instanceof AirflowConfig, this, 'config', typeof config, 'an AirflowConfig');
+    checkConfig(this, config);
     if (props.serviceAccountName !== undefined) checkDnsSubdomain(this, 'serviceAccountName', props.serviceAccountName);
     this.config = config;
     const names = config.names;
@@ -85,7 +85,7 @@ export class TaskPodTemplate extends Construct {
         // The image entrypoint waits for the database unless this is 0; task pods have no database URL
         // (Airflow 3 tasks use the Task Execution API), so the check could only fail.
         { name: 'CONNECTION_CHECK_MAX_COUNT', value: '0' },
-        ...checkExtraEnv(this, 'env', props.env ?? [], [...reservedEnv(config), 'CONNECTION_CHECK_MAX_COUNT']),
+        ...checkExtraEnv(this, 'env', props.env ?? [], [...reservedEnv(config), 'CONNECTION_CHECK_MAX_COUNT'], config),
       ],
       gitSync: gitSync ? { sync: gitSync, as: 'init' } : undefined,
       serviceAccountName: props.serviceAccountName,

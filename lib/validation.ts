@@ -1,4 +1,5 @@
 import { ApiObject, Chart } from 'cdk8s';
+import { isIP } from 'net';
 import { IConstruct } from 'constructs';
 
 /**
@@ -12,7 +13,7 @@ export class AirflowValidationError extends Error {
   public readonly constructPath: string;
   /** The property (dotted for nested props, e.g. `resources.limits.memory`). */
   public readonly property: string;
-  /** The value received. */
+  /** The value received, with URL passwords in its strings redacted (errors get logged). */
   public readonly value: unknown;
 
   constructor(scope: IConstruct, property: string, value: unknown, expected: Expected) {
@@ -20,16 +21,31 @@ export class AirflowValidationError extends Error {
     this.name = 'AirflowValidationError';
     this.constructPath = scope.node.path;
     this.property = property;
-    this.value = value;
+    this.value = redactDeep(value);
   }
 }
 
-/** `scheme://user:password@`: the password of a URL, wherever it sits in a string. */
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)[^\s/@]+@/gi;
+/**
+ * `scheme://user:password@`: the password of a URL, wherever it sits in a string, up to the last '@' before the
+ * next space (a pasted password may hold an unescaped '@' or '/').
+ */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)[^\s]*@/gi;
+/** `user:password@host:path`, Git's scp-like address with a password pasted in. */
+const SCP_PASSWORD = /(^|\s)([^\s/@:]+:)[^\s/@]+@(?=[^\s/@:]+:)/g;
 
 /** The string with every URL password replaced by `<redacted>`. */
 export function redactUrlPasswords(text: string): string {
-  return text.replace(URL_PASSWORD, '$1<redacted>@');
+  return text.replace(URL_PASSWORD, '$1<redacted>@').replace(SCP_PASSWORD, '$1$2<redacted>@');
+}
+
+/** `value` with every string in it passed through redactUrlPasswords; plain objects and arrays are copied, nothing else. */
+function redactDeep(value: unknown): unknown {
+  if (typeof value === 'string') return redactUrlPasswords(value);
+  if (Array.isArray(value)) return value.map(redactDeep);
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v)]));
+  }
+  return value;
 }
 
 /**
@@ -76,9 +92,9 @@ export function checkWholeNumber(scope: IConstruct, property: string, value: num
 }
 
 // Kubernetes resource.Quantity grammar (k8s.io/apimachinery/pkg/api/resource/quantity.go):
-// <signedNumber><suffix>, suffix one of the binary SI (Ki..Ei), decimal SI (n u m "" k M G T P E)
+// <signedNumber><suffix> (a leading '+' allowed), suffix one of the binary SI (Ki..Ei), decimal SI (n u m "" k M G T P E)
 // or a decimal exponent (e3, E-2). Negative values parse but no request, limit or size may be negative.
-const QUANTITY = /^(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
+const QUANTITY = /^\+?(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
 const MULTIPLIER: Record<string, number> = {
   '': 1, 'n': 1e-9, 'u': 1e-6, 'm': 1e-3, 'k': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12, 'P': 1e15, 'E': 1e18,
   'Ki': 2 ** 10, 'Mi': 2 ** 20, 'Gi': 2 ** 30, 'Ti': 2 ** 40, 'Pi': 2 ** 50, 'Ei': 2 ** 60,
@@ -150,6 +166,15 @@ export function checkNamespace(scope: IConstruct, property: string, value: strin
   return value;
 }
 
+/**
+ * A PersistentVolumeClaim's `storageClassName`: a StorageClass name (a DNS-1123 subdomain), or "" for no class
+ * (the claim binds only to PersistentVolumes without one, e.g. ones made by hand).
+ * @see https://kubernetes.io/docs/concepts/storage/persistent-volumes/#class-1
+ */
+export function checkStorageClassName(scope: IConstruct, property: string, value: string): string {
+  return value === '' ? value : checkDnsSubdomain(scope, property, value);
+}
+
 /** A DNS-1123 subdomain (Secret and ConfigMap names). */
 export function checkDnsSubdomain(scope: IConstruct, property: string, value: string): string {
   check(typeof value === 'string' && value.length <= 253 && value.split('.').every(l => DNS1123_LABEL.test(l)),
@@ -157,10 +182,11 @@ export function checkDnsSubdomain(scope: IConstruct, property: string, value: st
   return value;
 }
 
-// Docker reference grammar (distribution/reference): [registry[:port]/]path[:tag][@digest].
-const IMAGE = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}))?$/;
+// Docker reference grammar (distribution/reference): [registry[:port]/]path[:tag][@digest], the digest of an algorithm
+// go-digest registers (sha256, sha384, sha512) with its length of hex.
+const IMAGE = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$/;
 
-/** An image reference pinned by a tag other than `latest`, or by a sha256 digest. */
+/** An image reference pinned by a tag other than `latest`, or by a digest. */
 export function checkImage(scope: IConstruct, property: string, value: string): string {
   const m = typeof value === 'string' ? IMAGE.exec(value) : null;
   const pinned = m !== null && ((m[1] !== undefined && m[1] !== 'latest') || m[2] !== undefined);
@@ -174,7 +200,7 @@ const DURATION_UNITS: Record<string, number> = { 'ns': 1e-9, 'us': 1e-6, 'µs': 
 /**
  * Parses a Go duration, as git-sync's flags take it (Go's time.ParseDuration): an optional sign, then
  * decimal numbers each with a unit (ns, us or µs, ms, s, m, h): "60s", "1m30s", "1.5h", "500ms", or "0".
- * Returns seconds; undefined if the text is not one.
+ * Returns seconds; undefined if the text is not one, or longer than Go's int64 of nanoseconds holds.
  */
 export function parseDuration(value: string): number | undefined {
   if (typeof value !== 'string') return undefined;
@@ -182,7 +208,78 @@ export function parseDuration(value: string): number | undefined {
   if (!m) return undefined;
   let seconds = 0;
   for (const [, n, u] of m[2].matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) seconds += Number(n) * DURATION_UNITS[u];
+  // Go keeps a duration in an int64 of nanoseconds: more than 2562047h47m16.854775807s is "invalid duration"
+  if (seconds > 9223372036.854775807) return undefined;
   return m[1] === '-' ? -seconds : seconds;
+}
+
+/** What a SecretKeyRef's place expects, in every message about a value given instead of one. */
+export const SECRET_REF_EXPECTED = "a Secret reference, SecretKeyRef.of('<secret-name>', '<key>'), so that no secret value is in code or dist/";
+
+/**
+ * A key of a Secret or ConfigMap (apimachinery's IsConfigMapKey): letters, digits, '-', '_' and '.', at most 253
+ * characters, and not '.', '..' or beginning with '..' (a key becomes a file name in a mounted volume).
+ */
+export function checkSecretKey(scope: IConstruct, property: string, value: string): string {
+  check(typeof value === 'string' && /^[-._a-zA-Z0-9]{1,253}$/.test(value) && value !== '.' && !value.startsWith('..'), scope, property, value,
+    "a Secret key: letters, digits, '-', '_' or '.', at most 253 characters, not \".\" and not beginning with \"..\"");
+  return value;
+}
+
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** A label key (a qualified name: an optional DNS subdomain prefix and '/', then a name of at most 63 characters). */
+function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf('/');
+  const [prefix, name] = slash < 0 ? [undefined, key] : [key.slice(0, slash), key.slice(slash + 1)];
+  return LABEL_NAME.test(name) && (prefix === undefined || (prefix.length <= 253 && prefix.split('.').every(l => DNS1123_LABEL.test(l))));
+}
+
+/**
+ * A label selector by Kubernetes' rules (ValidateLabelSelector): label keys and values in `matchLabels`, and
+ * `matchExpressions` with In/NotIn (values given) or Exists/DoesNotExist (no values).
+ */
+export function checkLabelSelector(scope: IConstruct, property: string, selector: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] }): void {
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+    check(isLabelKey(key), scope, `${property}.matchLabels`, key, 'label keys of an optional DNS subdomain prefix and "/", then at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit');
+    check(typeof value === 'string' && LABEL_VALUE.test(value), scope, `${property}.matchLabels.${key}`, value,
+      'a label value: at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit (or empty)');
+  }
+  (selector.matchExpressions ?? []).forEach((e, i) => {
+    const at = `${property}.matchExpressions[${i}]`;
+    check(isLabelKey(e.key), scope, `${at}.key`, e.key, 'a label key');
+    check(['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator), scope, `${at}.operator`, e.operator, '"In", "NotIn", "Exists" or "DoesNotExist"');
+    const hasValues = (e.values ?? []).length > 0;
+    check(hasValues === ['In', 'NotIn'].includes(e.operator), scope, `${at}.values`, e.values,
+      'values for In and NotIn, none for Exists and DoesNotExist');
+    (e.values ?? []).forEach(v => check(LABEL_VALUE.test(v), scope, `${at}.values`, v, 'label values'));
+  });
+}
+
+/** An IP address with a prefix length, IPv4 (`10.0.0.0/8`, prefix 0 to 32) or IPv6 (prefix 0 to 128). */
+export function checkCidr(scope: IConstruct, property: string, value: string): string {
+  const m = typeof value === 'string' ? /^(.+)\/(\d{1,3})$/.exec(value) : null;
+  const version = m ? isIP(m[1]) : 0;
+  check(m !== null && version !== 0 && Number(m[2]) <= (version === 4 ? 32 : 128), scope, property, value,
+    'a CIDR such as "10.0.0.0/8" or "fd00::/8" (an IP address and a prefix length up to 32 for IPv4, 128 for IPv6)');
+  return value;
+}
+
+/**
+ * A NetworkPolicy peer by Kubernetes' rules (ValidateNetworkPolicyPeer): one of podSelector and namespaceSelector
+ * (or both), or an ipBlock alone; valid selectors; a valid CIDR whose exceptions are CIDRs too.
+ */
+export function checkNetworkPolicyPeer(scope: IConstruct, property: string, peer: { podSelector?: any; namespaceSelector?: any; ipBlock?: { cidr: string; except?: string[] } }): void {
+  const selectors = peer.podSelector !== undefined || peer.namespaceSelector !== undefined;
+  check(selectors !== (peer.ipBlock !== undefined), scope, property, peer,
+    'a podSelector and/or a namespaceSelector, or an ipBlock alone (Kubernetes refuses an empty peer and an ipBlock beside selectors)');
+  if (peer.podSelector !== undefined) checkLabelSelector(scope, `${property}.podSelector`, peer.podSelector);
+  if (peer.namespaceSelector !== undefined) checkLabelSelector(scope, `${property}.namespaceSelector`, peer.namespaceSelector);
+  if (peer.ipBlock !== undefined) {
+    checkCidr(scope, `${property}.ipBlock.cidr`, peer.ipBlock.cidr);
+    (peer.ipBlock.except ?? []).forEach((c, i) => checkCidr(scope, `${property}.ipBlock.except[${i}]`, c));
+  }
 }
 
 /** Rejects a list with a repeated name; returns the list. */

@@ -1,18 +1,24 @@
 // Derives lib/props-shapes.json: for each construct of lib/ (each exported class whose constructor takes
-// `props`), the property names its props interface declares, nested objects and arrays included, read
+// `props`), the property names and value kinds its props interface declares, nested objects and arrays included, read
 // from the TypeScript declarations with the compiler API. `checkKnownProps` (lib/known-props.ts) uses it at
 // run time, so that a misspelt property fails synth in TypeScript without a type-check and in plain
 // JavaScript alike. `__tests__/known-props.test.ts` fails when the shipped file and the declarations differ.
 //
 //   node -r ./scripts/register.js scripts/derive-props-shapes.ts > lib/props-shapes.json
 //
-// Shape: `1` for a value whose inside is not checked (primitives, string-keyed maps such as `options`,
-// class instances such as SecretKeyRef or AirflowConfig, functions); `{ "[]": shape }` for an array;
-// otherwise `{ property: shape }`.
+// Shape: a leaf names the kinds of value allowed (string, number, boolean, a map such as `options` whose inside
+// is not looked into, a class instance such as SecretKeyRef or AirflowConfig); `{ "[]": shape }` is an array;
+// otherwise `{ property: shape }`, with `"|"` for leaf kinds a union also allows. See lib/known-props.ts.
 import { join } from 'path';
 import * as ts from 'typescript';
 
-export type Shape = 1 | { [property: string]: Shape };
+/**
+ * A leaf: the kinds of value allowed, joined by '|': string, number, boolean, true, false, map (an object whose
+ * inside is not looked into: `options`, label maps), `instance:<Class>` (SecretKeyRef, AirflowConfig, ...), function,
+ * any. Or an object's properties, `{ "[]": item }` for an array, either with `"|"`: the leaf kinds also allowed
+ * (`taskPodCleanup: {...} | false`).
+ */
+export type Shape = string | { [property: string]: Shape };
 
 const LIB = join(__dirname, '..', 'lib');
 
@@ -23,24 +29,55 @@ export function derivePropsShapes(): string {
   const program = ts.createProgram([join(LIB, 'index.ts')], options);
   const checker = program.getTypeChecker();
 
+  /** The leaf kind of a type that is no object with properties of its own, or undefined for one that is. */
+  function leaf(type: ts.Type, open: Set<ts.Type>): string | undefined {
+    const f = type.flags;
+    if (f & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return 'any';
+    if (f & ts.TypeFlags.StringLike) return 'string';
+    if (f & ts.TypeFlags.NumberLike) return 'number';
+    if (f & ts.TypeFlags.BooleanLiteral) return (type as any).intrinsicName === 'true' ? 'true' : 'false';
+    if (f & ts.TypeFlags.BooleanLike) return 'boolean';
+    if (!(f & (ts.TypeFlags.Object | ts.TypeFlags.Intersection))) return 'any';
+    if (type.getCallSignatures().length) return 'function';
+    const symbol = type.getSymbol();
+    if (symbol && symbol.flags & ts.SymbolFlags.Class) return `instance:${symbol.name}`;
+    if (type.getStringIndexType()) return 'map';
+    if (open.has(type)) return 'any'; // a recursive type: not looked into again
+    return undefined;
+  }
+
   function shape(type: ts.Type, open: Set<ts.Type>): Shape {
     type = checker.getNonNullableType(type);
-    if (type.isUnion()) {
-      // string | SecretKeyRef, or several object types: the keys of every object part
-      const parts = type.types.map(t => shape(t, open)).filter((s): s is Exclude<Shape, 1> => s !== 1);
-      return parts.length ? Object.assign({}, ...parts) : 1;
+    const parts = type.isUnion() ? type.types : [type];
+    const kinds = new Set<string>();
+    const objects: Exclude<Shape, string>[] = [];
+    for (const part of parts) {
+      if (checker.isArrayType(part)) {
+        objects.push({ '[]': shape(checker.getTypeArguments(part as ts.TypeReference)[0], open) });
+        continue;
+      }
+      const kind = leaf(part, open);
+      if (kind !== undefined) {
+        kinds.add(kind);
+        continue;
+      }
+      open.add(part);
+      const out: Record<string, Shape> = {};
+      for (const p of checker.getPropertiesOfType(part).sort((a, b) => a.name.localeCompare(b.name))) {
+        out[p.name] = shape(checker.getTypeOfSymbol(p), open);
+      }
+      open.delete(part);
+      objects.push(out);
     }
-    if (checker.isArrayType(type)) return { '[]': shape(checker.getTypeArguments(type as ts.TypeReference)[0], open) };
-    const symbol = type.getSymbol();
-    if (!(type.flags & (ts.TypeFlags.Object | ts.TypeFlags.Intersection)) || type.getStringIndexType() || type.getCallSignatures().length
-      || (symbol && symbol.flags & ts.SymbolFlags.Class) || open.has(type)) return 1;
-    open.add(type);
-    const out: Record<string, Shape> = {};
-    for (const p of checker.getPropertiesOfType(type).sort((a, b) => a.name.localeCompare(b.name))) {
-      out[p.name] = shape(checker.getTypeOfSymbol(p), open);
+    if (kinds.has('true') && kinds.has('false')) {
+      kinds.delete('true');
+      kinds.delete('false');
+      kinds.add('boolean');
     }
-    open.delete(type);
-    return out;
+    const leafKinds = [...kinds].sort().join('|');
+    if (objects.length === 0) return leafKinds;
+    const merged: Record<string, Shape> = Object.assign({}, ...objects);
+    return leafKinds ? { '|': leafKinds, ...merged } : merged;
   }
 
   const shapes: Record<string, Shape> = {};
