@@ -7,7 +7,8 @@ import * as cdk8s from 'cdk8s';
 import { load as loadYaml } from 'js-yaml';
 import { ModuleKind, ScriptTarget, transpileModule } from 'typescript';
 import * as lib from '../lib';
-import { AIRFLOW_VERSION, DEFAULT_AIRFLOW_IMAGE } from '../lib/names';
+import { AIRFLOW_VERSION, DEFAULT_AIRFLOW_IMAGE, SUPPORTED_AIRFLOW_SERIES } from '../lib/names';
+import { K8S_SCHEMAS } from '../scripts/schema';
 import { loadManifests, Manifest, podReferences, podTemplateOf } from '../scripts/manifests';
 import { tempDir } from './helpers';
 
@@ -413,4 +414,14 @@ describe('docs/getting-started.md', () => {
     expect(FLAT).toContain(`\`npm run e2e\` runs \`dev\` on a real v${e2e} cluster`);
     expect(FLAT).toContain(`a single-node Kubernetes v${e2e} built from source`);
   });
+});
+
+test('the README lists the supported Airflow series and the default version the library pins', () => {
+  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+  const row = readme.split('\n').find(l => l.startsWith('| Airflow |'));
+  expect(row).toBeDefined();
+  expect(row).toContain(`| Airflow | ${SUPPORTED_AIRFLOW_SERIES.map(s => `${s}.x`).join(', ')} (`);
+  expect(row).toContain(`| ${AIRFLOW_VERSION}, run by`);
+  const versions = K8S_SCHEMAS.map(p => /k8s-(\d+\.\d+)-definitions/.exec(p)![1]);
+  expect(readme).toContain(`| Kubernetes | ${versions[0]} to ${versions[versions.length - 1]}: every object validates strictly against both API schemas`);
 });
