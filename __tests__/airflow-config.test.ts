@@ -1,6 +1,8 @@
+import { existsSync, readFileSync } from 'fs';
+import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { AirflowConfig, AirflowConfigProps, AirflowNames, AirflowValidationError, POD_TEMPLATE_FILE, SecretKeyRef } from '../lib';
-import { airflowCfg, airflowReference, synth, testChart } from './helpers';
+import { AirflowConfig, AirflowConfigProps, AirflowNames, AirflowValidationError, envVarName, POD_TEMPLATE_FILE, SecretKeyRef } from '../lib';
+import { airflowCfg, airflowReference, SHARED, synth, testChart } from './helpers';
 
 const NS = 'airflow-test';
 const REF = airflowReference();
@@ -109,7 +111,6 @@ test('an option given as SecretKeyRef becomes an env var from the Secret, not an
   expect(config.airflowCfg).not.toContain('sentry_dsn');
   const env = config.secretEnv([]);
   expect(env).toEqual([{ name: 'AIRFLOW__SENTRY__SENTRY_DSN', valueFrom: { secretKeyRef: { name: 'sentry', key: 'dsn' } } }]);
-  expect((REF.sections.sentry.sentry_dsn as any).envVar).toBe('AIRFLOW__SENTRY__SENTRY_DSN');
   expect(config.secretEnv([], 'task')).toEqual(env);
 });
 
@@ -125,13 +126,23 @@ test('task pods get secret options of every section but [database]', () => {
 test('secretEnv names the four secret options with the env vars Airflow reads', () => {
   const { config } = make();
   const names = config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name);
-  const expected = [['core', 'fernet_key'], ['api_auth', 'jwt_secret'], ['api', 'secret_key'], ['database', 'sql_alchemy_conn']]
-    .map(([s, o]) => (REF.sections[s][o] as any).envVar);
-  expect(names).toEqual(expected);
+  expect(names).toEqual(['AIRFLOW__CORE__FERNET_KEY', 'AIRFLOW__API_AUTH__JWT_SECRET', 'AIRFLOW__API__SECRET_KEY', 'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']);
   for (const e of config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn'])) {
     expect(e.value).toBeUndefined();
     expect(e.valueFrom?.secretKeyRef?.name).toBe('airflow-secrets');
   }
+});
+
+test('env var names follow Airflow\'s _env_var_name: a dot in a section name becomes "_" ([common.io])', () => {
+  expect(envVarName('common.io', 'xcom_objectstorage_path')).toBe('AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH');
+  expect(envVarName('api_auth', 'jwt_secret')).toBe('AIRFLOW__API_AUTH__JWT_SECRET');
+});
+
+const SHARED_REFERENCE = join(SHARED, 'airflow-config.json');
+(existsSync(SHARED_REFERENCE) ? test : test.skip)('every env var name equals the one the developers\' shared reference lists (developers and CI only)', () => {
+  const shared = JSON.parse(readFileSync(SHARED_REFERENCE, 'utf8')) as { sections: Record<string, Record<string, { envVar: string }>> };
+  const wrong = Object.entries(shared.sections).flatMap(([s, o]) => Object.entries(o).filter(([k, v]) => envVarName(s, k) !== v.envVar).map(([k]) => `${s}.${k}`));
+  expect(wrong).toEqual([]);
 });
 
 describe('token lifetimes', () => {

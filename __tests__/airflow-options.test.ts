@@ -1,10 +1,13 @@
 // lib/airflow-options.json is shipped (../shared/ is not installed with the package); it must stay
-// exactly what scripts/derive-airflow-options.ts derives from Airflow's configuration reference
-// (scripts/reference/airflow-config.json, a copy of the shared reference).
-import { readFileSync } from 'fs';
+// exactly what scripts/derive-airflow-options.ts derives from the configuration reference of the Airflow release the
+// library pins (scripts/reference/airflow-<version>-config.json, derived from the released wheels).
+import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
+import { AIRFLOW_VERSION } from '../lib';
 import { deriveAirflowOptions } from '../scripts/derive-airflow-options';
-import { airflowReference, REFERENCE } from './helpers';
+import { Testing } from 'cdk8s';
+import { Airflow } from '../lib';
+import { airflowCfg, airflowReference, REFERENCE, SHARED, testChart } from './helpers';
 
 const SHIPPED_TEXT = readFileSync(join(__dirname, '..', 'lib', 'airflow-options.json'), 'utf8');
 const shipped = JSON.parse(SHIPPED_TEXT) as {
@@ -14,7 +17,7 @@ const shipped = JSON.parse(SHIPPED_TEXT) as {
 const ref = airflowReference();
 
 test('the shipped file is byte for byte what the derivation produces from the reference (no drift)', () => {
-  expect(SHIPPED_TEXT).toBe(deriveAirflowOptions(join(REFERENCE, 'airflow-config.json')));
+  expect(SHIPPED_TEXT).toBe(deriveAirflowOptions(join(REFERENCE, `airflow-${AIRFLOW_VERSION}-config.json`)));
   expect(deriveAirflowOptions()).toBe(SHIPPED_TEXT); // the script's default input is that reference
 });
 
@@ -46,4 +49,66 @@ test('Airflow 3 names: no [kubernetes] section and no [core] sql_alchemy_conn', 
   expect(shipped.sections.core.sql_alchemy_conn).toBeUndefined();
   expect(shipped.sections.database.sql_alchemy_conn).toBeDefined();
   expect(shipped.sections.kubernetes_executor.pod_template_file).toBeDefined();
+});
+
+describe('derived from the released wheels of the pinned Airflow and the providers of the official image', () => {
+  const full = JSON.parse(SHIPPED_TEXT) as { airflowVersion: string; providers: Record<string, string>; reference: { wheels: { file: string; sha256: string }[] } };
+
+  test('it names the release, and every wheel it read with its sha256', () => {
+    expect(full.airflowVersion).toBe(AIRFLOW_VERSION);
+    expect(full.reference.wheels[0].file).toBe(`apache_airflow_core-${AIRFLOW_VERSION}-py3-none-any.whl`);
+    for (const w of full.reference.wheels) expect(w.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(full.reference.wheels.length).toBe(Object.keys(full.providers).length + 1);
+  });
+
+  test('the providers of the image\'s extras are there, each pinned, and their options with them', () => {
+    const extras = JSON.parse(readFileSync(join(REFERENCE, 'official-image-extras.json'), 'utf8')).extras as string[];
+    for (const provider of ['amazon', 'celery', 'cncf-kubernetes', 'elasticsearch', 'google', 'microsoft-azure', 'openlineage', 'postgres']) {
+      expect(extras).toContain(provider);
+      expect(full.providers[`apache-airflow-providers-${provider}`]).toMatch(/^\d+\.\d+\.\d+$/);
+    }
+    expect(shipped.sections.openlineage.disabled).toBeDefined();
+    expect(shipped.sections.elasticsearch.host).toBeDefined();
+    expect(shipped.sections.aws.cloudwatch_task_handler_json_serializer).toBeDefined();
+    expect(shipped.sections.celery.worker_concurrency).toBeDefined();
+    expect(shipped.sections['common.io']).toBeDefined();
+  });
+
+  test('options Airflow\'s code reads as booleans or numbers carry that, whatever config.yml\'s type says', () => {
+    const o = shipped.sections as Record<string, Record<string, { type: string; readAs?: string[] }>>;
+    expect(o.core.load_examples).toEqual({ type: 'string', readAs: ['boolean'] });
+    expect(o.logging.worker_log_server_port.readAs).toEqual(['integer']);
+    expect(o.scheduler.scheduler_heartbeat_sec).toMatchObject({ type: 'integer', readAs: ['float'] });
+  });
+
+  test.each<[string, Record<string, Record<string, unknown>>, boolean]>([
+    ['[core] load_examples "yes" (read with getboolean)', { core: { load_examples: 'yes' } }, false],
+    ['[core] load_examples "t"', { core: { load_examples: 't' } }, true],
+    ['[kubernetes_executor] worker_pods_creation_batch_size "lots" (read with getint)', { kubernetes_executor: { worker_pods_creation_batch_size: 'lots' } }, false],
+    ['[scheduler] scheduler_heartbeat_sec 2.5 (typed integer, read with getfloat)', { scheduler: { scheduler_heartbeat_sec: 2.5 } }, true],
+    ['[openlineage] disabled true (a provider of the image)', { openlineage: { disabled: true } }, true],
+    ['[common.io] xcom_objectstorage_threshold (a section with a dot)', { 'common.io': { xcom_objectstorage_threshold: 1000 } }, true],
+  ])('%s', (_what, options, accepted) => {
+    const build = () => new Airflow(testChart(), 'airflow', { options: options as any });
+    if (accepted) {
+      const chart = testChart();
+      new Airflow(chart, 'airflow', { options: options as any });
+      const [section, values] = Object.entries(options)[0];
+      const [option, value] = Object.entries(values)[0];
+      expect(airflowCfg(Testing.synth(chart) as any)[section][option]).toBe(typeof value === 'boolean' ? (value ? 'True' : 'False') : String(value));
+    } else {
+      expect(build).toThrow(/as Airflow reads it/);
+    }
+  });
+
+  const shared = join(SHARED, 'airflow-config.json');
+  (existsSync(shared) ? test : test.skip)('options it shares with the developers\' reference (main, 3.2.0.dev) have the same type and sensitivity (developers and CI only)', () => {
+    const dev = JSON.parse(readFileSync(shared, 'utf8')) as { sections: Record<string, Record<string, { type: string; sensitive?: boolean }>> };
+    const differ = Object.entries(dev.sections).flatMap(([s, opts]) => Object.entries(opts)
+      .filter(([o, v]) => shipped.sections[s]?.[o] !== undefined && (shipped.sections[s][o].type !== v.type || !!shipped.sections[s][o].sensitive !== !!v.sensitive))
+      .map(([o]) => `${s}.${o}`));
+    expect(differ).toEqual([]);
+    const common = Object.entries(dev.sections).flatMap(([s, opts]) => Object.keys(opts).filter(o => shipped.sections[s]?.[o] !== undefined));
+    expect(common.length).toBeGreaterThan(300);
+  });
 });

@@ -274,7 +274,7 @@ describe('docs/getting-started.md', () => {
     // SimpleAuthManager: only the passwords file is set, so the users are Airflow's default
     expect(cfg).toMatch(/^simple_auth_manager_passwords_file = /m);
     expect(cfg).not.toMatch(/^simple_auth_manager_users/m);
-    const reference = JSON.parse(readFileSync(join(ROOT, 'scripts', 'reference', 'airflow-config.json'), 'utf8'));
+    const reference = JSON.parse(readFileSync(join(ROOT, 'scripts', 'reference', `airflow-${AIRFLOW_VERSION}-config.json`), 'utf8'));
     const users = reference.sections.core.simple_auth_manager_users.default;
     expect(FLAT).toContain(`default \`${users}\`, user \`${users.split(':')[0]}\` with role \`${users.split(':')[1]}\``);
     expect(SH.join('\n')).toContain(`jsonpath='{.data.simple-auth-manager-passwords}'`);

@@ -5,7 +5,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { parse } from 'yaml';
-import { AirflowChart, ENVIRONMENTS, Tier } from '../lib';
+import { AIRFLOW_VERSION, AirflowChart, ENVIRONMENTS, Tier } from '../lib';
 
 /** The developers' shared reference folder beside the project: absent in users' clones, so only cross-checks read it. */
 export const SHARED = join(__dirname, '..', '..', 'shared', 'reference');
@@ -87,9 +87,9 @@ export function envOf(container: any): Record<string, { value?: string; secret?:
     : { value: e.value }]));
 }
 
-/** Airflow's configuration reference (../shared/reference/airflow-config.json). */
+/** Airflow's configuration reference of the version the library pins, derived from its wheels (scripts/reference/airflow-<version>-config.json). */
 export function airflowReference(): { sections: Record<string, Record<string, { sensitive?: boolean; type: string }>>; deprecatedOptions: Record<string, { replacedBy: string }> } {
-  return JSON.parse(readFileSync(join(REFERENCE, 'airflow-config.json'), 'utf8'));
+  return JSON.parse(readFileSync(join(REFERENCE, `airflow-${AIRFLOW_VERSION}-config.json`), 'utf8'));
 }
 
 /** The volume mount that covers `path` in a container (the deepest one), if any. */

@@ -12,7 +12,6 @@ const README = readFileSync(join(REFERENCE, 'README.md'), 'utf8');
 describe.each([
   ['k8s-1.28-definitions.json', 'the Kubernetes v1.28.0 schema', '26005b7e779ea2fcbd87e4f23d76dc565eef8381c2287e149c676c03d48b0df6'],
   ['k8s-1.36-definitions.json', 'the Kubernetes v1.36.0 schema', 'a9e98cdc6ab09980f23b5e987a5f11d0ec1fc838187efb92f347ccf38ed8fd65'],
-  ['airflow-config.json', "Airflow's configuration reference", 'd98f9f0e79239b445156e7de1005e1ba9064d1ab8670241826cea38ef925001c'],
 ])('scripts/reference/%s', (name, what, hash) => {
   const file = join(REFERENCE, name);
 

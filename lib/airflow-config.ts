@@ -105,7 +105,7 @@ const INSTALLATIONS = new WeakMap<object, Map<string, AirflowConfig>>();
 /** `section.option` of every option the library sets itself. */
 export const MANAGED_OPTIONS = Object.keys(MANAGED);
 
-type OptionInfo = { type: string; sensitive?: boolean };
+type OptionInfo = { type: string; readAs?: string[]; sensitive?: boolean };
 const SECTIONS = reference.sections as Record<string, Record<string, OptionInfo>>;
 const RENAMED = reference.renamed as Record<string, string>;
 const ALL_OPTIONS = Object.entries(SECTIONS).flatMap(([s, opts]) => Object.keys(opts).map(o => `${s}.${o}`));
@@ -260,8 +260,9 @@ export class AirflowConfig extends Construct {
       }
     }
     for (const [section, options] of Object.entries(props.options ?? {})) {
+      // a dotted key is a section only where a provider names one so ([common.io])
       const [first, ...rest] = section.split('.');
-      check(rest.length === 0, this, `options.${section}`, options,
+      check(rest.length === 0 || SECTIONS[section] !== undefined, this, `options.${section}`, options,
         `options nested by section, as airflow.cfg groups them: { ${first}: { ${rest.join('.') || 'option'}: ... } } (a dotted key is not read)`);
       check(typeof options === 'object' && options !== null && !Array.isArray(options) && !(options instanceof SecretKeyRef), this, `options.${section}`, options,
         `an object of the section's options: { ${section}: { option: value } }`);
@@ -339,7 +340,9 @@ export class AirflowConfig extends Construct {
   public checkEnvOption(scope: Construct, property: string, env: k8s.EnvVar): void {
     const m = /^AIRFLOW__([A-Z0-9_]+?)__([A-Z0-9_]+)$/.exec(env.name);
     if (!m) return;
-    const [section, name] = [m[1].toLowerCase(), m[2].toLowerCase()];
+    const named = m[1].toLowerCase();
+    const section = Object.keys(SECTIONS).find(s => s.replace(/\./g, '_') === named) ?? named;
+    const name = m[2].toLowerCase();
     const variant = /^(.+)_(cmd|secret)$/.exec(name);
     const option = variant && SECTIONS[section]?.[variant[1]]?.sensitive ? variant[1] : name;
     const reference = env.value === undefined || option !== name;
@@ -389,7 +392,11 @@ export class AirflowConfig extends Construct {
       check(under && !/\/\.\.?(\/|$)/.test(literal), scope, property, value,
         `a path under ${writable.join(' or ')}: Airflow writes there, and every other place in its containers is read-only`);
     }
-    check(OPTION_TYPES[info.type] === undefined || OPTION_TYPES[info.type].test(literal), scope, property, value, `a value of type ${info.type}`);
+    // what Airflow's code reads it with decides (config.yml types some options "string" that it reads as booleans or
+    // integers); each reader must accept the literal
+    const kinds = info.readAs ?? [info.type];
+    check(kinds.every(k => OPTION_TYPES[k] === undefined || OPTION_TYPES[k].test(literal)), scope, property, value,
+      `a value of type ${[...new Set(kinds)].join(' and ')}${info.readAs ? ' (as Airflow reads it)' : ''}`);
     return literal;
   }
 }
@@ -440,9 +447,9 @@ function basePath(scope: Construct, baseUrl: AirflowOptionValue): string {
   return url!.pathname.replace(/\/+$/, '');
 }
 
-/** `AIRFLOW__{SECTION}__{OPTION}`, Airflow's environment variable for an option. */
+/** `AIRFLOW__{SECTION}__{OPTION}`, Airflow's environment variable for an option (a '.' in the section becomes '_': `_env_var_name`). */
 export function envVarName(section: string, option: string): string {
-  return `AIRFLOW__${section.toUpperCase()}__${option.toUpperCase()}`;
+  return `AIRFLOW__${section.replace(/\./g, '_').toUpperCase()}__${option.toUpperCase()}`;
 }
 
 /** The closest known `section.option` names, best first: same option name in another section, then by edit distance. */
