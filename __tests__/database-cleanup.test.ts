@@ -1,15 +1,11 @@
 import { spawnSync } from 'child_process';
-import { writeFileSync } from 'fs';
-import { join } from 'path';
-import { stringify } from 'yaml';
 import { AirflowValidationError, DatabaseCleanupProps, DB_CLEAN_TABLES, SecretKeyRef } from '../lib';
-import { allContainers, envOf, K8sObject, tempDir } from './helpers';
+import { allContainers, envOf, runCheck, writeYaml } from './helpers';
 import { argvOf, DAY_MS, renderCleanup as render, scriptOf } from './maintenance-jobs';
 
 // The CronJob as synthesized, and its script run by bash with a stand-in `airflow`: nothing but bash and GNU
 // date. What needs the installed Airflow is in __tests__/integration/database-cleanup.test.ts.
 
-const ROOT = join(__dirname, '..');
 /** Every table but the two Airflow 3.1.7 aborts on (apache/airflow#59474). */
 const DEFAULT_TABLES = '_xcom_archive,asset_event,callback_request,celery_taskmeta,celery_tasksetmeta,dag_run,deadline,' +
   'import_error,job,log,sla_miss,task_instance,task_instance_history,task_reschedule,trigger,xcom';
@@ -99,13 +95,10 @@ describe('DatabaseCleanup', () => {
       expect(c.resources.limits.memory).toBeDefined();
     }
     expect(spec.containers[0].resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } });
-    const file = join(tempDir('db-cleanup-check-'), 'db-cleanup.yaml');
-    writeFileSync(file, objects.map((o: K8sObject) => stringify(o)).join('---\n'));
-    const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', file], { cwd: ROOT, encoding: 'utf8' });
-    const report = JSON.parse(r.stdout);
+    const { status, report } = runCheck(writeYaml(objects, 'db-cleanup.yaml'));
     expect([report.schemaErrors, report.policyViolations, report.hygieneProblems]).toEqual([[], [], []]);
     expect(report.podSpecsChecked).toBe(1);
-    expect(r.status).toBe(0);
+    expect(status).toBe(0);
   });
 
   test.each([

@@ -1,10 +1,11 @@
 // Shared test helpers: synthesize charts, find objects, read the reference data (scripts/reference/, copies of
 // the developers' ../shared/reference/, which tests cross-check when it is there).
-import { mkdtempSync, readFileSync, rmSync } from 'fs';
+import { spawnSync } from 'child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { AIRFLOW_VERSION, AirflowChart, ENVIRONMENTS, Tier } from '../lib';
 
 /** The developers' shared reference folder beside the project: absent in users' clones, so only cross-checks read it. */
@@ -127,4 +128,21 @@ export function expectSyncBeforeStart(spec: any): void {
   expect(same(init)).toEqual(same(sidecar));
   const root = envOf(init).GITSYNC_ROOT.value;
   expect(init.volumeMounts.find((m: any) => m.mountPath === root).name).toBe(sidecar.volumeMounts.find((m: any) => m.mountPath === root).name);
+}
+
+/**
+ * `npm run check --json ARGS` in a child process (its Pod Security library is ESM-only): the exit status and the
+ * report. With objects instead of paths, writes them to a temp file first.
+ */
+export function runCheck(...args: string[]): { status: number | null; report: import('../scripts/check').CheckReport; stdout: string } {
+  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', ...args],
+    { cwd: join(__dirname, '..'), encoding: 'utf8' });
+  return { status: r.status, report: JSON.parse(r.stdout), stdout: r.stdout };
+}
+
+/** Objects as one multi-document YAML file in a temp folder; returns its path. */
+export function writeYaml(objects: object[], name = 'objects.yaml'): string {
+  const file = join(tempDir('check-'), name);
+  writeFileSync(file, objects.map(o => stringify(o)).join('---\n'));
+  return file;
 }

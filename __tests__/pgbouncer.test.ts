@@ -1,14 +1,10 @@
-import { spawnSync } from 'child_process';
 import { createHash } from 'crypto';
-import { writeFileSync } from 'fs';
-import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { stringify } from 'yaml';
 import {
   AirflowNames, AirflowValidationError, PGBOUNCER_CLIENTS, PgBouncer, PgBouncerProps, SecretKeyRef, SERVER_TLS_SSLMODES,
 } from '../lib';
 import { hygieneProblems } from '../scripts/hygiene';
-import { find, K8sObject, mountAt, podSpec, synth, tempDir, testChart } from './helpers';
+import { find, mountAt, podSpec, runCheck, synth, testChart, writeYaml } from './helpers';
 
 const DB = { host: 'airflow-postgresql.airflow-test' };
 
@@ -220,17 +216,13 @@ test('no secret value in any object, and nothing the hygiene check objects to', 
 
 test('passes npm run check: Kubernetes 1.28 schema (strict), Pod Security "restricted", hygiene', () => {
   const { objects } = render({ replicas: 2, database: { ...DB, serverTlsSslmode: 'verify-full', serverCa: SecretKeyRef.of('db-ca', 'ca.crt') } });
-  const dir = tempDir('pgbouncer-');
-  writeFileSync(join(dir, 'pgbouncer.yaml'), objects.map((o: K8sObject) => stringify(o)).join('---\n'));
-  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', dir],
-    { cwd: join(__dirname, '..'), encoding: 'utf8' });
-  const report = JSON.parse(r.stdout);
+  const { status, report } = runCheck(writeYaml(objects, 'pgbouncer.yaml'));
   expect(report.schemaErrors).toEqual([]);
   expect(report.policyViolations).toEqual([]);
   expect(report.hygieneProblems).toEqual([]);
   expect(report.objects).toBe(5);
   expect(report.podSpecsChecked).toBe(1);
-  expect(r.status).toBe(0);
+  expect(status).toBe(0);
 });
 
 test('a change of a prop rolls the pods (the checksum changes); the same props give the same checksum', () => {

@@ -1,20 +1,14 @@
 // Pod Security Standards "restricted" on dist/, by a maintained policy library (the
 // pod-security-standards plugin of @monokle/validation), through `npm run check`, the command a
 // GitOps pipeline runs. The library is ESM-only, so it runs in a child process.
-import { spawnSync } from 'child_process';
 import { writeFileSync } from 'fs';
 import { join } from 'path';
-import type { CheckReport } from '../scripts/check';
 import { loadManifests } from '../scripts/manifests';
-import { tempDir } from './helpers';
+import { runCheck, tempDir } from './helpers';
 
 const ROOT = join(__dirname, '..');
 
-function check(...args: string[]): { status: number | null; report: CheckReport; stdout: string } {
-  const r = spawnSync(process.execPath, ['-r', 'ts-node/register/transpile-only', 'scripts/check.ts', '--json', ...args],
-    { cwd: ROOT, encoding: 'utf8' });
-  return { status: r.status, report: JSON.parse(r.stdout), stdout: r.stdout };
-}
+const check = runCheck;
 
 test('dist/: every pod of every environment, task pod templates included, meets "restricted"', () => {
   const { status, report } = check('dist');

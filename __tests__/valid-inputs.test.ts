@@ -1,8 +1,12 @@
 // Valid but unusual inputs, grouped by the rule (Kubernetes', Airflow's, git-sync's) that makes them valid: each
-// constructs and synthesizes, and the value reaches the output where the tool that reads it finds it.
+// constructs and synthesizes, the value reaches the output where the tool that reads it finds it, and the output
+// passes `npm run check` (strict schemas, Pod Security "restricted", hygiene).
+import { writeFileSync } from 'fs';
+import { join } from 'path';
 import { App, Chart, Testing } from 'cdk8s';
+import { stringify } from 'yaml';
 import { Airflow, AirflowConfig, AirflowProps, GitAuth, SecretKeyRef } from '../lib';
-import { airflowCfg, envOf, find, K8sObject, podSpec } from './helpers';
+import { airflowCfg, envOf, find, K8sObject, podSpec, runCheck, tempDir } from './helpers';
 
 interface Row {
   /** What is unusual about it. */
@@ -84,8 +88,8 @@ const RULES: Record<string, Row[]> = {
       expect: o => expect(container(o, 'airflow-api-server', 'api-server').readinessProbe.httpGet.path).toBe('/airflow/api/v2/monitor/health') },
     { what: 'an option through env (AIRFLOW__CORE__PARALLELISM)', props: { scheduler: { env: [{ name: 'AIRFLOW__CORE__PARALLELISM', value: '64' }] } },
       expect: o => expect(envOf(container(o, 'airflow-scheduler', 'scheduler')).AIRFLOW__CORE__PARALLELISM.value).toBe('64') },
-    { what: 'a sensitive option through env: its _SECRET variant, and valueFrom a Secret', props: { triggerer: { env: [
-      { name: 'AIRFLOW__SENTRY__SENTRY_DSN_SECRET', value: 'sentry/dsn' },
+    { what: 'a sensitive option through env: its _CMD variant, and valueFrom a Secret', props: { triggerer: { env: [
+      { name: 'AIRFLOW__SENTRY__SENTRY_DSN_CMD', value: 'cat /run/secrets/sentry-dsn' },
       { name: 'AIRFLOW__SENTRY__SENTRY_DSN', valueFrom: { secretKeyRef: { name: 'sentry', key: 'dsn' } } },
     ] } },
     expect: o => expect(envOf(container(o, 'airflow-triggerer', 'triggerer')).AIRFLOW__SENTRY__SENTRY_DSN.secret).toBe('sentry') },
@@ -123,13 +127,16 @@ const RULES: Record<string, Row[]> = {
   ],
 };
 
+/** The objects an Airflow with the row's props synthesizes to, in namespace airflow-test. */
+function synthesize(row: Row): K8sObject[] {
+  const chart = new Chart(Testing.app(), 'test', { namespace: 'airflow-test', disableResourceNameHashes: true });
+  new Airflow(chart, 'airflow', row.props);
+  return Testing.synth(chart) as K8sObject[];
+}
+
 describe('valid but unusual inputs are accepted and used as given', () => {
   describe.each(Object.entries(RULES))('%s', (_rule, rows) => {
-    test.each(rows)('$what', row => {
-      const chart = new Chart(Testing.app(), 'test', { namespace: 'airflow-test', disableResourceNameHashes: true });
-      new Airflow(chart, 'airflow', row.props);
-      row.expect(Testing.synth(chart) as K8sObject[]);
-    });
+    test.each(rows)('$what', row => row.expect(synthesize(row)));
   });
 
   test('the table holds at least 25 distinct valid-but-unusual inputs', () => {
@@ -137,6 +144,16 @@ describe('valid but unusual inputs are accepted and used as given', () => {
     expect(new Set(rows.map(r => r.what)).size).toBe(rows.length);
     expect(rows.length).toBeGreaterThanOrEqual(25);
   });
+});
+
+test('every one of their outputs passes npm run check (strict schemas, Pod Security "restricted", hygiene)', () => {
+  const out = tempDir('valid-inputs-');
+  const rows = Object.values(RULES).flat();
+  rows.forEach((row, i) => writeFileSync(join(out, `${String(i).padStart(2, '0')}.k8s.yaml`), synthesize(row).map(o => stringify(o)).join('---\n')));
+  const { status, report } = runCheck(out);
+  expect(report.files).toBe(rows.length);
+  expect([...report.schemaErrors, ...report.policyViolations, ...report.hygieneProblems]).toEqual([]);
+  expect(status).toBe(0);
 });
 
 test('a Chart without a namespace takes the namespace from AirflowConfig', () => {

@@ -64,13 +64,17 @@ function show(value: unknown): string {
   }
 }
 
+/** Whether `text` holds a URL with a password (`scheme://user:password@`) or an scp-like `user:password@host:`. */
+export function hasUrlPassword(text: string): boolean {
+  return redactUrlPasswords(text) !== text;
+}
+
 /**
  * Refuses a string that carries a URL with a password (`postgresql://user:secret@host`): a credential as a
  * literal would reach dist/ and every pod spec reader. The message shows the value redacted.
  */
 export function checkNoUrlPassword(scope: IConstruct, property: string, value: unknown): void {
-  URL_PASSWORD.lastIndex = 0;
-  check(typeof value !== 'string' || !URL_PASSWORD.test(value), scope, property, value,
+  check(typeof value !== 'string' || !hasUrlPassword(value), scope, property, value,
     'no password in a URL: a credential must come from a Secret (a SecretKeyRef, or an env var with valueFrom.secretKeyRef)');
 }
 
@@ -186,11 +190,15 @@ export function checkDnsSubdomain(scope: IConstruct, property: string, value: st
 // go-digest registers (sha256, sha384, sha512) with its length of hex.
 const IMAGE = /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::([\w][\w.-]{0,127}))?(?:@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}))?$/;
 
+/** Whether `image` is a valid reference pinned by a tag other than `latest`, or by a digest. */
+export function isPinnedImage(image: unknown): boolean {
+  const m = typeof image === 'string' ? IMAGE.exec(image) : null;
+  return m !== null && ((m[1] !== undefined && m[1] !== 'latest') || m[2] !== undefined);
+}
+
 /** An image reference pinned by a tag other than `latest`, or by a digest. */
 export function checkImage(scope: IConstruct, property: string, value: string): string {
-  const m = typeof value === 'string' ? IMAGE.exec(value) : null;
-  const pinned = m !== null && ((m[1] !== undefined && m[1] !== 'latest') || m[2] !== undefined);
-  check(pinned, scope, property, value,
+  check(isPinnedImage(value), scope, property, value,
     'an image reference pinned to a version tag or digest, e.g. "apache/airflow:3.1.7" (no missing tag, no "latest")');
   return value;
 }

@@ -1,11 +1,10 @@
 // Output hygiene: what must never be in manifests a GitOps pipeline applies, whatever produced them.
+import { hasUrlPassword, isPinnedImage } from '../lib/validation';
 import { Manifest, podTemplateOf } from './manifests';
 
 type Json = null | string | number | boolean | Json[] | { [key: string]: Json };
 
 const CREDENTIAL_NAME = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|FERNET|CREDENTIAL|SQL_ALCHEMY_CONN)/i;
-const URL_WITH_USERINFO = /[a-z][a-z0-9+.-]*:\/\/[^\s/@:]+:[^\s/@]*@/i;
-const PINNED_IMAGE = /^[^@\s]+(@sha256:[a-f0-9]{64}|:[\w][\w.-]{0,127})$/;
 
 function walk(value: Json, path: string, visit: (value: Json, path: string) => void): void {
   visit(value, path);
@@ -32,7 +31,7 @@ export function hygieneProblems(m: Manifest): string[] {
   }
   walk(m.object as Json, '', (value, path) => {
     if (value === null) problems.push(`${at}: ${path} is null`);
-    if (typeof value === 'string' && URL_WITH_USERINFO.test(value)) problems.push(`${at}: ${path} holds a URL with credentials`);
+    if (typeof value === 'string' && hasUrlPassword(value)) problems.push(`${at}: ${path} holds a URL with credentials`);
   });
   for (const { kind, container } of containersOf(m.object)) {
     const where = `${at}: ${kind} ${container.name}`;
@@ -41,7 +40,7 @@ export function hygieneProblems(m: Manifest): string[] {
         problems.push(`${where}: env ${e.name} has a literal value; take it from a Secret (valueFrom.secretKeyRef)`);
       }
     }
-    if (!PINNED_IMAGE.test(container.image ?? '') || /:latest$/.test(container.image)) problems.push(`${where}: image "${container.image}" is not pinned to a tag or digest`);
+    if (!isPinnedImage(container.image)) problems.push(`${where}: image "${container.image}" is not pinned to a tag or digest`);
     const r = container.resources ?? {};
     if (!r.requests?.cpu || !r.requests?.memory || !r.limits?.memory) {
       problems.push(`${where}: needs CPU and memory requests and a memory limit`);
