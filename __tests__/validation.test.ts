@@ -2,7 +2,7 @@ import { readdirSync } from 'fs';
 import { ApiObject, Chart, Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  AirflowChart, AirflowValidationError, check, checkCpu, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
+  AirflowChart, AirflowValidationError, check, checkCpu, hasUrlPassword, checkDnsLabel, checkDnsSubdomain, checkImage, checkUniqueNames, checkWholeNumber,
   AirflowConfig, ApiServer, ENVIRONMENTS, GitSync, OPTION_TYPES, parseDuration, parseQuantity, PostgresStatefulSet, redactUrlPasswords,
 } from '../lib';
 import { testChart } from './helpers';
@@ -202,6 +202,10 @@ describe('options in the wrong shape, credentials as literals', () => {
     expect(() => check(false, scope(), 'whatever', { url: 'https://me:hunter2@example.com/x' }, 'y')).toThrow('whatever: got {"url":"https://me:<redacted>@example.com/x"}');
     expect(redactUrlPasswords('a postgresql://u:p@h/d b ftp://x:y@z')).toBe('a postgresql://u:<redacted>@h/d b ftp://x:<redacted>@z');
     expect(redactUrlPasswords('https://example.com/a@b and user@host:path')).toBe('https://example.com/a@b and user@host:path');
+    // a port and a path with '@' in it is no password; a password with '@' or '/' in it is one, redacted whole
+    expect(hasUrlPassword('https://airflow.example.com:8443/dags@v2')).toBe(false);
+    expect(redactUrlPasswords('postgresql://u:p@ss@db/x postgresql://u:pa/ss@db/x')).toBe('postgresql://u:<redacted>@db/x postgresql://u:<redacted>@db/x');
+    expect(redactUrlPasswords('deploy:hunter2@github.com:x/y.git')).toBe('deploy:<redacted>@github.com:x/y.git');
   });
 });
 

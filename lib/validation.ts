@@ -27,9 +27,9 @@ export class AirflowValidationError extends Error {
 
 /**
  * `scheme://user:password@`: the password of a URL, wherever it sits in a string, up to the last '@' before the
- * next space (a pasted password may hold an unescaped '@' or '/').
+ * next space (a pasted password may hold an unescaped '@' or '/'); not `host:port/path@...`, a port and a path.
  */
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)[^\s]*@/gi;
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:)(?!\d+\/)[^\s]*@/gi;
 /** `user:password@host:path`, Git's scp-like address with a password pasted in. */
 const SCP_PASSWORD = /(^|\s)([^\s/@:]+:)[^\s/@]+@(?=[^\s/@:]+:)/g;
 
