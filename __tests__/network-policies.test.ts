@@ -52,12 +52,12 @@ test('the triggerer\'s log server port is open to the api-server only', () => {
   }
 });
 
-test('the api-server port is open to everyone, so task pods reach the Task Execution API', () => {
+test('the api-server policy guards the api-server\'s container port and selects the api-server pods', () => {
   const apiServer = find(objects, 'Deployment', 'airflow-api-server');
   const p = policy('airflow-api-server');
   expect(selects(p.podSelector, apiServer.spec.template.metadata.labels)).toBe(true);
   const containerPort = podSpec(apiServer).containers[0].ports.find((x: any) => x.name === 'http').containerPort;
-  expect(p.ingress).toEqual([{ ports: [{ port: containerPort, protocol: 'TCP' }] }]);
+  expect(p.ingress[0].ports).toEqual([{ port: containerPort, protocol: 'TCP' }]);
 });
 
 test('PostgreSQL accepts exactly the pods that read the database URL, not task pods', () => {
@@ -83,11 +83,24 @@ test("one installation's policies do not select another's pods in the same names
   expect(both.filter(o => o.kind === 'NetworkPolicy' && o.metadata.name.startsWith('b-'))).toEqual([]);
 });
 
-test('apiServerFrom narrows who reaches the api-server', () => {
+test('by default only the installation\'s task pods reach the api-server: no other pod, of this namespace or another', () => {
+  const p = policy('airflow-api-server');
+  expect(p.ingress).toHaveLength(1);
+  expect(p.ingress[0].from).toHaveLength(1);
+  const [peer] = p.ingress[0].from;
+  expect(peer.namespaceSelector).toBeUndefined(); // a podSelector alone: pods of the policy's own namespace
+  const allowed = pods(objects).filter(pod => selects(peer.podSelector, pod.labels)).map(pod => pod.what);
+  expect(allowed).toEqual(['task pod']);
+});
+
+test('apiServerFrom opens the api-server to your clients, and never cuts task pods off from the execution API', () => {
   const chart = testChart();
   const from = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }];
   new Airflow(chart, 'airflow', { networkPolicies: { apiServerFrom: from } });
-  expect(find(synth(chart), 'NetworkPolicy', 'airflow-api-server').spec.ingress[0].from).toEqual(from);
+  const objects2 = synth(chart);
+  const peers = find(objects2, 'NetworkPolicy', 'airflow-api-server').spec.ingress[0].from;
+  expect(peers.slice(1)).toEqual(from);
+  expect(selects(peers[0].podSelector, taskPod(objects2).metadata.labels)).toBe(true);
 });
 
 test('with an external database there is no PostgreSQL policy (PgBouncer has its own)', () => {

@@ -108,7 +108,7 @@ export interface AirflowProps {
   readonly pgbouncer?: Omit<PgBouncerProps, 'instanceName' | 'database' | 'clients'> & { readonly database?: Partial<PgBouncerDatabase> };
   /** The CronJob that runs `airflow db clean` (see DatabaseCleanup), or false for none. @default {} (daily, 90 days kept) */
   readonly databaseCleanup?: Omit<DatabaseCleanupProps, 'config' | 'image'> | false;
-  /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on, api-server open to anyone) */
+  /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on: the api-server open to the installation's task pods only; add your Ingress controller with `apiServerFrom`) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
 

@@ -13,8 +13,12 @@ export interface AirflowNetworkPoliciesProps {
   /** The installation whose pods the policies select. @default 'airflow' */
   readonly instanceName?: string;
   /**
-   * Who may reach the api-server on port 8080 (the UI, the REST API, and task pods calling the Task
-   * Execution API). @default anyone: put your Ingress controller's namespace here to narrow it
+   * Who besides this installation's task pods may reach the api-server on port 8080 (the UI and the REST API):
+   * your Ingress controller's namespace, other namespaces, CIDRs, as NetworkPolicy peers. Task pods (the Task
+   * Execution API) are always allowed; the node is too (kubelet probes, `kubectl port-forward`), as Kubernetes
+   * lets a node reach its pods whatever the policy.
+   * @default none: closed to every other pod, of this namespace or another
+   * @see https://kubernetes.io/docs/concepts/services-networking/network-policies/
    */
   readonly apiServerFrom?: k8s.NetworkPolicyPeer[];
   /**
@@ -28,7 +32,8 @@ export interface AirflowNetworkPoliciesProps {
 /**
  * Ingress NetworkPolicies for one installation, each named after what it guards
  * (`<instanceName>-default-deny`, `-api-server`, `-triggerer`, `-postgresql`): all ingress to its pods is denied except
- * - the api-server on port 8080 (task pods must reach the Task Execution API there; apache/airflow#46926),
+ * - the api-server on port 8080, from this installation's task pods (the Task Execution API; apache/airflow#46926)
+ *   and the peers of `apiServerFrom` (your Ingress controller), closed to every other pod by default,
  * - the triggerer's log server on port 8794, from the api-server (logs of running triggers),
  * - PostgreSQL on port 5432 from the components that use the database (not from task pods).
  * Egress is left open: tasks reach whatever their DAGs need. Policies take effect only with a CNI
@@ -54,7 +59,12 @@ export class AirflowNetworkPolicies extends Construct {
     policy('default-deny', { podSelector: { matchLabels: installation } });
     policy('api-server', {
       podSelector: { matchLabels: names.selector('api-server') },
-      ingress: [{ ...(props.apiServerFrom ? { from: props.apiServerFrom } : {}), ports: [{ port: k8s.IntOrString.fromNumber(API_SERVER_PORT), protocol: 'TCP' }] }],
+      // task pods call the Task Execution API over HTTP; the dag-processor and the triggerer use it in process
+      // (InProcessExecutionAPI) and the scheduler not at all, so no other pod of the installation needs the port
+      ingress: [{
+        from: [{ podSelector: { matchLabels: names.selector('worker') } }, ...props.apiServerFrom ?? []],
+        ports: [{ port: k8s.IntOrString.fromNumber(API_SERVER_PORT), protocol: 'TCP' }],
+      }],
     });
     // the api-server reads running triggers' logs from the triggerer's log server
     policy('triggerer', {
