@@ -121,7 +121,7 @@ const RULES: Record<string, Row[]> = {
       { ipBlock: { cidr: 'fd00::/8' } },
       { namespaceSelector: { matchExpressions: [{ key: 'example.com/ingress', operator: 'Exists' }] } },
     ] } },
-    expect: o => expect(find(o, 'NetworkPolicy', 'airflow-api-server').spec.ingress[0].from[0].ipBlock.cidr).toBe('fd00::/8') },
+    expect: o => expect(find(o, 'NetworkPolicy', 'airflow-api-server').spec.ingress[0].from[1].ipBlock.cidr).toBe('fd00::/8') },
     { what: 'a Cloud Storage bucket with "_"', props: { remoteLogging: { gcs: { bucket: 'my_airflow_logs' } } },
       expect: o => expect(cfg(o).logging.remote_base_log_folder).toBe('gs://my_airflow_logs/airflow/logs') },
   ],
