@@ -107,7 +107,6 @@ export class DatabaseCleanup extends Construct {
     const schedule = checkSchedule(this, 'schedule', props.schedule ?? '30 3 * * *');
     const retentionDays = checkWholeNumber(this, 'retentionDays', props.retentionDays ?? 90, 1);
     const archive = props.archive ?? false;
-    check(typeof archive === 'boolean', this, 'archive', archive, 'true or false');
     const batchSize = props.batchSize === undefined ? undefined : checkWholeNumber(this, 'batchSize', props.batchSize, 1);
     const deadline = checkWholeNumber(this, 'activeDeadlineSeconds', props.activeDeadlineSeconds ?? 10800, 60);
     this.tables = this.checkTables(config, props.tables);

@@ -213,7 +213,6 @@ export class PostgresBackup extends Construct {
   }
 
   private uploadContainer(u: PostgresBackupUpload): k8s.Container {
-    check(typeof u === 'object' && u !== null, this, 'upload', u, 'an object { image, command, env?, resources? }');
     const image = checkImage(this, 'upload.image', u.image);
     check(Array.isArray(u.command) && u.command.length > 0 && u.command.every(a => typeof a === 'string') && u.command[0] !== '',
       this, 'upload.command', u.command, 'a non-empty argv, e.g. ["rclone", "copy", "/backups", "remote:bucket/airflow"]');

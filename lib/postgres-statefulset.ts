@@ -139,8 +139,6 @@ export class PostgresStatefulSet extends Construct {
       },
     });
     if (props.backup !== false) {
-      check(props.backup === undefined || (typeof props.backup === 'object' && props.backup !== null), this, 'backup', props.backup,
-        'backup properties ({ schedule, retentionDays, ... }) or false');
       this.backup = new PostgresBackup(this, 'backup', {
         image,
         size: storage,
