@@ -117,8 +117,9 @@ export interface AirflowConfigProps {
   /**
    * The Airflow version the installation runs, `X.Y.Z` of a supported series ({@link SUPPORTED_AIRFLOW_SERIES}).
    * Declare it for a custom image (built `FROM apache/airflow:<version>`), whose tag the library cannot read; the
-   * default image is then `apache/airflow:<airflowVersion>`.
-   * @default the version of the official image's tag, else AIRFLOW_VERSION
+   * default image is then `apache/airflow:<airflowVersion>`. Undeclared, official images of AIRFLOW_VERSION's series
+   * are accepted (see airflowImage).
+   * @default AIRFLOW_VERSION
    * @throws AirflowValidationError for a version outside the supported series.
    */
   readonly airflowVersion?: string;

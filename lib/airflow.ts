@@ -53,7 +53,7 @@ export interface AirflowProps {
   readonly image?: string;
   /**
    * The Airflow version `image` runs, `X.Y.Z` (see AirflowConfigProps.airflowVersion): required for a custom image,
-   * whose tag the library cannot read. @default the official image's tag, else AIRFLOW_VERSION
+   * whose tag the library cannot read. @default AIRFLOW_VERSION (an official image of its series is accepted without it)
    */
   readonly airflowVersion?: string;
   /** DAGs from Git (git-sync). @default none: DAGs baked into the image at /opt/airflow/dags */
