@@ -133,10 +133,13 @@ export class GitSync extends Construct {
       'a relative folder inside the repository, e.g. "dags" (no leading "/", no "." or ".." segment, no "\\" or control character)');
     const period = props.period ?? '60s';
     const seconds = parseDuration(period);
-    check(seconds !== undefined && seconds >= 0.01, this, 'period', period, 'a Go duration of at least 10ms (git-sync\'s minimum), e.g. "60s" or "5m"');
+    check(seconds !== undefined && seconds >= 0.01, this, 'period', period,
+      'a Go duration of at least 10ms (git-sync\'s minimum) and at most 2562047h47m16.854775807s (Go\'s limit), e.g. "60s" or "5m"');
     this.periodSeconds = Math.ceil(seconds!);
     const depth = checkWholeNumber(this, 'depth', props.depth ?? 1, 0);
-    const maxFailures = props.maxFailures === -1 ? -1 : checkWholeNumber(this, 'maxFailures', props.maxFailures ?? 3, 0);
+    const maxFailures = props.maxFailures ?? 3;
+    check(maxFailures === -1 || (Number.isInteger(maxFailures) && maxFailures >= 0), this, 'maxFailures', maxFailures,
+      'a whole number >= 0, or -1 for git-sync to retry forever');
     this.image = checkImage(this, 'image', props.image ?? DEFAULT_GIT_SYNC_IMAGE);
     this.resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } });
 
