@@ -425,3 +425,29 @@ test('the README lists the supported Airflow series and the default version the 
   const versions = K8S_SCHEMAS.map(p => /k8s-(\d+\.\d+)-definitions/.exec(p)![1]);
   expect(readme).toContain(`| Kubernetes | ${versions[0]} to ${versions[versions.length - 1]}: every object validates strictly against both API schemas`);
 });
+
+describe('SECURITY.md', () => {
+  const security = readFileSync(join(__dirname, '..', 'SECURITY.md'), 'utf8');
+  const dev = loadManifests([join(__dirname, '..', 'dist', 'dev.k8s.yaml')]).map(m => m.object as any);
+
+  test('what it says of the api-server\'s reachability is what dist/ does: task pods, then only apiServerFrom', () => {
+    expect(security).toContain('admits the installation\'s task pods and only the clients named in\n  `networkPolicies.apiServerFrom`');
+    const policy = dev.find(o => o.kind === 'NetworkPolicy' && o.metadata.name === 'airflow-api-server');
+    expect(policy.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'airflow', 'app.kubernetes.io/instance': 'airflow', 'app.kubernetes.io/component': 'worker' } } }]);
+  });
+
+  test('the secrets it says DAG-running components hold are the ones their containers read', () => {
+    for (const name of ['airflow-dag-processor', 'airflow-triggerer']) {
+      const container = dev.find(o => o.kind === 'Deployment' && o.metadata.name === name).spec.template.spec.containers[0];
+      const env = (container.env ?? []).map((e: any) => e.name);
+      expect(env).toEqual(expect.arrayContaining(['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN', 'AIRFLOW__CORE__FERNET_KEY', 'AIRFLOW__API_AUTH__JWT_SECRET']));
+    }
+    expect(security).toContain('hold the database\n  URL, the fernet key');
+  });
+
+  test('the files and sections it points to exist', () => {
+    expect(readFileSync(join(__dirname, '..', 'docs', 'operations.md'), 'utf8')).toContain('## Private DAG repositories');
+    expect(readFileSync(join(__dirname, '..', 'docs', 'getting-started.md'), 'utf8')).toContain('## Prerequisites');
+    expect(readFileSync(join(__dirname, '..', 'README.md'), 'utf8')).toContain('## Security by default');
+  });
+});
