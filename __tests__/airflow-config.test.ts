@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { AirflowConfig, AirflowConfigProps, AirflowNames, AirflowValidationError, envVarName, POD_TEMPLATE_FILE, SecretKeyRef } from '../lib';
+import { AIRFLOW_RELEASES, AIRFLOW_VERSION, AirflowConfig, AirflowConfigProps, AirflowNames, AirflowValidationError, airflowSeries, envVarName, POD_TEMPLATE_FILE, SecretKeyRef } from '../lib';
 import { airflowCfg, airflowReference, SHARED, synth, testChart } from './helpers';
 
 const NS = 'airflow-test';
@@ -146,21 +146,30 @@ const SHARED_REFERENCE = join(SHARED, 'airflow-config.json');
 });
 
 describe('token lifetimes', () => {
-  test('a queued task waits 20 minutes for its pod, and its execution API token lives as long', () => {
-    const { cfg } = make();
+  test('Airflow 3.1: a queued task waits 20 minutes for its pod, and the execution API token it starts with lives as long', () => {
+    const { cfg } = make({ airflowVersion: '3.1.8' });
     expect(cfg.scheduler.task_queued_timeout).toBe('1200.0');
     expect(cfg.execution_api.jwt_expiration_time).toBe('1200');
-    expect(Number(cfg.execution_api.jwt_expiration_time)).toBeGreaterThanOrEqual(Number(cfg.scheduler.task_queued_timeout));
     // Airflow's own defaults are 10 minutes: ours are longer
     expect(Number(cfg.scheduler.task_queued_timeout)).toBeGreaterThan(600);
   });
 
-  test('both can be overridden, and a token shorter than the queue timeout is rejected', () => {
-    const { cfg } = make({ options: { scheduler: { task_queued_timeout: 3600 }, execution_api: { jwt_expiration_time: 3600 } } });
+  test.each(['3.2.2', AIRFLOW_VERSION])('Airflow %s: the workload token lasts the 20 minute queue timeout; the execution token keeps Airflow\'s 10 minutes', version => {
+    const { cfg } = make({ airflowVersion: version });
+    expect(cfg.scheduler.task_queued_timeout).toBe('1200.0');
+    expect(cfg.execution_api).toBeUndefined();
+    const reference = airflowReference(AIRFLOW_RELEASES[airflowSeries(version)]);
+    expect(reference.sections.execution_api.jwt_expiration_time.default).toBe('600');
+  });
+
+  test('both can be overridden; with Airflow 3.1 a token shorter than the queue timeout is rejected, later it is the point', () => {
+    const { cfg } = make({ airflowVersion: '3.1.8', options: { scheduler: { task_queued_timeout: 3600 }, execution_api: { jwt_expiration_time: 3600 } } });
     expect(cfg.scheduler.task_queued_timeout).toBe('3600');
-    const e = errorOf({ options: { scheduler: { task_queued_timeout: 3600 } } });
+    const e = errorOf({ airflowVersion: '3.1.8', options: { scheduler: { task_queued_timeout: 3600 } } });
     expect(e.message).toContain('options.execution_api.jwt_expiration_time');
-    expect(e.message).toContain('at least [scheduler] task_queued_timeout (3600 s)');
+    expect(e.message).toContain('at least [scheduler] task_queued_timeout (3600 s) with Airflow 3.1');
+    const later = make({ airflowVersion: '3.3.2', options: { scheduler: { task_queued_timeout: 3600 }, execution_api: { jwt_expiration_time: 300 } } }).cfg;
+    expect(later.execution_api.jwt_expiration_time).toBe('300');
   });
 });
 

@@ -123,8 +123,8 @@ describe('AirflowDeployment (shared by every component)', () => {
   });
 
   test('the init container runs the same image as the main container', () => {
-    const { spec } = render({ image: 'apache/airflow:3.1.6' });
-    for (const c of allContainers(spec)) expect(c.image).toBe('apache/airflow:3.1.6');
+    const { spec } = render({ image: 'apache/airflow:3.3.1' });
+    for (const c of allContainers(spec)) expect(c.image).toBe('apache/airflow:3.3.1');
   });
 
   test('spreads pods over nodes: ScheduleAnyway by default, DoNotSchedule when asked', () => {

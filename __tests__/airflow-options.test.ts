@@ -1,65 +1,103 @@
-// lib/airflow-options.json is shipped (../shared/ is not installed with the package); it must stay
-// exactly what scripts/derive-airflow-options.ts derives from the configuration reference of the Airflow release the
-// library pins (scripts/reference/airflow-<version>-config.json, derived from the released wheels).
-import { existsSync, readFileSync } from 'fs';
+// lib/airflow-options.json is shipped (../shared/ is not installed with the package); it must stay exactly what
+// scripts/derive-airflow-options.ts derives from the configuration references of the newest release of each supported
+// Airflow series (scripts/reference/airflow-<version>-config.json, derived from the released wheels).
+import { existsSync, readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
-import { AIRFLOW_VERSION } from '../lib';
+import { AIRFLOW_RELEASES, AIRFLOW_VERSION, airflowSeries, SUPPORTED_AIRFLOW_SERIES } from '../lib';
 import { deriveAirflowOptions } from '../scripts/derive-airflow-options';
 import { Testing } from 'cdk8s';
-import { Airflow } from '../lib';
+import { Airflow, ENVIRONMENTS } from '../lib';
 import { airflowCfg, airflowReference, REFERENCE, SHARED, testChart } from './helpers';
 
 const SHIPPED_TEXT = readFileSync(join(__dirname, '..', 'lib', 'airflow-options.json'), 'utf8');
-const shipped = JSON.parse(SHIPPED_TEXT) as {
-  sections: Record<string, Record<string, { type: string; sensitive?: boolean }>>;
+type Series = {
+  airflowVersion: string; providers: Record<string, string>; reference: { wheels: { file: string; sha256: string }[] };
+  sections: Record<string, Record<string, { type: string; sensitive?: boolean; readAs?: string[] }>>;
   renamed: Record<string, string>;
 };
-const ref = airflowReference();
+const SHIPPED = JSON.parse(SHIPPED_TEXT) as { series: Record<string, Series> };
+/** The default series' part of the shipped file, and the reference of the release it pins. */
+const shipped = SHIPPED.series[airflowSeries(AIRFLOW_VERSION)];
+const keys = (s: Record<string, Record<string, unknown>>) => Object.entries(s).flatMap(([sec, o]) => Object.keys(o).map(k => `${sec}.${k}`)).sort();
 
-test('the shipped file is byte for byte what the derivation produces from the reference (no drift)', () => {
-  expect(SHIPPED_TEXT).toBe(deriveAirflowOptions(join(REFERENCE, `airflow-${AIRFLOW_VERSION}-config.json`)));
-  expect(deriveAirflowOptions()).toBe(SHIPPED_TEXT); // the script's default input is that reference
+test('the shipped file is byte for byte what the derivation produces from the references (no drift)', () => {
+  expect(deriveAirflowOptions()).toBe(SHIPPED_TEXT);
 });
 
-test('every option of the reference is in the shipped file with its type, and no other', () => {
-  const keys = (s: Record<string, Record<string, unknown>>) => Object.entries(s).flatMap(([sec, o]) => Object.keys(o).map(k => `${sec}.${k}`)).sort();
-  expect(keys(shipped.sections)).toEqual(keys(ref.sections));
-  for (const [section, options] of Object.entries(ref.sections)) {
-    for (const [option, info] of Object.entries(options)) expect(shipped.sections[section][option].type).toBe(info.type);
+test('it holds every supported series, each from the reference of that series\' newest release; the default image runs one of them', () => {
+  expect(Object.keys(SHIPPED.series)).toEqual([...SUPPORTED_AIRFLOW_SERIES]);
+  expect(SUPPORTED_AIRFLOW_SERIES).toEqual(['3.1', '3.2', '3.3']);
+  for (const [series, release] of Object.entries(AIRFLOW_RELEASES)) {
+    expect(airflowSeries(release)).toBe(series);
+    expect(SHIPPED.series[series].airflowVersion).toBe(release);
+    expect(existsSync(join(REFERENCE, `airflow-${release}-config.json`))).toBe(true);
   }
+  expect(AIRFLOW_RELEASES[airflowSeries(AIRFLOW_VERSION)]).toBe(AIRFLOW_VERSION);
+  // no reference lies about for a release the library does not check against
+  expect(readdirSync(REFERENCE).filter(f => /^airflow-.*-config\.json$/.test(f)).sort())
+    .toEqual(Object.values(AIRFLOW_RELEASES).map(v => `airflow-${v}-config.json`).sort());
 });
 
-test('every sensitive option of the reference is marked sensitive in the shipped file, and only those', () => {
-  const sensitive = (s: Record<string, Record<string, { sensitive?: boolean }>>) =>
-    Object.entries(s).flatMap(([sec, o]) => Object.entries(o).filter(([, v]) => v.sensitive).map(([k]) => `${sec}.${k}`)).sort();
-  expect(sensitive(ref.sections).length).toBeGreaterThanOrEqual(4);
-  expect(sensitive(shipped.sections)).toEqual(sensitive(ref.sections));
-  for (const key of ['core.fernet_key', 'api_auth.jwt_secret', 'api.secret_key', 'database.sql_alchemy_conn']) {
-    expect(sensitive(shipped.sections)).toContain(key);
-  }
-});
+describe.each(Object.entries(AIRFLOW_RELEASES))('Airflow %s (reference %s)', (series, release) => {
+  const ref = airflowReference(release);
+  const own = SHIPPED.series[series];
 
-test('renamed options map each deprecated name to its replacement', () => {
-  expect(shipped.renamed).toEqual(Object.fromEntries(Object.entries(ref.deprecatedOptions).map(([k, v]) => [k, v.replacedBy])));
-  expect(shipped.renamed['webserver.secret_key']).toBe('api.secret_key');
-});
+  test('every option of the reference is in the shipped file with its type, and no other', () => {
+    expect(keys(own.sections)).toEqual(keys(ref.sections));
+    for (const [section, options] of Object.entries(ref.sections)) {
+      for (const [option, info] of Object.entries(options)) expect(own.sections[section][option].type).toBe(info.type);
+    }
+  });
 
-test('Airflow 3 names: no [kubernetes] section and no [core] sql_alchemy_conn', () => {
-  expect(shipped.sections.kubernetes).toBeUndefined();
-  expect(shipped.sections.core.sql_alchemy_conn).toBeUndefined();
-  expect(shipped.sections.database.sql_alchemy_conn).toBeDefined();
-  expect(shipped.sections.kubernetes_executor.pod_template_file).toBeDefined();
+  test('every sensitive option of the reference is marked sensitive in the shipped file, and only those', () => {
+    const sensitive = (s: Record<string, Record<string, { sensitive?: boolean }>>) =>
+      Object.entries(s).flatMap(([sec, o]) => Object.entries(o).filter(([, v]) => v.sensitive).map(([k]) => `${sec}.${k}`)).sort();
+    expect(sensitive(own.sections)).toEqual(sensitive(ref.sections));
+    for (const key of ['core.fernet_key', 'api_auth.jwt_secret', 'api.secret_key', 'database.sql_alchemy_conn']) {
+      expect(sensitive(own.sections)).toContain(key);
+    }
+  });
+
+  test('renamed options map each deprecated name to its replacement', () => {
+    expect(own.renamed).toEqual(Object.fromEntries(Object.entries(ref.deprecatedOptions).map(([k, v]) => [k, v.replacedBy])));
+    expect(own.renamed['webserver.secret_key']).toBe('api.secret_key');
+  });
+
+  test('Airflow 3 names: no [kubernetes] section and no [core] sql_alchemy_conn', () => {
+    expect(own.sections.kubernetes).toBeUndefined();
+    expect(own.sections.core.sql_alchemy_conn).toBeUndefined();
+    expect(own.sections.database.sql_alchemy_conn).toBeDefined();
+    expect(own.sections.kubernetes_executor.pod_template_file).toBeDefined();
+  });
+
+  test('it names the release, and every wheel it read with its sha256', () => {
+    expect(own.airflowVersion).toBe(release);
+    expect(own.reference.wheels[0].file).toBe(`apache_airflow_core-${release}-py3-none-any.whl`);
+    for (const w of own.reference.wheels) expect(w.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(own.reference.wheels.length).toBe(Object.keys(own.providers).length + 1);
+  });
+
+  test('every option the library writes itself exists in this series, under its current name', () => {
+    const written = new Set<string>();
+    for (const env of Object.values(ENVIRONMENTS)) {
+      const chart = testChart();
+      new Airflow(chart, 'airflow', { ...env.airflow, airflowVersion: release });
+      const objects = Testing.synth(chart);
+      for (const [section, options] of Object.entries(airflowCfg(objects as any))) {
+        for (const option of Object.keys(options as object)) written.add(`${section}.${option}`);
+      }
+      // and the AIRFLOW__SECTION__OPTION env vars of every container
+      for (const [, section, option] of JSON.stringify(objects).matchAll(/"AIRFLOW__([A-Z0-9_]+?)__([A-Z0-9_]+)"/g)) {
+        written.add(`${section.toLowerCase()}.${option.toLowerCase()}`);
+      }
+    }
+    expect(written.size).toBeGreaterThan(15);
+    expect([...written].filter(k => !keys(own.sections).includes(k) || own.renamed[k] !== undefined)).toEqual([]);
+  });
 });
 
 describe('derived from the released wheels of the pinned Airflow and the providers of the official image', () => {
-  const full = JSON.parse(SHIPPED_TEXT) as { airflowVersion: string; providers: Record<string, string>; reference: { wheels: { file: string; sha256: string }[] } };
-
-  test('it names the release, and every wheel it read with its sha256', () => {
-    expect(full.airflowVersion).toBe(AIRFLOW_VERSION);
-    expect(full.reference.wheels[0].file).toBe(`apache_airflow_core-${AIRFLOW_VERSION}-py3-none-any.whl`);
-    for (const w of full.reference.wheels) expect(w.sha256).toMatch(/^[0-9a-f]{64}$/);
-    expect(full.reference.wheels.length).toBe(Object.keys(full.providers).length + 1);
-  });
+  const full = shipped;
 
   test('the providers of the image\'s extras are there, each pinned, and their options with them', () => {
     const extras = JSON.parse(readFileSync(join(REFERENCE, 'official-image-extras.json'), 'utf8')).extras as string[];

@@ -1,5 +1,5 @@
-import { AirflowConfig, DagProcessor, DagProcessorProps, GitSync, GitSyncProps } from '../lib';
-import { airflowCfg, envOf, expectSyncBeforeStart, find, podSpec, synth, testChart, expectJobsCheckProbe, mountAt } from './helpers';
+import { AIRFLOW_RELEASES, AirflowConfig, DagProcessor, DagProcessorProps, GitSync, GitSyncProps } from '../lib';
+import { airflowCfg, airflowReference, envOf, expectSyncBeforeStart, find, podSpec, synth, testChart, expectJobsCheckProbe, mountAt } from './helpers';
 
 const REPO = 'https://github.com/example/dags.git';
 
@@ -27,6 +27,20 @@ describe('DagProcessor', () => {
   test('liveness is an exec `airflow jobs check` for DagProcessorJob with generous timeouts', () => {
     const probe = render().container.livenessProbe;
     expectJobsCheckProbe(probe, 'DagProcessorJob');
+  });
+
+  // `airflow jobs check` calls a DagProcessorJob dead after its health threshold without a heartbeat (jobs/job.py
+  // health_check_threshold): 3.1 uses job_heartbeat_sec × 2.1, 3.2 added [dag_processor] health_check_threshold.
+  // The probe fails the pod only after failureThreshold misses, so a parse that holds the heartbeat up longer than
+  // the threshold, but less than minutes, restarts nothing.
+  test.each(Object.entries(AIRFLOW_RELEASES))('Airflow %s (%s): the probe gives more time than the heartbeat threshold', (series, release) => {
+    const ref = airflowReference(release);
+    const threshold = ref.sections.dag_processor.health_check_threshold?.default;
+    if (series === '3.1') expect(threshold).toBeUndefined();
+    else expect(threshold).toBe('30');
+    const seconds = Number(threshold ?? Number(ref.sections.scheduler.job_heartbeat_sec.default) * 2.1);
+    const probe = render().container.livenessProbe;
+    expect(probe.periodSeconds * (probe.failureThreshold - 1)).toBeGreaterThan(4 * seconds);
   });
 
   test('reads the database URL from a Secret, has no Kubernetes API token, waits for migrations', () => {

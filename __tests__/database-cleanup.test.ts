@@ -1,14 +1,15 @@
 import { spawnSync } from 'child_process';
-import { AirflowValidationError, DatabaseCleanupProps, DB_CLEAN_TABLES, SecretKeyRef } from '../lib';
+import { AIRFLOW_VERSION, AirflowValidationError, DatabaseCleanupProps, DB_CLEAN_TABLES, SecretKeyRef } from '../lib';
 import { allContainers, envOf, runCheck, writeYaml } from './helpers';
 import { argvOf, DAY_MS, renderCleanup as render, scriptOf } from './maintenance-jobs';
 
 // The CronJob as synthesized, and its script run by bash with a stand-in `airflow`: nothing but bash and GNU
 // date. What needs the installed Airflow is in __tests__/integration/database-cleanup.test.ts.
 
-/** Every table but the two Airflow 3.1.7 aborts on (apache/airflow#59474). */
-const DEFAULT_TABLES = '_xcom_archive,asset_event,callback_request,celery_taskmeta,celery_tasksetmeta,dag_run,deadline,' +
-  'import_error,job,log,sla_miss,task_instance,task_instance_history,task_reschedule,trigger,xcom';
+/** Every table of Airflow 3.3's `airflow db clean` but `dag`, which it aborts on while its versions are in use (apache/airflow#59474). */
+const DEFAULT_TABLES = '_xcom_archive,asset_event,callback,celery_taskmeta,celery_tasksetmeta,connection_test_request,dag_run,' +
+  'dag_version,deadline,import_error,job,log,partitioned_asset_key_log,revoked_token,task_instance,task_instance_history,' +
+  'task_reschedule,task_state_store,trigger,xcom';
 
 /** Expects `--clean-before-timestamp` an explicit-UTC timestamp `days` days before the run (to the second). */
 function expectDaysBack(timestamp: string, days: number, ranAt: number): void {
@@ -22,22 +23,32 @@ describe('DatabaseCleanup', () => {
   test('is the CronJob airflow-db-cleanup, daily at 03:30, one run at a time, one retry, at most 3 hours', () => {
     const { cronJob, spec } = render();
     expect(cronJob.metadata.name).toBe('airflow-db-cleanup');
-    expect(cronJob.metadata.labels).toMatchObject({ 'app.kubernetes.io/component': 'db-cleanup', 'app.kubernetes.io/instance': 'airflow', 'app.kubernetes.io/version': '3.1.7' });
+    expect(cronJob.metadata.labels).toMatchObject({ 'app.kubernetes.io/component': 'db-cleanup', 'app.kubernetes.io/instance': 'airflow', 'app.kubernetes.io/version': AIRFLOW_VERSION });
     expect(cronJob.spec).toMatchObject({ schedule: '30 3 * * *', concurrencyPolicy: 'Forbid', successfulJobsHistoryLimit: 1, failedJobsHistoryLimit: 1 });
     expect(cronJob.spec.jobTemplate.spec).toMatchObject({ backoffLimit: 1, activeDeadlineSeconds: 10800 });
     expect(spec.restartPolicy).toBe('Never'); // a failed run's pod stays, with its log
     expect(spec.containers.map((c: any) => c.name)).toEqual(['db-cleanup']);
-    expect(spec.containers[0].image).toBe('apache/airflow:3.1.7');
+    expect(spec.containers[0].image).toBe(`apache/airflow:${AIRFLOW_VERSION}`);
   });
 
-  test('runs `airflow db clean` from 90 days back (UTC), without prompt or archive, on every table but dag and dag_version', () => {
+  test('runs `airflow db clean` from 90 days back (UTC), without prompt or archive, on every table but dag', () => {
     const { container, cleanup } = render();
     const { argv, ranAt, stdout } = argvOf(scriptOf(container));
     expect(argv).toEqual(['db', 'clean', '--clean-before-timestamp', argv[3], '--yes', '--skip-archive', '--tables', DEFAULT_TABLES]);
     expectDaysBack(argv[3], 90, ranAt);
     expect(stdout).toBe(`airflow db clean: deleting metadata from before ${argv[3]} (90 days)\n`);
     expect(cleanup.tables.join(',')).toBe(DEFAULT_TABLES);
-    expect(DEFAULT_TABLES.split(',')).toEqual(DB_CLEAN_TABLES.filter(t => t !== 'dag' && t !== 'dag_version'));
+    expect(DEFAULT_TABLES.split(',')).toEqual(DB_CLEAN_TABLES['3.3'].filter(t => t !== 'dag'));
+  });
+
+  test.each(['3.1.8', '3.2.2'])('with Airflow %s, which deletes dag_version rows in use, dag_version is left out too, and the tables are that release\'s', version => {
+    const { cleanup } = render({}, { airflowVersion: version });
+    expect(cleanup.tables).not.toContain('dag_version');
+    expect(cleanup.tables).not.toContain('dag');
+    expect(cleanup.tables).toContain('callback_request'); // 3.3 renamed it callback
+    expect(cleanup.tables).not.toContain('task_state_store'); // new in 3.3
+    expect(() => render({ tables: ['dag_version'] }, { airflowVersion: version })).toThrow(/deletes a dag_version by its own age.*#59474/);
+    expect(() => render({ tables: ['task_state_store'] }, { airflowVersion: version })).toThrow(/one of the tables airflow db clean 3\.[12] knows/);
   });
 
   test('takes its schedule, retention, tables, batch size, archive and deadline', () => {
@@ -107,9 +118,9 @@ describe('DatabaseCleanup', () => {
     [{ retentionDays: 0 }, 'retentionDays', /whole number >= 1/],
     [{ retentionDays: 1.5 }, 'retentionDays', /whole number >= 1/],
     [{ tables: [] }, 'tables', /non-empty list/],
-    [{ tables: ['task_instances'] }, 'tables', /one of the tables airflow db clean 3.1.7 knows: _xcom_archive, asset_event/],
-    [{ tables: ['dag_version'] }, 'tables', /aborts when it deletes a dag_version .*#59474/],
-    [{ tables: ['xcom', 'dag'] }, 'tables', /a table other than dag and dag_version/],
+    [{ tables: ['task_instances'] }, 'tables', /one of the tables airflow db clean 3.3 knows: _xcom_archive, asset_event/],
+    [{ tables: ['xcom', 'dag'] }, 'tables', /a table airflow db clean can clean while DAGs run .*: deleting a dag deletes its dag_version rows .*#59474/],
+    [{ tables: ['callback_request'] }, 'tables', /one of the tables airflow db clean 3.3 knows/],
     [{ tables: ['xcom', 'xcom'] }, 'tables', /at most once/],
     [{ batchSize: 0 }, 'batchSize', /whole number >= 1/],
     [{ archive: 'yes' }, 'archive', /expected a boolean/],

@@ -88,9 +88,13 @@ export function envOf(container: any): Record<string, { value?: string; secret?:
     : { value: e.value }]));
 }
 
-/** Airflow's configuration reference of the version the library pins, derived from its wheels (scripts/reference/airflow-<version>-config.json). */
-export function airflowReference(): { sections: Record<string, Record<string, { sensitive?: boolean; type: string }>>; deprecatedOptions: Record<string, { replacedBy: string }> } {
-  return JSON.parse(readFileSync(join(REFERENCE, `airflow-${AIRFLOW_VERSION}-config.json`), 'utf8'));
+/** Airflow's configuration reference of a release (default: the one the library pins), derived from its wheels (scripts/reference/airflow-<version>-config.json). */
+export function airflowReference(version = AIRFLOW_VERSION): {
+  airflowVersion: string; providers: Record<string, string>;
+  sections: Record<string, Record<string, { sensitive?: boolean; type: string; from: string; default?: string; readAs?: string[] }>>;
+  deprecatedOptions: Record<string, { replacedBy: string; since: string }>;
+} {
+  return JSON.parse(readFileSync(join(REFERENCE, `airflow-${version}-config.json`), 'utf8'));
 }
 
 /** The volume mount that covers `path` in a container (the deepest one), if any. */

@@ -1,4 +1,4 @@
-import { AirflowConfig, AirflowConfigProps, MigrateDatabaseJob, MigrateDatabaseJobProps, SecretKeyRef } from '../lib';
+import { AirflowConfig, AirflowConfigProps, DEFAULT_AIRFLOW_IMAGE, MigrateDatabaseJob, MigrateDatabaseJobProps, SecretKeyRef } from '../lib';
 import { allContainers, envOf, find, podSpec, synth, testChart } from './helpers';
 
 /** A chart with airflow.cfg and the migration Job only. */
@@ -20,7 +20,7 @@ describe('MigrateDatabaseJob', () => {
     expect(spec.containers).toHaveLength(1);
     expect(container.args).toEqual(['airflow', 'db', 'migrate']);
     expect(container.command).toBeUndefined();
-    expect(container.image).toBe('apache/airflow:3.1.7');
+    expect(container.image).toBe(DEFAULT_AIRFLOW_IMAGE);
   });
 
   test('is named <instance>-db-migrate-<revision>', () => {
@@ -32,12 +32,12 @@ describe('MigrateDatabaseJob', () => {
 
   test('the same input gives the same name, so re-applying unchanged output is a no-op', () => {
     expect(render().job.metadata.name).toBe(render().job.metadata.name);
-    expect(render({ image: 'apache/airflow:3.1.6' }).job.metadata.name).toBe(render({ image: 'apache/airflow:3.1.6' }).job.metadata.name);
+    expect(render({ image: 'apache/airflow:3.3.1' }).job.metadata.name).toBe(render({ image: 'apache/airflow:3.3.1' }).job.metadata.name);
   });
 
   test('a new image or Job setting gives a new name, so an upgrade never patches the immutable pod template', () => {
     const base = render().job.metadata.name;
-    expect(render({ image: 'apache/airflow:3.1.6' }).job.metadata.name).not.toBe(base);
+    expect(render({ image: 'apache/airflow:3.3.1' }).job.metadata.name).not.toBe(base);
     expect(render({ backoffLimit: 2 }).job.metadata.name).not.toBe(base);
     expect(render({ resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { memory: '2Gi' } } }).job.metadata.name).not.toBe(base);
   });

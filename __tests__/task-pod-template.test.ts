@@ -135,12 +135,12 @@ describe('TaskPodTemplate', () => {
     const { objects, template } = render();
     expect(template.checksum).toBe(createHash('sha256').update(find(objects, 'ConfigMap', 'airflow-pod-template').data['pod_template_file.yaml']).digest('hex'));
     expect(render().template.checksum).toBe(template.checksum);
-    expect(render({ props: { image: 'apache/airflow:3.1.6' } }).template.checksum).not.toBe(template.checksum);
+    expect(render({ props: { image: 'apache/airflow:3.3.1' } }).template.checksum).not.toBe(template.checksum);
   });
 
   test('honours image and extra env, and uses the instance name', () => {
-    const { base, objects } = render({ props: { image: 'apache/airflow:3.1.6', env: [{ name: 'TEAM', value: 'a' }] }, config: { instanceName: 'team-a' } });
-    expect(base.image).toBe('apache/airflow:3.1.6');
+    const { base, objects } = render({ props: { image: 'apache/airflow:3.3.1', env: [{ name: 'TEAM', value: 'a' }] }, config: { instanceName: 'team-a' } });
+    expect(base.image).toBe('apache/airflow:3.3.1');
     expect(envOf(base).TEAM).toEqual({ value: 'a' });
     expect(envOf(base).AIRFLOW_HOME).toEqual({ value: '/opt/airflow' });
     find(objects, 'ConfigMap', 'team-a-pod-template');

@@ -59,9 +59,9 @@ describe('Triggerer', () => {
   });
 
   test('honours replicas and image', () => {
-    const { deployment, spec } = render({ replicas: 2, image: 'apache/airflow:3.1.6-python3.12' });
+    const { deployment, spec } = render({ replicas: 2, image: 'apache/airflow:3.3.1-python3.12' });
     expect(deployment.spec.replicas).toBe(2);
-    for (const c of [...spec.initContainers, ...spec.containers]) expect(c.image).toBe('apache/airflow:3.1.6-python3.12');
+    for (const c of [...spec.initContainers, ...spec.containers]) expect(c.image).toBe('apache/airflow:3.3.1-python3.12');
   });
 
   test('runs a custom image when the config declares its Airflow version', () => {

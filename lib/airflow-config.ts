@@ -45,13 +45,17 @@ const SECRET_OPTIONS: Record<AirflowSecretUse, [string, string]> = {
 };
 
 /**
- * Seconds a queued task may wait for its pod to start (`[scheduler] task_queued_timeout`), and the lifetime of
- * the execution API token it is queued with (`[execution_api] jwt_expiration_time`): 20 minutes instead of
+ * Seconds a queued task may wait for its pod to start (`[scheduler] task_queued_timeout`): 20 minutes instead of
  * Airflow's 10, room for a cluster autoscaler to add a node (2 to 5 minutes), a first pull of the Airflow image
- * (over 1 GB) and a one-time clone of a large DAG repository. A running task's token is renewed by the api-server
- * (`JWTReissueMiddleware`, `api_fastapi/execution_api/app.py`) when less than a fifth of it is left, so the
- * lifetime bounds only how long a leaked token stays usable. Override both in `options`; the token must live at
- * least as long as the queue timeout.
+ * (over 1 GB) and a one-time clone of a large DAG repository. The token a task pod starts with must live as long:
+ * - Airflow 3.1 queues the task with an execution API token of `[execution_api] jwt_expiration_time`, so the
+ *   library sets that to the same 20 minutes (it must be at least the queue timeout);
+ * - Airflow 3.2 and later queue it with a `workload` token valid for `task_queued_timeout`
+ *   (`executors/workloads/base.py`), which the api-server swaps for a short `execution` token of
+ *   `jwt_expiration_time` when the task starts (`ti_run`): the library leaves that at Airflow's 10 minutes, so a
+ *   token read from a running pod is usable for less time.
+ * A running task's token is renewed by the api-server (`JWTReissueMiddleware`, `api_fastapi/execution_api/app.py`)
+ * when less than a fifth of it is left, so the lifetime bounds only how long a leaked token stays usable.
  */
 export const TOKEN_LIFETIME_SECONDS = 1200;
 
@@ -106,9 +110,9 @@ const INSTALLATIONS = new WeakMap<object, Map<string, AirflowConfig>>();
 export const MANAGED_OPTIONS = Object.keys(MANAGED);
 
 type OptionInfo = { type: string; readAs?: string[]; sensitive?: boolean };
-const SECTIONS = reference.sections as Record<string, Record<string, OptionInfo>>;
-const RENAMED = reference.renamed as Record<string, string>;
-const ALL_OPTIONS = Object.entries(SECTIONS).flatMap(([s, opts]) => Object.keys(opts).map(o => `${s}.${o}`));
+/** The configuration reference of one Airflow series (lib/airflow-options.json): its options and renamed ones. */
+type SeriesOptions = { airflowVersion: string; sections: Record<string, Record<string, OptionInfo>>; renamed: Record<string, string> };
+const OPTIONS = (reference as { series: Record<string, SeriesOptions> }).series;
 
 /** Properties of {@link AirflowConfig}. */
 export interface AirflowConfigProps {
@@ -172,6 +176,13 @@ export class AirflowConfig extends Construct {
   public readonly namespace: string;
   /** The Airflow version the installation runs (declared, or AIRFLOW_VERSION). */
   public readonly airflowVersion: string;
+  /** The configuration reference options are checked against: that of the newest release of `airflowVersion`'s series. */
+  private readonly reference: SeriesOptions;
+  /**
+   * Whether task pods start with a `workload` token that the api-server swaps for a short `execution` token
+   * (Airflow 3.2 and later), rather than with the execution token itself (3.1). See TOKEN_LIFETIME_SECONDS.
+   */
+  private readonly twoTokenAuth: boolean;
   /** Whether `airflowVersion` was declared, which lets components run custom images. */
   public readonly airflowVersionDeclared: boolean;
   /** The image components run when given none: `apache/airflow:<airflowVersion>` when declared, else DEFAULT_AIRFLOW_IMAGE. */
@@ -207,6 +218,8 @@ export class AirflowConfig extends Construct {
     this.defaultImage = this.airflowVersionDeclared ? `apache/airflow:${this.airflowVersion}` : DEFAULT_AIRFLOW_IMAGE;
     check(/^\d+\.\d+\.\d+$/.test(this.airflowVersion) && SUPPORTED_AIRFLOW_SERIES.includes(airflowSeries(this.airflowVersion)),
       this, 'airflowVersion', props.airflowVersion, `a release of a supported Airflow series (${supportedSeries()}), as X.Y.Z`);
+    this.reference = OPTIONS[airflowSeries(this.airflowVersion)];
+    this.twoTokenAuth = airflowSeries(this.airflowVersion) !== '3.1';
     this.secrets = new AirflowSecrets(this, this.names.name('secrets'), props.secrets);
     const installations = INSTALLATIONS.get(this.node.root) ?? new Map<string, AirflowConfig>();
     INSTALLATIONS.set(this.node.root, installations);
@@ -244,12 +257,12 @@ export class AirflowConfig extends Construct {
       ...(props.dagsRefreshSeconds !== undefined
         ? { dag_processor: { refresh_interval: String(checkWholeNumber(this, 'dagsRefreshSeconds', props.dagsRefreshSeconds, 1)) } }
         : {}),
-      // A task pod's first token is signed when the scheduler queues the task (3.1: valid for
-      // [execution_api] jwt_expiration_time, default 600 s), and a task still queued after
-      // [scheduler] task_queued_timeout (default 600 s) is failed or retried. A pod that waits for a node,
-      // pulls the image and clones a large DAG repository can take longer: see TOKEN_LIFETIME_SECONDS.
+      // A task still queued after [scheduler] task_queued_timeout (default 600 s) is failed or retried. A pod that
+      // waits for a node, pulls the image and clones a large DAG repository can take longer, and its first token must
+      // last as long (3.1: the execution token itself; 3.2+: a workload token of task_queued_timeout): see
+      // TOKEN_LIFETIME_SECONDS.
       scheduler: { task_queued_timeout: `${TOKEN_LIFETIME_SECONDS}.0` },
-      execution_api: { jwt_expiration_time: String(TOKEN_LIFETIME_SECONDS) },
+      ...(this.twoTokenAuth ? {} : { execution_api: { jwt_expiration_time: String(TOKEN_LIFETIME_SECONDS) } }),
     };
     if (props.remoteLogging !== undefined) {
       const remote = renderRemoteLogging(this, 'remoteLogging', props.remoteLogging);
@@ -263,7 +276,7 @@ export class AirflowConfig extends Construct {
     for (const [section, options] of Object.entries(props.options ?? {})) {
       // a dotted key is a section only where a provider names one so ([common.io])
       const [first, ...rest] = section.split('.');
-      check(rest.length === 0 || SECTIONS[section] !== undefined, this, `options.${section}`, options,
+      check(rest.length === 0 || this.reference.sections[section] !== undefined, this, `options.${section}`, options,
         `options nested by section, as airflow.cfg groups them: { ${first}: { ${rest.join('.') || 'option'}: ... } } (a dotted key is not read)`);
       check(typeof options === 'object' && options !== null && !Array.isArray(options) && !(options instanceof SecretKeyRef), this, `options.${section}`, options,
         `an object of the section's options: { ${section}: { option: value } }`);
@@ -278,11 +291,25 @@ export class AirflowConfig extends Construct {
         (values[section] ??= {})[option] = literal;
       }
     }
-    const queued = pythonNumber(values.scheduler.task_queued_timeout);
-    const tokenLifetime = pythonNumber(values.execution_api.jwt_expiration_time);
-    check(tokenLifetime >= queued, this, 'options.execution_api.jwt_expiration_time', values.execution_api.jwt_expiration_time,
-      `at least [scheduler] task_queued_timeout (${values.scheduler.task_queued_timeout} s): a task pod that starts after its token expired fails ` +
-      'with an authentication error instead of being requeued');
+    // Airflow 3.2+: `airflow api-server` runs gunicorn only for server_type "gunicorn" and uvicorn for any other value,
+    // and only gunicorn's arbiter recycles workers (cli/commands/api_server_command.py, api_fastapi/gunicorn_app.py)
+    const serverType = values.api?.server_type;
+    if (serverType !== undefined) {
+      check(['uvicorn', 'gunicorn'].includes(serverType.toLowerCase()), this, 'options.api.server_type', serverType,
+        '"uvicorn" or "gunicorn": airflow api-server runs uvicorn for any other value');
+    }
+    const refresh = values.api?.worker_refresh_interval;
+    if (refresh !== undefined && pythonNumber(refresh) > 0) {
+      check(serverType?.toLowerCase() === 'gunicorn', this, 'options.api.worker_refresh_interval', refresh,
+        'it unset, or [api] server_type = "gunicorn": only gunicorn restarts api-server workers, uvicorn ignores it');
+    }
+    if (!this.twoTokenAuth) {
+      const queued = pythonNumber(values.scheduler.task_queued_timeout);
+      const tokenLifetime = pythonNumber(values.execution_api.jwt_expiration_time);
+      check(tokenLifetime >= queued, this, 'options.execution_api.jwt_expiration_time', values.execution_api.jwt_expiration_time,
+        `at least [scheduler] task_queued_timeout (${values.scheduler.task_queued_timeout} s) with Airflow 3.1, whose task pods start with ` +
+        'that token: one that starts after its token expired fails with an authentication error instead of being requeued');
+    }
     this.airflowCfg = renderIni(values);
     this.configMapName = this.names.name('config');
     const secretRefs = this.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']);
@@ -342,10 +369,10 @@ export class AirflowConfig extends Construct {
     const m = /^AIRFLOW__([A-Z0-9_]+?)__([A-Z0-9_]+)$/.exec(env.name);
     if (!m) return;
     const named = m[1].toLowerCase();
-    const section = Object.keys(SECTIONS).find(s => s.replace(/\./g, '_') === named) ?? named;
+    const section = Object.keys(this.reference.sections).find(s => s.replace(/\./g, '_') === named) ?? named;
     const name = m[2].toLowerCase();
     const variant = /^(.+)_(cmd|secret)$/.exec(name);
-    const option = variant && SECTIONS[section]?.[variant[1]]?.sensitive ? variant[1] : name;
+    const option = variant && this.reference.sections[section]?.[variant[1]]?.sensitive ? variant[1] : name;
     const reference = env.value === undefined || option !== name;
     this.checkOption(section, option, reference ? '<from valueFrom>' : env.value!, scope, property, !reference);
   }
@@ -358,11 +385,13 @@ export class AirflowConfig extends Construct {
   private checkOption(section: string, option: string, value: AirflowOptionValue, scope: Construct = this,
     property = `options.${section}.${option}`, literalOnly = true): string | undefined {
     const key = `${section}.${option}`;
-    let replacement = RENAMED[key];
-    while (replacement !== undefined && RENAMED[replacement] !== undefined) replacement = RENAMED[replacement];
-    const [newSection, newOption] = (replacement ?? key).split('.');
+    const { sections, renamed } = this.reference;
+    let replacement = renamed[key];
+    while (replacement !== undefined && renamed[replacement] !== undefined) replacement = renamed[replacement];
+    const newSection = replacement === undefined ? section : replacement.slice(0, replacement.lastIndexOf('.'));
+    const newOption = replacement === undefined ? option : replacement.slice(replacement.lastIndexOf('.') + 1);
     // A secret given as a literal must not reach a log through our own error message either.
-    const sensitive = SECTIONS[newSection]?.[newOption]?.sensitive === true;
+    const sensitive = Object.values(OPTIONS).some(r => r.sections[newSection]?.[newOption]?.sensitive === true);
     const shown = sensitive && literalOnly && !(value instanceof SecretKeyRef) ? '<redacted literal>' : value;
     if (MANAGED[key] !== undefined) {
       check(false, scope, property, shown, `it unset: this library sets ${key} itself (use ${MANAGED[key]})`);
@@ -370,9 +399,8 @@ export class AirflowConfig extends Construct {
     if (FIXED_BY_MANIFESTS[key] !== undefined) check(false, scope, property, shown, `it unset: ${FIXED_BY_MANIFESTS[key]}`);
     check(replacement === undefined, scope, property, shown,
       `the option under its current name: [${section}] ${option} was renamed to [${newSection}] ${newOption}`);
-    const info = SECTIONS[section]?.[option];
-    check(info !== undefined, scope, property, shown,
-      () => `an option of Airflow's configuration reference; closest known: ${closest(key).join(', ')}`);
+    const info = sections[section]?.[option];
+    check(info !== undefined, scope, property, shown, () => this.unknownOption(section, option));
     if (!literalOnly) return undefined;
     if (value instanceof SecretKeyRef) {
       value.validate(scope, property);
@@ -399,6 +427,15 @@ export class AirflowConfig extends Construct {
     check(kinds.every(k => OPTION_TYPES[k] === undefined || OPTION_TYPES[k].test(literal)), scope, property, value,
       `a value of type ${[...new Set(kinds)].join(' and ')}${info.readAs ? ' (as Airflow reads it)' : ''}`);
     return literal;
+  }
+
+  /** What an unknown option's message expects: the closest names, and the series that do have the option. */
+  private unknownOption(section: string, option: string): string {
+    const series = airflowSeries(this.airflowVersion);
+    const elsewhere = Object.entries(OPTIONS).filter(([, r]) => r.sections[section]?.[option] !== undefined).map(([s]) => s);
+    const where = elsewhere.length > 0 ? `[${section}] ${option} is an option of Airflow ${elsewhere.join(', ')}, not of ${series}; ` : '';
+    return `an option of Airflow ${series}'s configuration reference (${this.reference.airflowVersion}, the airflowVersion series); ` +
+      `${where}closest known: ${closest(`${section}.${option}`, this.reference.sections).join(', ')}`;
   }
 }
 
@@ -454,11 +491,13 @@ export function envVarName(section: string, option: string): string {
 }
 
 /** The closest known `section.option` names, best first: same option name in another section, then by edit distance. */
-function closest(key: string): string[] {
-  const option = key.slice(key.indexOf('.') + 1);
+function closest(key: string, sections: SeriesOptions['sections']): string[] {
+  const option = key.slice(key.lastIndexOf('.') + 1);
   const score = (candidate: string) =>
-    candidate.endsWith(`.${option}`) ? -1 : Math.min(distance(key, candidate), distance(option, candidate.slice(candidate.indexOf('.') + 1)));
-  return [...ALL_OPTIONS].sort((a, b) => score(a) - score(b) || a.localeCompare(b)).slice(0, 3).map(c => `[${c.replace('.', '] ')}`);
+    candidate.endsWith(`.${option}`) ? -1 : Math.min(distance(key, candidate), distance(option, candidate.slice(candidate.lastIndexOf('.') + 1)));
+  const all = Object.entries(sections).flatMap(([s, opts]) => Object.keys(opts).map(o => `${s}.${o}`));
+  return all.sort((a, b) => score(a) - score(b) || a.localeCompare(b)).slice(0, 3)
+    .map(c => `[${c.slice(0, c.lastIndexOf('.'))}] ${c.slice(c.lastIndexOf('.') + 1)}`);
 }
 
 /**

@@ -14,7 +14,7 @@ import { check, checkWholeNumber } from './validation';
 export interface AirflowDeploymentProps {
   /** airflow.cfg, the secret references and the names of this installation. */
   readonly config: AirflowConfig;
-  /** The Airflow image, pinned; see AirflowConfig.airflowImage for what is accepted. @default the config's defaultImage (apache/airflow:3.1.7) */
+  /** The Airflow image, pinned; see AirflowConfig.airflowImage for what is accepted. @default the config's defaultImage (apache/airflow:<AIRFLOW_VERSION>) */
   readonly image?: string;
   /** Number of pods; a whole number >= 1. @default 1 */
   readonly replicas?: number;

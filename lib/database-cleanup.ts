@@ -4,37 +4,45 @@ import { AirflowConfig, checkConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec, DEFAULT_MIGRATION_WAIT_RESOURCES } from './airflow-pod';
 import { checkKnownProps } from './known-props';
+import reference from './airflow-options.json';
+import { airflowSeries } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { check, checkWholeNumber } from './validation';
 
-/**
- * The tables `airflow db clean --tables` knows in Airflow 3.1.7: `config_list` in
- * `airflow/utils/db_cleanup.py` (lines 110-153), the list its `--help` prints. `session` is added there
- * (lines 157-161) only when `[core] auth_manager` is the FabAuthManager with `[fab] session_backend = database`;
- * {@link DatabaseCleanup} accepts it only then. A name outside the list is not an error to Airflow: it logs a
- * warning and skips it (`_effective_table_names`), so a typo would silently clean nothing.
- */
-export const DB_CLEAN_TABLES: readonly string[] = [
-  '_xcom_archive', 'asset_event', 'callback_request', 'celery_taskmeta', 'celery_tasksetmeta', 'dag', 'dag_run',
-  'dag_version', 'deadline', 'import_error', 'job', 'log', 'sla_miss', 'task_instance', 'task_instance_history',
-  'task_reschedule', 'trigger', 'xcom',
-];
+type CleanTables = Record<string, { skipIfReferenced: boolean }>;
+const CLEAN_TABLES = Object.fromEntries(Object.entries((reference as { series: Record<string, { dbCleanTables: CleanTables }> }).series)
+  .map(([series, r]) => [series, r.dbCleanTables]));
 
 /**
- * Tables `airflow db clean` 3.1.7 cannot clean while DAGs run: it deletes a `dag_version` by its own
- * `created_at` (a `dag` by `last_parsed_time`, and the versions of a deleted dag go with it), also when a newer
- * task instance still uses it, and `task_instance.dag_version_id` is `ON DELETE RESTRICT` (models/taskinstance.py:434).
- * The IntegrityError is not one `_suppress_with_logging` catches, so on PostgreSQL the run aborts (exit 1) with the
- * tables after it left uncleaned: one DAG unchanged for longer than the retention and run since is enough. That is
- * also what the official chart runs by default (no `--tables`). Later Airflow versions skip referenced versions
- * (apache/airflow#68523).
+ * The tables `airflow db clean --tables` knows, per supported Airflow series (`3.3` → names, sorted): `config_list`
+ * in `airflow/utils/db_cleanup.py` of the series' newest release, the list its `--help` prints (derived from the
+ * wheel, lib/airflow-options.json). `session` is added there only when `[core] auth_manager` is the FabAuthManager
+ * with `[fab] session_backend = database`; {@link DatabaseCleanup} accepts it only then. A name outside the list is
+ * not an error to Airflow: it logs a warning and skips it (`_effective_table_names`), so a typo would silently clean
+ * nothing.
+ */
+export const DB_CLEAN_TABLES: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
+  Object.entries(CLEAN_TABLES).map(([series, tables]) => [series, Object.keys(tables).sort()]));
+
+/**
+ * Why a table cannot be cleaned while DAGs run, in an Airflow series; undefined when it can. `task_instance.dag_version_id`
+ * is `ON DELETE RESTRICT`: deleting a `dag_version` a task instance still uses raises an IntegrityError that
+ * `_suppress_with_logging` does not catch, so on PostgreSQL the run aborts (exit 1) with the tables after it left
+ * uncleaned; one DAG unchanged for longer than the retention and run since is enough.
+ * - `dag_version`: Airflow 3.1 and 3.2 delete it by its own `created_at`, also when it is still used; 3.3 skips
+ *   the referenced ones (`skip_if_referenced`, apache/airflow#68523), which the wheel's `config_list` tells.
+ * - `dag`: deleted by `last_parsed_time`, and its `dag_version` rows go with it (ON DELETE CASCADE), used or not.
+ * That is also what the official chart runs by default (no `--tables`).
  * @see https://github.com/apache/airflow/issues/59474
  * @see https://github.com/apache/airflow/issues/63703
  */
-const UNSAFE_TABLES: Record<string, string> = {
-  dag: 'deleting a dag deletes its dag_version rows (ON DELETE CASCADE)',
-  dag_version: 'it is deleted by its own age',
-};
+function unsafeTable(series: string, table: string): string | undefined {
+  if (table === 'dag') return 'deleting a dag deletes its dag_version rows (ON DELETE CASCADE), used or not';
+  if (table === 'dag_version' && !CLEAN_TABLES[series].dag_version.skipIfReferenced) {
+    return `Airflow ${series} deletes a dag_version by its own age, also while a newer task instance still uses it`;
+  }
+  return undefined;
+}
 
 /** Properties of {@link DatabaseCleanup}. */
 export interface DatabaseCleanupProps {
@@ -52,10 +60,11 @@ export interface DatabaseCleanupProps {
   /**
    * The tables to clean, from {@link DB_CLEAN_TABLES}. Airflow also cleans the tables that reference a chosen
    * one (`dag_run` brings `task_instance` and `deadline`; `task_instance` brings `task_instance_history` and
-   * `xcom`). `dag` and `dag_version` are refused: Airflow 3.1.7 aborts on them (apache/airflow#59474). A listed table
-   * the database does not have (Celery's; `sla_miss` and `_xcom_archive` exist only in databases upgraded from 2.x)
-   * is skipped with a warning.
-   * @default every table of DB_CLEAN_TABLES but `dag` and `dag_version` (plus `session` with the FabAuthManager)
+   * `xcom`). `dag` is refused, and so is `dag_version` before Airflow 3.3: `airflow db clean` aborts on them while
+   * their rows are in use (apache/airflow#59474). A listed table the database does not have (Celery's; `sla_miss` and
+   * `_xcom_archive` exist only in databases upgraded from 2.x) is skipped with a warning.
+   * @default every table of the installation's series in DB_CLEAN_TABLES but `dag` (and `dag_version` before 3.3), plus
+   * `session` with the FabAuthManager
    */
   readonly tables?: string[];
   /** Rows deleted per transaction (`--batch-size`): shorter locks, more statements. @default - one transaction per table */
@@ -140,15 +149,17 @@ export class DatabaseCleanup extends Construct {
   }
 
   private checkTables(config: AirflowConfig, tables: string[] | undefined): string[] {
-    const known = [...DB_CLEAN_TABLES, ...(fabSessions(config.airflowCfg) ? ['session'] : [])].sort();
-    if (tables === undefined) return known.filter(t => UNSAFE_TABLES[t] === undefined);
+    const series = airflowSeries(config.airflowVersion);
+    const known = [...DB_CLEAN_TABLES[series], ...(fabSessions(config.airflowCfg) ? ['session'] : [])].sort();
+    const safe = known.filter(t => unsafeTable(series, t) === undefined);
+    if (tables === undefined) return safe;
     check(Array.isArray(tables) && tables.length > 0, this, 'tables', tables, 'a non-empty list of table names');
     const seen = new Set<string>();
     for (const table of tables) {
-      check(UNSAFE_TABLES[table] === undefined, this, 'tables', table,
-        `a table other than dag and dag_version: Airflow 3.1.7 aborts when it deletes a dag_version a newer task instance still uses, and ${UNSAFE_TABLES[table]} (apache/airflow#59474)`);
+      check(unsafeTable(series, table) === undefined, this, 'tables', table,
+        () => `a table airflow db clean can clean while DAGs run (${safe.join(', ')}): ${unsafeTable(series, table)}, and the run aborts (apache/airflow#59474)`);
       check(known.includes(table), this, 'tables', table,
-        () => `one of the tables airflow db clean 3.1.7 knows: ${known.filter(t => UNSAFE_TABLES[t] === undefined).join(', ')}`);
+        () => `one of the tables airflow db clean ${series} knows: ${safe.join(', ')}`);
       check(!seen.has(table), this, 'tables', table, 'each table at most once (it is given twice)');
       seen.add(table);
     }

@@ -1,4 +1,5 @@
 import { AirflowEnvironment, Tier } from './airflow-chart';
+import { AIRFLOW_VERSION } from './names';
 import { SecretKeyRef } from './secrets';
 
 /**
@@ -7,7 +8,7 @@ import { SecretKeyRef } from './secrets';
  */
 const EXAMPLE_DAGS = {
   repository: 'https://github.com/apache/airflow.git',
-  ref: '3.1.7',
+  ref: AIRFLOW_VERSION,
   subPath: 'airflow-core/src/airflow/example_dags',
   // a shallow clone of this large repository needs more than git-sync's default 256Mi
   // and its checkout (about 100 MB) goes to an emptyDir: local disk requested and limited

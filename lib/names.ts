@@ -1,17 +1,22 @@
 import { IConstruct } from 'constructs';
 import { checkAppObjectsAtSynth, checkDns1035Label } from './validation';
 
-/** The Airflow version the default image runs; also the `app.kubernetes.io/version` label. */
-export const AIRFLOW_VERSION = '3.1.7';
+/**
+ * The newest release of each supported Airflow series (`major.minor` → `X.Y.Z`): the release whose configuration
+ * reference (scripts/reference/airflow-<X.Y.Z>-config.json, derived from its wheels on PyPI) checks the options of
+ * an installation of that series. Airflow 2 (another architecture: no api-server, no Task Execution API) and 3.0 are
+ * not among them. See the README's "Supported versions".
+ */
+export const AIRFLOW_RELEASES: Readonly<Record<string, string>> = { '3.1': '3.1.8', '3.2': '3.2.2', '3.3': '3.3.2' };
+
+/** The Airflow version the default image runs (the newest Airflow 3 release); also the `app.kubernetes.io/version` label. */
+export const AIRFLOW_VERSION = '3.3.2';
 
 /** The default Airflow image: the official apache/airflow image, pinned. */
 export const DEFAULT_AIRFLOW_IMAGE = `apache/airflow:${AIRFLOW_VERSION}`;
 
-/**
- * The Airflow release series this library deploys and checks options for: `3.1` is 3.1.0 to 3.1.x. Airflow 2
- * (another architecture: no api-server, no Task Execution API) and 3.0 are not among them.
- */
-export const SUPPORTED_AIRFLOW_SERIES: readonly string[] = ['3.1'];
+/** The Airflow release series this library deploys and checks options for: `3.1` is 3.1.0 to 3.1.x. */
+export const SUPPORTED_AIRFLOW_SERIES: readonly string[] = Object.keys(AIRFLOW_RELEASES);
 
 /** `major.minor` of an `X.Y.Z` version. */
 export function airflowSeries(version: string): string {
@@ -19,7 +24,7 @@ export function airflowSeries(version: string): string {
 }
 
 // The official image's repository, with or without Docker Hub's host, and its version tags:
-// `3.1.7`, `3.1.7-python3.12`, `slim-3.1.7`, `slim-3.1.7-python3.12` (https://hub.docker.com/r/apache/airflow/tags).
+// `3.3.2`, `3.3.2-python3.12`, `slim-3.3.2`, `slim-3.3.2-python3.12` (https://hub.docker.com/r/apache/airflow/tags).
 const OFFICIAL_IMAGE = /^(?:(?:docker\.io|index\.docker\.io|registry-1\.docker\.io)\/)?apache\/airflow:(?:slim-)?(\d+\.\d+\.\d+)(?:-python\d+(?:\.\d+)?)?(?:@sha(?:256|384|512):[a-f0-9]+)?$/;
 
 /** The Airflow version an official `apache/airflow` image's tag names, or undefined (a custom image, a digest only). */

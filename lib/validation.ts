@@ -199,7 +199,7 @@ export function isPinnedImage(image: unknown): boolean {
 /** An image reference pinned by a tag other than `latest`, or by a digest. */
 export function checkImage(scope: IConstruct, property: string, value: string): string {
   check(isPinnedImage(value), scope, property, value,
-    'an image reference pinned to a version tag or digest, e.g. "apache/airflow:3.1.7" (no missing tag, no "latest")');
+    'an image reference pinned to a version tag or digest, e.g. "apache/airflow:3.3.2" (no missing tag, no "latest")');
   return value;
 }
 

@@ -8,7 +8,9 @@ options against, from the released wheels of exactly that version:
   (scripts/reference/official-image-extras.json, copied from apache/airflow's Dockerfile) pull in through
   apache-airflow's own metadata, plus the providers apache-airflow and apache-airflow-core always require, and the
   providers those require; each provider's `config` from its `get_provider_info()`;
-- how Airflow's code reads each option (scripts/reference/scan-option-reads.py over every wheel's code).
+- how Airflow's code reads each option (scripts/reference/scan-option-reads.py over every wheel's code);
+- the tables `airflow db clean` knows (`config_list` of apache-airflow-core's `airflow/utils/db_cleanup.py`), and
+  which of them it skips while other rows still reference them (`skip_if_referenced`).
 
 Provider versions: the official image pins them with the release's constraints file, which lives on a branch of
 apache/airflow that is not reachable from here. As scripts/integration/lock-airflow.sh does, the newest release of
@@ -140,6 +142,23 @@ def deprecated_options(path):
     return found
 
 
+def db_clean_tables(path):
+    """`config_list` of the core wheel's utils/db_cleanup.py: {table: {'skipIfReferenced': bool}}, in its order."""
+    text = read_wheel(path, lambda n: n == 'airflow/utils/db_cleanup.py')
+    if not text:
+        sys.exit('derive-airflow-reference: apache-airflow-core has no airflow/utils/db_cleanup.py')
+    tables = {}
+    for node in ast.walk(ast.parse(next(iter(text.values())))):
+        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id == 'config_list' and isinstance(node.value, ast.List):
+            for call in node.value.elts:
+                kw = {k.arg: k.value for k in call.keywords}
+                tables[ast.literal_eval(kw['table_name'])] = {'skipIfReferenced': 'skip_if_referenced' in kw}
+    if not tables:
+        sys.exit('derive-airflow-reference: no config_list in airflow/utils/db_cleanup.py')
+    return tables
+
+
 def options(config, source):
     sections = {}
     for section, body in sorted(config.items()):
@@ -207,6 +226,7 @@ def main(version):
         'providers': {name: v for _p, name, v, _f, _s in wheels[1:]},
         'sections': {s: dict(sorted(o.items())) for s, o in sorted(sections.items())},
         'deprecatedOptions': dict(sorted(renamed.items())),
+        'dbCleanTables': db_clean_tables(core_path),
     }
 
 
