@@ -35,6 +35,17 @@ test('the NetworkPolicy, PVCs, Secret and containers it names exist', () => {
   expect(JSON.stringify(objects)).toContain('"secretKeyRef":{"key":"sql-alchemy-conn","name":"airflow-secrets"}');
 });
 
+test('the PostgreSQL major-upgrade steps hold: PGDATA is set on the claim\'s volume, and the backups have their own claim', () => {
+  const statefulSet = objects.find(o => o.kind === 'StatefulSet');
+  const container = statefulSet.spec.template.spec.containers[0];
+  const pgdata = container.env.find((e: any) => e.name === 'PGDATA').value;
+  const claimMount = container.volumeMounts.find((m: any) => m.name === statefulSet.spec.volumeClaimTemplates[0].metadata.name).mountPath;
+  expect(pgdata.startsWith(`${claimMount}/`)).toBe(true);
+  expect(GUIDE).toContain('The StatefulSet sets `PGDATA` itself');
+  expect(named('persistentvolumeclaim', 'airflow-postgresql-backup')).toBe(true);
+  expect(GUIDE).toContain(`kubectl -n airflow-dev delete pvc ${statefulSet.spec.volumeClaimTemplates[0].metadata.name}-${statefulSet.metadata.name}-0`);
+});
+
 test('every object but the Namespace carries the labels the guide selects on', () => {
   expect(objects.filter(o => o.kind !== 'Namespace' && o.metadata.labels?.['app.kubernetes.io/instance'] !== 'airflow').map(o => o.metadata.name)).toEqual([]);
   expect(objects.filter(o => o.metadata.labels?.['app.kubernetes.io/part-of'] !== 'airflow').map(o => o.metadata.name)).toEqual([]);
@@ -422,6 +433,9 @@ test('the README lists the supported Airflow series and the default version the 
   expect(row).toBeDefined();
   expect(row).toContain(`| Airflow | ${SUPPORTED_AIRFLOW_SERIES.map(s => `${s}.x`).join(', ')} (`);
   expect(row).toContain(`| ${AIRFLOW_VERSION}, run by`);
+  const rowOf = (name: string) => readme.split('\n').find(l => l.startsWith(`| ${name} |`));
+  expect(rowOf('PostgreSQL (in-cluster, dev and staging)')).toMatch(new RegExp(`\\| \`${lib.DEFAULT_POSTGRES_IMAGE}\` \\|$`));
+  expect(rowOf('git-sync')).toMatch(new RegExp(`\\| \`${lib.DEFAULT_GIT_SYNC_IMAGE}\` \\|$`));
   const versions = K8S_SCHEMAS.map(p => /k8s-(\d+\.\d+)-definitions/.exec(p)![1]);
   expect(readme).toContain(`| Kubernetes | ${versions[0]} to ${versions[versions.length - 1]}: every object validates strictly against both API schemas`);
 });
