@@ -5,6 +5,7 @@ import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAI
 import { checkDisruptionBudget, DisruptionBudget, podDisruptionBudget } from './disruption-budget';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
+import { applyPodOptions, PodOptions } from './pod-options';
 import { AirflowComponentName } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
 import { check, checkWholeNumber } from './validation';
@@ -32,6 +33,8 @@ export interface AirflowDeploymentProps {
   readonly spreadAcrossNodes?: 'DoNotSchedule' | 'ScheduleAnyway';
   /** A PodDisruptionBudget for the pods. @default none */
   readonly disruptionBudget?: DisruptionBudget;
+  /** Scheduling, pull secrets, metadata, sidecars and extra volumes of the pods (see PodOptions). @default none */
+  readonly pod?: PodOptions;
 }
 
 /** Properties of the components that read DAG files (dag-processor, triggerer). */
@@ -104,24 +107,26 @@ export abstract class AirflowDeployment extends Construct {
     if (spec.gitSync) annotations['checksum/git-sync'] = spec.gitSync.sync.checksum;
     for (const [name, sum] of Object.entries(spec.checksums ?? {})) annotations[`checksum/${name}`] = sum;
 
+    const template = applyPodOptions(this, 'pod', {
+      labels: names.labels(spec.component, image),
+      annotations,
+      spec: {
+        ...podSpec,
+        topologySpreadConstraints: [{
+          maxSkew: 1,
+          topologyKey: 'kubernetes.io/hostname',
+          whenUnsatisfiable: spread,
+          labelSelector: { matchLabels: selector },
+        }],
+      },
+    }, spec.component, props.pod);
     this.deployment = new k8s.KubeDeployment(this, 'Resource', {
       metadata: { name: this.name, labels: names.labels(spec.component, image) },
       spec: {
         replicas: this.replicas,
         revisionHistoryLimit: 5,
         selector: { matchLabels: selector },
-        template: {
-          metadata: { labels: names.labels(spec.component, image), annotations },
-          spec: {
-            ...podSpec,
-            topologySpreadConstraints: [{
-              maxSkew: 1,
-              topologyKey: 'kubernetes.io/hostname',
-              whenUnsatisfiable: spread,
-              labelSelector: { matchLabels: selector },
-            }],
-          },
-        },
+        template: { metadata: { labels: template.labels, annotations: template.annotations }, spec: template.spec },
       },
     });
 

@@ -7,6 +7,7 @@ import { DagProcessor } from './dag-processor';
 import { DatabaseCleanup, DatabaseCleanupProps } from './database-cleanup';
 import { GitSync, GitSyncProps } from './git-sync';
 import { checkKnownProps } from './known-props';
+import { mergePodOptions, PodOptions } from './pod-options';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
 import { AIRFLOW_GID } from './names';
 import { AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
@@ -108,6 +109,12 @@ export interface AirflowProps {
   readonly pgbouncer?: Omit<PgBouncerProps, 'instanceName' | 'database' | 'clients'> & { readonly database?: Partial<PgBouncerDatabase> };
   /** The CronJob that runs `airflow db clean` (see DatabaseCleanup), or false for none. @default {} (daily, 90 days kept) */
   readonly databaseCleanup?: Omit<DatabaseCleanupProps, 'config' | 'image'> | false;
+  /**
+   * Pod options of every pod of the installation (see PodOptions): the components, the jobs and CronJobs, the task
+   * pods, PgBouncer and PostgreSQL. A component's own `pod` (e.g. `scheduler.pod`, `taskPods.pod`) is laid over it,
+   * field by field: the component's `tolerations` replace these. @default none
+   */
+  readonly pod?: PodOptions;
   /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on: the api-server open to the installation's task pods only; add your Ingress controller with `apiServerFrom`) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
@@ -192,29 +199,31 @@ export class Airflow extends Construct {
     const config = this.config;
     config.airflowImage(this, 'image', image);
     this.rbac = new SchedulerRbac(this, 'rbac', { instanceName, namespace: config.namespace });
-    if (!externalDatabase) this.postgres = new PostgresStatefulSet(this, 'postgresql', { instanceName, ...props.postgres });
+    const pod = <T extends { pod?: PodOptions }>(o: T | undefined): T => ({ ...o, pod: mergePodOptions(props.pod, o?.pod) }) as T;
+    const backup = props.postgres?.backup === false ? false : pod(props.postgres?.backup);
+    if (!externalDatabase) this.postgres = new PostgresStatefulSet(this, 'postgresql', { instanceName, ...pod(props.postgres), backup });
     if (props.pgbouncer) {
       const { database, ...rest } = props.pgbouncer;
       const inCluster = this.postgres ? { host: `${this.postgres.serviceName}.${config.namespace}`, port: this.postgres.port, name: this.postgres.database } : {};
       this.pgbouncer = new PgBouncer(this, 'pgbouncer', {
-        instanceName, ...rest, database: { ...inCluster, ...database } as PgBouncerDatabase,
+        instanceName, ...pod(rest), database: { ...inCluster, ...database } as PgBouncerDatabase,
         clients: [...PGBOUNCER_CLIENTS, 'db-cleanup'],
       });
     }
     const directConnection = !this.pgbouncer ? undefined
       : externalDatabase?.connection ?? SecretKeyRef.of(this.postgres!.name, 'connection');
-    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, connection: directConnection, ...props.migrations });
-    this.podTemplate = new TaskPodTemplate(this, 'pod-template', { config, image, gitSync: this.gitSync, ...props.taskPods });
+    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, connection: directConnection, ...pod(props.migrations) });
+    this.podTemplate = new TaskPodTemplate(this, 'pod-template', { config, image, gitSync: this.gitSync, ...pod(props.taskPods) });
     this.scheduler = new AirflowScheduler(this, 'scheduler', {
-      config, image, podTemplate: this.podTemplate, serviceAccountName: this.rbac.schedulerServiceAccountName, ...haDefaults('scheduler', props.scheduler),
+      config, image, podTemplate: this.podTemplate, serviceAccountName: this.rbac.schedulerServiceAccountName, ...haDefaults('scheduler', pod(props.scheduler)),
     });
     this.apiServer = new ApiServer(this, 'api-server', {
-      config, image, serviceAccountName: this.rbac.apiServerServiceAccountName, ...haDefaults('apiServer', props.apiServer),
+      config, image, serviceAccountName: this.rbac.apiServerServiceAccountName, ...haDefaults('apiServer', pod(props.apiServer)),
     });
-    this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...props.dagProcessor });
-    this.triggerer = new Triggerer(this, 'triggerer', { config, image, gitSync: this.gitSync, ...props.triggerer });
-    if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...props.databaseCleanup });
-    if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...props.taskPodCleanup });
+    this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...pod(props.dagProcessor) });
+    this.triggerer = new Triggerer(this, 'triggerer', { config, image, gitSync: this.gitSync, ...pod(props.triggerer) });
+    if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...pod(props.databaseCleanup) });
+    if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...pod(props.taskPodCleanup) });
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName,

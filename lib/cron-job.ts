@@ -1,5 +1,6 @@
 import { IConstruct } from 'constructs';
 import * as k8s from '../imports/k8s';
+import { annotationsOf, applyPodOptions, PodOptions } from './pod-options';
 import { check, parseDuration } from './validation';
 
 /** How one of the library's maintenance CronJobs runs. */
@@ -16,6 +17,9 @@ export interface MaintenanceCronJobOptions {
   readonly backoffLimit: number;
   readonly activeDeadlineSeconds?: number;
   readonly podSpec: k8s.PodSpec;
+  /** The user's pod options (checked here, at `pod`); `main` is the container they mount into. */
+  readonly pod?: PodOptions;
+  readonly main: string;
 }
 
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
@@ -86,6 +90,7 @@ export function checkTimeZone(scope: IConstruct, property: string, timeZone: unk
  */
 export function maintenanceCronJob(scope: IConstruct, o: MaintenanceCronJobOptions): k8s.KubeCronJob {
   check(o.name.length <= 52, scope, 'instanceName', o.name, 'an instance name short enough for a CronJob name of at most 52 characters (its Jobs add 11)');
+  const template = applyPodOptions(scope, 'pod', { labels: o.labels, spec: o.podSpec }, o.main, o.pod);
   return new k8s.KubeCronJob(scope, 'Resource', {
     metadata: { name: o.name, labels: o.labels },
     spec: {
@@ -99,7 +104,7 @@ export function maintenanceCronJob(scope: IConstruct, o: MaintenanceCronJobOptio
         spec: {
           backoffLimit: o.backoffLimit,
           ...(o.activeDeadlineSeconds !== undefined ? { activeDeadlineSeconds: o.activeDeadlineSeconds } : {}),
-          template: { metadata: { labels: o.labels }, spec: o.podSpec },
+          template: { metadata: { labels: template.labels, ...annotationsOf(template) }, spec: template.spec },
         },
       },
     },

@@ -4,6 +4,7 @@ import { AirflowConfig, checkConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec, DEFAULT_MIGRATION_WAIT_RESOURCES } from './airflow-pod';
 import { checkKnownProps } from './known-props';
+import { PodOptions } from './pod-options';
 import reference from './airflow-options.json';
 import { airflowSeries } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
@@ -83,6 +84,8 @@ export interface DatabaseCleanupProps {
   readonly activeDeadlineSeconds?: number;
   /** @default requests 100m CPU / 256Mi, limit 512Mi (the database does the work; the CLI process itself peaks near 160 MB) */
   readonly resources?: ContainerResourcesProps;
+  /** Scheduling, pull secrets, metadata, sidecars and extra volumes of its pods (see PodOptions). @default none */
+  readonly pod?: PodOptions;
 }
 
 /**
@@ -145,7 +148,7 @@ export class DatabaseCleanup extends Construct {
     });
     this.name = config.names.name('db-cleanup');
     const labels = config.names.labels('db-cleanup', image);
-    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, historyLimit: 1, backoffLimit: 1, activeDeadlineSeconds: deadline, podSpec });
+    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, historyLimit: 1, backoffLimit: 1, activeDeadlineSeconds: deadline, podSpec, pod: props.pod, main: 'db-cleanup' });
   }
 
   private checkTables(config: AirflowConfig, tables: string[] | undefined): string[] {

@@ -13,6 +13,7 @@ export * from './migrate-database-job';
 export * from './names';
 export * from './network-policies';
 export * from './pgbouncer';
+export * from './pod-options';
 export * from './postgres-backup';
 export * from './postgres-statefulset';
 export * from './remote-logging';

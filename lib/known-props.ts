@@ -12,6 +12,8 @@ type Shape = string | { readonly [property: string]: Shape };
 
 /** Each construct's props, as its TypeScript declarations give them (scripts/derive-props-shapes.ts). */
 const SHAPES = derived.shapes as Record<string, Shape>;
+/** Interfaces many props share (the Kubernetes API's, PodOptions), by name: a leaf `type:<Name>` stands for one. */
+const TYPES = derived.types as Record<string, Shape>;
 
 /**
  * Checks props against the props interface of `cls` (default: the construct's own class or the nearest base class
@@ -36,7 +38,8 @@ function isKind(kind: string, value: unknown): boolean {
     case 'true': return value === true;
     case 'false': return value === false;
     case 'map': return isObject(value);
-    default: return isObject(value) && !isPlain(value); // instance:<Class>: the class itself checks which one
+    default:
+      if (kind.startsWith('type:')) return isObject(value) && isPlain(value); return isObject(value) && !isPlain(value); // instance:<Class>: the class itself checks which one
   }
 }
 
@@ -45,7 +48,7 @@ const isPlain = (v: object) => [Object.prototype, null].includes(Object.getProto
 
 /** How the kinds read in a message: "a string", "a number or false", "a SecretKeyRef". */
 function describe(kinds: string[]): string {
-  return kinds.map(k => k.startsWith('instance:') ? `a ${k.slice('instance:'.length)}`
+  return kinds.map(k => k.startsWith('instance:') || k.startsWith('type:') ? `a ${k.slice(k.indexOf(':') + 1)}`
     : k === 'map' ? 'an object of named values' : ['true', 'false'].includes(k) ? k : `a ${k}`).join(' or ');
 }
 
@@ -54,6 +57,8 @@ function walk(scope: IConstruct, shape: Shape, value: unknown, path: string): vo
   const property = path || 'props';
   if (typeof shape === 'string') {
     const kinds = shape.split('|');
+    const type = kinds.find(k => k.startsWith('type:'));
+    if (type !== undefined && isObject(value) && isPlain(value)) return walk(scope, TYPES[type.slice('type:'.length)], value, path);
     // a literal where a Secret reference belongs is a secret pasted into code: never repeated
     const secret = kinds.includes('instance:SecretKeyRef');
     check(kinds.some(k => isKind(k, value)), scope, property, secret ? '<redacted literal>' : value, () => secret ? SECRET_REF_EXPECTED : describe(kinds));

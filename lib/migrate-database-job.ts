@@ -3,6 +3,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, checkConfig, envVarName } from './airflow-config';
 import { checkKnownProps } from './known-props';
+import { annotationsOf, applyPodOptions, PodOptions } from './pod-options';
 import { SecretKeyRef } from './secrets';
 import { airflowPodSpec } from './airflow-pod';
 import { ContainerResourcesProps, renderResources } from './resources';
@@ -23,6 +24,8 @@ export interface MigrateDatabaseJobProps {
    * PgBouncer's transaction pooling cannot keep). @default the config's `sql_alchemy_conn`
    */
   readonly connection?: SecretKeyRef;
+  /** Scheduling, pull secrets, metadata, sidecars and extra volumes of its pods (see PodOptions). @default none */
+  readonly pod?: PodOptions;
 }
 
 /**
@@ -65,7 +68,8 @@ export class MigrateDatabaseJob extends Construct {
     });
     const backoffLimit = checkWholeNumber(this, 'backoffLimit', props.backoffLimit ?? 6, 0);
     const labels = config.names.labels('db-migrate', image);
-    const template = { metadata: { labels }, spec: podSpec };
+    const pod = applyPodOptions(this, 'pod', { labels, spec: podSpec }, 'db-migrate', props.pod);
+    const template = { metadata: { labels: pod.labels, ...annotationsOf(pod) }, spec: pod.spec };
     const revision = createHash('sha256').update(JSON.stringify([template, backoffLimit])).digest('hex').slice(0, 10);
     this.name = `${config.names.name('db-migrate')}-${revision}`;
     this.job = new k8s.KubeJob(this, 'Resource', {

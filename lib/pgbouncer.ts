@@ -8,6 +8,7 @@ import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
+import { podTemplateSpec, PodOptions } from './pod-options';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkDnsLabel, checkImage, checkWholeNumber } from './validation';
 
@@ -140,6 +141,8 @@ export interface PgBouncerProps {
   readonly clients?: readonly AirflowComponentName[];
   /** Whether to create the NetworkPolicy `<instanceName>-pgbouncer`. @default true */
   readonly networkPolicy?: boolean;
+  /** Scheduling, pull secrets, metadata, sidecars and extra volumes of its pods (see PodOptions). @default none */
+  readonly pod?: PodOptions;
 }
 
 /**
@@ -271,7 +274,7 @@ export class PgBouncer extends Construct {
         revisionHistoryLimit: 5,
         selector: { matchLabels: selector },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
-        template: {
+        template: podTemplateSpec(this, props.pod, 'pgbouncer', {
           metadata: { labels, annotations: { 'checksum/pgbouncer-config': this.checksum } },
           spec: {
             automountServiceAccountToken: false,
@@ -308,7 +311,7 @@ export class PgBouncer extends Construct {
               labelSelector: { matchLabels: selector },
             }],
           },
-        },
+        }),
       },
     });
 

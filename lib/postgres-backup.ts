@@ -2,6 +2,7 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkSchedule, checkTimeZone, maintenanceCronJob } from './cron-job';
 import { checkKnownProps } from './known-props';
+import { PodOptions } from './pod-options';
 import { AirflowNames } from './names';
 // a cycle (postgres-statefulset creates a PostgresBackup): each uses the other's export only in a constructor
 import { DEFAULT_POSTGRES_IMAGE } from './postgres-statefulset';
@@ -122,6 +123,8 @@ export interface PostgresBackupProps {
    * (it finds the same dumps). @default none: the dumps stay on the volume
    */
   readonly upload?: PostgresBackupUpload;
+  /** Scheduling, pull secrets, metadata, sidecars and extra volumes of its pods (see PodOptions). @default none */
+  readonly pod?: PodOptions;
 }
 
 /**
@@ -209,7 +212,7 @@ export class PostgresBackup extends Construct {
         ...(upload ? [{ name: 'tmp', emptyDir: {} }] : []),
       ],
     };
-    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, timeZone, historyLimit: 3, backoffLimit: 2, activeDeadlineSeconds: deadline, podSpec });
+    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, timeZone, historyLimit: 3, backoffLimit: 2, activeDeadlineSeconds: deadline, podSpec, pod: props.pod, main: podSpec.containers[0].name });
   }
 
   private uploadContainer(u: PostgresBackupUpload): k8s.Container {

@@ -5,6 +5,7 @@ import { AirflowNames } from './names';
 import { PostgresBackup, PostgresBackupProps } from './postgres-backup';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
+import { podTemplateSpec, PodOptions } from './pod-options';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkBytes, checkDnsLabel, checkImage, checkStorageClassName } from './validation';
 
@@ -35,6 +36,8 @@ export interface PostgresStatefulSetProps {
    * @default daily at 02:00 UTC, kept 30 days
    */
   readonly backup?: Omit<PostgresBackupProps, 'instanceName' | 'passwordSecret' | 'database'> | false;
+  /** Scheduling, pull secrets, metadata, sidecars and extra volumes of its pods (see PodOptions). @default none */
+  readonly pod?: PodOptions;
 }
 
 /**
@@ -95,7 +98,7 @@ export class PostgresStatefulSet extends Construct {
         replicas: 1,
         selector: { matchLabels: selector },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
-        template: {
+        template: podTemplateSpec(this, props.pod, 'postgresql', {
           metadata: { labels },
           spec: {
             automountServiceAccountToken: false,
@@ -126,7 +129,7 @@ export class PostgresStatefulSet extends Construct {
             }],
             volumes: [{ name: 'run', emptyDir: {} }, { name: 'tmp', emptyDir: {} }],
           },
-        },
+        }),
         // volumeClaimTemplates cannot change after creation: no version label here, so an image upgrade applies
         volumeClaimTemplates: [{
           metadata: { name: 'data', labels: selector },

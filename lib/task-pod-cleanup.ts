@@ -5,6 +5,7 @@ import { AirflowConfig, checkConfig } from './airflow-config';
 import { checkSchedule, maintenanceCronJob } from './cron-job';
 import { airflowPodSpec } from './airflow-pod';
 import { checkKnownProps } from './known-props';
+import { PodOptions } from './pod-options';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { grant } from './scheduler-rbac';
 import { checkWholeNumber } from './validation';
@@ -25,6 +26,8 @@ export interface TaskPodCleanupProps {
   readonly failedAfterSeconds?: number;
   /** @default requests 50m CPU / 256Mi, limit 512Mi */
   readonly resources?: ContainerResourcesProps;
+  /** Scheduling, pull secrets, metadata, sidecars and extra volumes of its pods (see PodOptions). @default none */
+  readonly pod?: PodOptions;
 }
 
 /** Deletes this installation's finished task pods once they are old enough; run inside the job's pod. */
@@ -93,6 +96,6 @@ export class TaskPodCleanup extends Construct {
     });
     this.name = names.name('cleanup-pods');
     const labels = names.labels('cleanup-pods', image);
-    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, historyLimit: 1, backoffLimit: 2, podSpec });
+    this.cronJob = maintenanceCronJob(this, { name: this.name, labels, schedule, historyLimit: 1, backoffLimit: 2, podSpec, pod: props.pod, main: podSpec.containers[0].name });
   }
 }

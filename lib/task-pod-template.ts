@@ -6,9 +6,10 @@ import { AirflowConfig, checkConfig } from './airflow-config';
 import { airflowPodSpec, checkExtraEnv, reservedEnv } from './airflow-pod';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
+import { annotationsOf, applyPodOptions, PodOptions } from './pod-options';
 import { POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
-import { checkDnsSubdomain } from './validation';
+import { check, checkDnsSubdomain } from './validation';
 
 /** The `base` container's resources unless given. */
 export const DEFAULT_TASK_RESOURCES: ContainerResources = {
@@ -39,6 +40,8 @@ export interface TaskPodTemplateProps {
   readonly includeFernetKey?: boolean;
   /** Extra environment variables of the `base` container. @default [] */
   readonly env?: k8s.EnvVar[];
+  /** Scheduling, pull secrets, metadata, sidecars and extra volumes of its pods (see PodOptions). @default none */
+  readonly pod?: PodOptions;
 }
 
 /**
@@ -92,15 +95,19 @@ export class TaskPodTemplate extends Construct {
       restartPolicy: 'Never',
       sharedLogs: true,
     });
+    // a task pod ends when its containers do: a long-running sidecar would keep it (and its node) forever
+    check(props.pod?.containers === undefined, this, 'pod.containers', props.pod?.containers?.map(c => c?.name),
+      'no extra containers in task pods: a sidecar that keeps running keeps the finished task\'s pod running; use initContainers');
+    const pod = applyPodOptions(this, 'pod', { labels: names.labels('worker', image), spec }, 'base', props.pod);
     this.pod = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'placeholder-name', labels: names.labels('worker', image) },
-      spec,
+      metadata: { name: 'placeholder-name', labels: pod.labels, ...annotationsOf(pod) },
+      spec: pod.spec,
     };
     // toJson_PodSpec turns the typed spec into Kubernetes JSON (quantities to strings, field names
     // such as hostIPC spelled as the API spells them), as synth does for every other object.
-    this.podTemplateYaml = stringify({ ...this.pod, spec: k8s.toJson_PodSpec(spec) }, { lineWidth: 0 });
+    this.podTemplateYaml = stringify({ ...this.pod, spec: k8s.toJson_PodSpec(pod.spec) }, { lineWidth: 0 });
     this.checksum = createHash('sha256').update(this.podTemplateYaml).digest('hex');
     new k8s.KubeConfigMap(this, 'Resource', {
       metadata: { name: this.configMapName, labels: names.labels('pod-template') },

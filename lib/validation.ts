@@ -245,15 +245,36 @@ function isLabelKey(key: string): boolean {
 }
 
 /**
+ * Labels (or a nodeSelector) by Kubernetes' rules: each key a qualified name (an optional DNS subdomain prefix and
+ * "/", then at most 63 letters, digits, "-", "_" or "."), each value at most 63 such characters or empty.
+ * @throws AirflowValidationError at `property` (the key) or `property.<key>` (the value)
+ */
+export function checkLabels(scope: IConstruct, property: string, labels: Record<string, string>): Record<string, string> {
+  check(typeof labels === 'object' && labels !== null && !Array.isArray(labels), scope, property, labels, 'an object of label keys to values');
+  for (const [key, value] of Object.entries(labels)) {
+    check(isLabelKey(key), scope, property, key, 'label keys of an optional DNS subdomain prefix and "/", then at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit');
+    check(typeof value === 'string' && LABEL_VALUE.test(value), scope, `${property}.${key}`, value,
+      'a label value: at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit (or empty)');
+  }
+  return labels;
+}
+
+/** Annotation keys by Kubernetes' rules (qualified names, as label keys); values are any strings. */
+export function checkAnnotations(scope: IConstruct, property: string, annotations: Record<string, string>): Record<string, string> {
+  check(typeof annotations === 'object' && annotations !== null && !Array.isArray(annotations), scope, property, annotations, 'an object of annotation keys to string values');
+  for (const [key, value] of Object.entries(annotations)) {
+    check(isLabelKey(key), scope, property, key, 'annotation keys of an optional DNS subdomain prefix and "/", then at most 63 letters, digits, "-", "_" or "."');
+    check(typeof value === 'string', scope, `${property}.${key}`, value, 'a string');
+  }
+  return annotations;
+}
+
+/**
  * A label selector by Kubernetes' rules (ValidateLabelSelector): label keys and values in `matchLabels`, and
  * `matchExpressions` with In/NotIn (values given) or Exists/DoesNotExist (no values).
  */
 export function checkLabelSelector(scope: IConstruct, property: string, selector: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] }): void {
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
-    check(isLabelKey(key), scope, `${property}.matchLabels`, key, 'label keys of an optional DNS subdomain prefix and "/", then at most 63 letters, digits, "-", "_" or "." starting and ending with a letter or digit');
-    check(typeof value === 'string' && LABEL_VALUE.test(value), scope, `${property}.matchLabels.${key}`, value,
-      'a label value: at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit (or empty)');
-  }
+  checkLabels(scope, `${property}.matchLabels`, selector.matchLabels ?? {});
   (selector.matchExpressions ?? []).forEach((e, i) => {
     const at = `${property}.matchExpressions[${i}]`;
     check(isLabelKey(e.key), scope, `${at}.key`, e.key, 'a label key');

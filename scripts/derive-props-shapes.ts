@@ -8,7 +8,8 @@
 //
 // Shape: a leaf names the kinds of value allowed (string, number, boolean, a map such as `options` whose inside
 // is not looked into, a class instance such as SecretKeyRef or AirflowConfig); `{ "[]": shape }` is an array;
-// otherwise `{ property: shape }`, with `"|"` for leaf kinds a union also allows. See lib/known-props.ts.
+// otherwise `{ property: shape }`, with `"|"` for leaf kinds a union also allows; `type:<Name>` is the shape of an
+// interface of the Kubernetes API or of PodOptions, given once in `types`. See lib/known-props.ts.
 import { join } from 'path';
 import * as ts from 'typescript';
 
@@ -21,6 +22,8 @@ import * as ts from 'typescript';
 export type Shape = string | { [property: string]: Shape };
 
 const LIB = join(__dirname, '..', 'lib');
+/** Files whose interfaces are shared by many props (the Kubernetes API, pod options): shaped once, referenced as `type:<Name>`. */
+const SHARED_TYPES = [join(__dirname, '..', 'imports', 'k8s.ts'), join(LIB, 'pod-options.ts')];
 
 export function derivePropsShapes(): string {
   const tsconfig = join(__dirname, '..', 'tsconfig.build.json');
@@ -61,6 +64,20 @@ export function derivePropsShapes(): string {
         kinds.add(kind);
         continue;
       }
+      const declared = part.getSymbol()?.declarations?.[0]?.getSourceFile().fileName;
+      const name = part.getSymbol()?.name;
+      if (name && declared && SHARED_TYPES.includes(declared)) {
+        if (!(name in types)) {
+          types[name] = 'any'; // a recursive reference while it is being shaped
+          open.add(part);
+          const out: Record<string, Shape> = {};
+          for (const p of checker.getPropertiesOfType(part).sort((a, b) => a.name.localeCompare(b.name))) out[p.name] = shape(checker.getTypeOfSymbol(p), open);
+          open.delete(part);
+          types[name] = out;
+        }
+        kinds.add(`type:${name}`);
+        continue;
+      }
       open.add(part);
       const out: Record<string, Shape> = {};
       for (const p of checker.getPropertiesOfType(part).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -80,6 +97,7 @@ export function derivePropsShapes(): string {
     return leafKinds ? { '|': leafKinds, ...merged } : merged;
   }
 
+  const types: Record<string, Shape> = {};
   const shapes: Record<string, Shape> = {};
   for (const file of program.getSourceFiles().filter(f => f.fileName.startsWith(LIB)).sort((a, b) => a.fileName.localeCompare(b.fileName))) {
     for (const statement of file.statements) {
@@ -92,6 +110,7 @@ export function derivePropsShapes(): string {
   return JSON.stringify({
     source: 'Derived by scripts/derive-props-shapes.ts from the props interfaces of lib/',
     shapes: Object.fromEntries(Object.keys(shapes).sort().map(k => [k, shapes[k]])),
+    types: Object.fromEntries(Object.keys(types).sort().map(k => [k, types[k]])),
   }, null, 1) + '\n';
 }
 
