@@ -5,7 +5,7 @@ import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  Airflow, AirflowApp, AirflowChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer,
+  Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer,
   DagProcessor, DatabaseCleanup, ENVIRONMENTS, GitSync, MigrateDatabaseJob, PgBouncer, PostgresBackup, PostgresStatefulSet,
   SchedulerRbac, TaskLogVolume, TaskPodCleanup, TaskPodTemplate, Triggerer,
 } from '../lib';
@@ -74,6 +74,7 @@ describe('every construct rejects an unknown property of its own props', () => {
     AirflowChart: c => new AirflowChart(c, 'x', { ...ENVIRONMENTS.dev, ...typo }),
     AirflowConfig: c => new AirflowConfig(c, 'x', typo),
     AirflowNetworkPolicies: c => new AirflowNetworkPolicies(c, 'x', typo),
+    AirflowPools: c => new AirflowPools(c, 'x', { config: config(c), pools: { etl: { slots: 1 } }, ...typo }),
     AirflowScheduler: c => { const cfg = config(c); return new AirflowScheduler(c, 'x', { config: cfg, podTemplate: new TaskPodTemplate(c, 't', { config: cfg }), ...typo }); },
     ApiServer: c => new ApiServer(c, 'x', { config: config(c), ...typo }),
     DagProcessor: c => { const g = gitSync(c); return new DagProcessor(c, 'x', { config: new AirflowConfig(c, 'config', { dagsFolder: g.dagsFolder }), gitSync: g, ...typo }); },

@@ -8,9 +8,10 @@ import { DatabaseCleanup, DatabaseCleanupProps } from './database-cleanup';
 import { GitSync, GitSyncProps } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { mergePodOptions, PodOptions } from './pod-options';
+import { AirflowPools, AirflowPoolsProps } from './pools';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
 import { AIRFLOW_GID } from './names';
-import { AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
+import { DATABASE_CLIENTS, AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
 import { PgBouncer, PGBOUNCER_CLIENTS, PgBouncerDatabase, PgBouncerProps } from './pgbouncer';
 import { PostgresStatefulSet, PostgresStatefulSetProps } from './postgres-statefulset';
 import { AirflowScheduler } from './scheduler';
@@ -115,6 +116,11 @@ export interface AirflowProps {
    * field by field: the component's `tolerations` replace these. @default none
    */
   readonly pod?: PodOptions;
+  /**
+   * Airflow pools as data, applied by a Job after the migrations (see AirflowPools), e.g.
+   * `{ pools: { etl: { slots: 8 } }, prune: true }`. @default none: pools are made in the UI or CLI
+   */
+  readonly pools?: Omit<AirflowPoolsProps, 'config' | 'image'>;
   /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on: the api-server open to the installation's task pods only; add your Ingress controller with `apiServerFrom`) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
@@ -141,6 +147,8 @@ export class Airflow extends Construct {
   public readonly taskPodCleanup?: TaskPodCleanup;
   public readonly pgbouncer?: PgBouncer;
   public readonly databaseCleanup?: DatabaseCleanup;
+  /** The Job that applies `pools`, if any were declared. */
+  public readonly pools?: AirflowPools;
 
   /** @throws AirflowValidationError for any invalid prop, both postgres and externalDatabase, or HA with one scheduler or api-server. */
   constructor(scope: Construct, id: string, props: AirflowProps = {}) {
@@ -207,7 +215,7 @@ export class Airflow extends Construct {
       const inCluster = this.postgres ? { host: `${this.postgres.serviceName}.${config.namespace}`, port: this.postgres.port, name: this.postgres.database } : {};
       this.pgbouncer = new PgBouncer(this, 'pgbouncer', {
         instanceName, ...pod(rest), database: { ...inCluster, ...database } as PgBouncerDatabase,
-        clients: [...PGBOUNCER_CLIENTS, 'db-cleanup'],
+        clients: [...PGBOUNCER_CLIENTS, 'db-cleanup', ...(props.pools ? ['pools' as const] : [])],
       });
     }
     const directConnection = !this.pgbouncer ? undefined
@@ -222,6 +230,7 @@ export class Airflow extends Construct {
     });
     this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...pod(props.dagProcessor) });
     this.triggerer = new Triggerer(this, 'triggerer', { config, image, gitSync: this.gitSync, ...pod(props.triggerer) });
+    if (props.pools !== undefined) this.pools = new AirflowPools(this, 'pools', { config, image, ...pod(props.pools) });
     if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...pod(props.databaseCleanup) });
     if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...pod(props.taskPodCleanup) });
     if (props.networkPolicies !== false) {
@@ -231,7 +240,7 @@ export class Airflow extends Construct {
         // without, every component that uses the database (the policies' default).
         postgresql: this.postgres === undefined ? false
           : this.pgbouncer ? ['pgbouncer', 'db-migrate', 'postgresql-backup']
-            : true,
+            : this.pools ? [...DATABASE_CLIENTS, 'pools'] : true,
         ...props.networkPolicies,
       });
     }

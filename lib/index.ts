@@ -14,6 +14,7 @@ export * from './names';
 export * from './network-policies';
 export * from './pgbouncer';
 export * from './pod-options';
+export * from './pools';
 export * from './postgres-backup';
 export * from './postgres-statefulset';
 export * from './remote-logging';

@@ -5,7 +5,8 @@ import { check, SECRET_REF_EXPECTED } from './validation';
 
 /**
  * A leaf names the kinds of value allowed, joined by '|' (string, number, boolean, true, false, map, function, any,
- * `instance:<Class>`); otherwise an object's properties, `{ "[]": item }` for an array, either with `"|"`: leaf kinds
+ * `instance:<Class>`); otherwise an object's properties, `{ "[]": item }` for an array, `{ "{}": value }` for a map
+ * (`Record<string, Pool>`), either with `"|"`: leaf kinds
  * a union also allows. Derived by scripts/derive-props-shapes.ts.
  */
 type Shape = string | { readonly [property: string]: Shape };
@@ -74,6 +75,12 @@ function walk(scope: IConstruct, shape: Shape, value: unknown, path: string): vo
       check(v !== undefined, scope, `${property}[${i}]`, v, 'an item (a list may not have holes or undefined)');
       walk(scope, item, v, `${path}[${i}]`);
     });
+    return;
+  }
+  const values = shape['{}'];
+  if (values !== undefined) {
+    check(isObject(value), scope, property, value, () => `an object of named values${also}`);
+    for (const [key, v] of Object.entries(value as object)) walk(scope, values, v, path ? `${path}.${key}` : key);
     return;
   }
   const known = () => Object.keys(shape).filter(k => k !== '|').sort();

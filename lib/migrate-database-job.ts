@@ -1,9 +1,9 @@
-import { createHash } from 'crypto';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, checkConfig, envVarName } from './airflow-config';
 import { checkKnownProps } from './known-props';
-import { annotationsOf, applyPodOptions, PodOptions } from './pod-options';
+import { PodOptions, podTemplateSpec } from './pod-options';
+import { revisionedJob } from './revisioned-job';
 import { SecretKeyRef } from './secrets';
 import { airflowPodSpec } from './airflow-pod';
 import { ContainerResourcesProps, renderResources } from './resources';
@@ -68,13 +68,7 @@ export class MigrateDatabaseJob extends Construct {
     });
     const backoffLimit = checkWholeNumber(this, 'backoffLimit', props.backoffLimit ?? 6, 0);
     const labels = config.names.labels('db-migrate', image);
-    const pod = applyPodOptions(this, 'pod', { labels, spec: podSpec }, 'db-migrate', props.pod);
-    const template = { metadata: { labels: pod.labels, ...annotationsOf(pod) }, spec: pod.spec };
-    const revision = createHash('sha256').update(JSON.stringify([template, backoffLimit])).digest('hex').slice(0, 10);
-    this.name = `${config.names.name('db-migrate')}-${revision}`;
-    this.job = new k8s.KubeJob(this, 'Resource', {
-      metadata: { name: this.name, labels },
-      spec: { backoffLimit, template },
-    });
+    const template = podTemplateSpec(this, props.pod, 'db-migrate', { metadata: { labels }, spec: podSpec });
+    ({ name: this.name, job: this.job } = revisionedJob(this, { baseName: config.names.name('db-migrate'), labels, backoffLimit, template }));
   }
 }

@@ -6,7 +6,7 @@ import { TRIGGERER_LOG_SERVER_PORT } from './triggerer';
 import { check, checkNetworkPolicyPeer } from './validation';
 
 /** The components that talk to the metadata database (Airflow 3 task pods do not). */
-const DATABASE_CLIENTS: AirflowComponentName[] = ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate', 'db-cleanup', 'postgresql-backup'];
+export const DATABASE_CLIENTS: readonly AirflowComponentName[] = ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'db-migrate', 'db-cleanup', 'postgresql-backup'];
 
 /** Properties of {@link AirflowNetworkPolicies}. */
 export interface AirflowNetworkPoliciesProps {
@@ -24,7 +24,7 @@ export interface AirflowNetworkPoliciesProps {
   /**
    * Whether the installation runs the in-cluster PostgreSQL (PostgresStatefulSet) to open for its clients, or the
    * components (`app.kubernetes.io/component`) that may reach it. @default true: every component that uses the
-   * database (scheduler, api-server, dag-processor, triggerer, db-migrate, db-cleanup, postgresql-backup)
+   * database (DATABASE_CLIENTS: scheduler, api-server, dag-processor, triggerer, db-migrate, db-cleanup, postgresql-backup)
    */
   readonly postgresql?: boolean | readonly AirflowComponentName[];
 }
@@ -81,7 +81,7 @@ export class AirflowNetworkPolicies extends Construct {
         from: [{
           podSelector: {
             matchLabels: installation,
-            matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: props.postgresql === true || props.postgresql === undefined ? DATABASE_CLIENTS : [...props.postgresql] }],
+            matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: props.postgresql === true || props.postgresql === undefined ? [...DATABASE_CLIENTS] : [...props.postgresql] }],
           },
         }],
         ports: [{ port: k8s.IntOrString.fromNumber(5432), protocol: 'TCP' }],

@@ -8,7 +8,8 @@
 //
 // Shape: a leaf names the kinds of value allowed (string, number, boolean, a map such as `options` whose inside
 // is not looked into, a class instance such as SecretKeyRef or AirflowConfig); `{ "[]": shape }` is an array;
-// otherwise `{ property: shape }`, with `"|"` for leaf kinds a union also allows; `type:<Name>` is the shape of an
+// `{ "{}": shape }` is a map whose values have that shape; otherwise `{ property: shape }`, with `"|"` for leaf kinds
+// a union also allows; `type:<Name>` is the shape of an
 // interface of the Kubernetes API or of PodOptions, given once in `types`. See lib/known-props.ts.
 import { join } from 'path';
 import * as ts from 'typescript';
@@ -44,7 +45,7 @@ export function derivePropsShapes(): string {
     if (type.getCallSignatures().length) return 'function';
     const symbol = type.getSymbol();
     if (symbol && symbol.flags & ts.SymbolFlags.Class) return `instance:${symbol.name}`;
-    if (type.getStringIndexType()) return 'map';
+    if (type.getStringIndexType() && type.getProperties().length > 0) return 'map';
     if (open.has(type)) return 'any'; // a recursive type: not looked into again
     return undefined;
   }
@@ -57,6 +58,15 @@ export function derivePropsShapes(): string {
     for (const part of parts) {
       if (checker.isArrayType(part)) {
         objects.push({ '[]': shape(checker.getTypeArguments(part as ts.TypeReference)[0], open) });
+        continue;
+      }
+      const values = part.getStringIndexType();
+      if (values && part.getProperties().length === 0 && !part.getCallSignatures().length) {
+        // a map of objects such as Record<string, Pool>: each value has that shape; a map of plain values (labels,
+        // `options`) stays a `map` leaf, whose construct checks it with messages of its own
+        const item = shape(values, open);
+        if (typeof item === 'string' || '{}' in item) kinds.add('map');
+        else objects.push({ '{}': item });
         continue;
       }
       const kind = leaf(part, open);

@@ -3,52 +3,24 @@
 // CronJob's exact script cleans a real Airflow database. setup() installs what is missing; when it cannot,
 // these tests fail, never skip. The CronJob's shape and its script's arguments are unit tests:
 // __tests__/database-cleanup.test.ts.
-import { execFileSync, spawn } from 'child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'fs';
-import { tmpdir } from 'os';
+import { execFileSync } from 'child_process';
+import { copyFileSync } from 'fs';
 import { join } from 'path';
-import { setup } from '../../scripts/integration/host';
 import { AIRFLOW_VERSION, airflowSeries, DatabaseCleanupProps, DB_CLEAN_TABLES } from '../../lib';
 import { argvOf, DAY_MS, renderCleanup as render, scriptOf } from '../maintenance-jobs';
+import { airflowVenv, run } from './airflow-venv';
 
 // setup.sh may install Airflow (cold: minutes), and `airflow db migrate` takes longer than a unit test may.
 jest.setTimeout(600_000);
 
-/**
- * Runs a program without stdin: bash started with a socket as stdin (Node's pipes are socketpairs) believes sshd
- * started it and sources ~/.bashrc (Debian's SSH_SOURCE_BASHRC); a pod's bash has no such stdin.
- */
-function run(file: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', d => { stdout += d; });
-    child.stderr.on('data', d => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', status => resolve({ status, stdout, stderr }));
-  });
-}
-
 describe(`DatabaseCleanup with Airflow ${AIRFLOW_VERSION}`, () => {
   let venv: string;
-  const home = mkdtempSync(join(tmpdir(), 'db-cleanup-airflow-'));
-  const envFor = (db: string) => ({
-    PATH: `${venv}/bin:/usr/bin:/bin`, HOME: home, AIRFLOW_HOME: home,
-    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: `sqlite:///${join(home, db)}`, AIRFLOW__CORE__LOAD_EXAMPLES: 'False',
-  });
-  /** Runs `airflow ARGS` against the SQLite database `db`; fails the test unless it exits 0. */
-  const airflow = async (db: string, args: string[], extraEnv: Record<string, string> = {}) => {
-    const r = await run(join(venv, 'bin', 'airflow'), args, { ...envFor(db), ...extraEnv });
-    if (r.status !== 0) throw new Error(`airflow ${args.join(' ')}: exit ${r.status}\n${r.stdout}\n${r.stderr}`);
-    return r;
-  };
-
-  beforeAll(() => {
-    const cache = setup();
-    venv = join(cache, `airflow-${AIRFLOW_VERSION}`);
-  }, 3600_000);
-  afterAll(() => rmSync(home, { recursive: true, force: true }));
+  let home: string;
+  let envFor: ReturnType<typeof airflowVenv>['envFor'];
+  let airflow: ReturnType<typeof airflowVenv>['airflow'];
+  let cleanup: () => void;
+  beforeAll(() => ({ venv, home, envFor, airflow, cleanup } = airflowVenv('db-cleanup-airflow-')), 3600_000);
+  afterAll(() => cleanup());
 
   test(`the venv is Airflow ${AIRFLOW_VERSION}, and its \`db clean --help\` lists exactly DB_CLEAN_TABLES and every flag the CronJob emits`, async () => {
     expect((await airflow('help.db', ['version'])).stdout.trim()).toBe(AIRFLOW_VERSION);
