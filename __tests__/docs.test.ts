@@ -10,13 +10,26 @@ import * as lib from '../lib';
 import { AIRFLOW_VERSION, DEFAULT_AIRFLOW_IMAGE, SUPPORTED_AIRFLOW_SERIES } from '../lib/names';
 import { K8S_SCHEMAS } from '../scripts/schema';
 import { loadManifests, Manifest, podReferences, podTemplateOf } from '../scripts/manifests';
-import { tempDir } from './helpers';
+import { runCheck, tempDir } from './helpers';
 
 const ROOT = join(__dirname, '..');
 const GUIDE = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
 const objects = loadManifests([join(ROOT, 'dist', 'dev.k8s.yaml')]).filter(m => !m.embeddedIn).map(m => m.object as any);
 const everywhere = loadManifests([join(ROOT, 'dist')]).filter(m => !m.embeddedIn).map(m => m.object as any);
 const named = (kind: string, name: string, among = objects) => among.some(o => o.kind.toLowerCase() === kind && o.metadata.name === name);
+
+/** Runs a TypeScript example of the docs against lib/ (as `cdk8s-airflow`), its App writing to a new folder; that folder. */
+function runSnippet(snippet: string): string {
+  const outdir = tempDir('docs-example-');
+  class TestApp extends cdk8s.App { constructor(props: cdk8s.AppProps = {}) { super({ ...props, outdir }); } }
+  const modules: Record<string, unknown> = { 'cdk8s': { ...cdk8s, App: TestApp }, 'cdk8s-airflow': lib };
+  const js = transpileModule(snippet, { compilerOptions: { module: ModuleKind.CommonJS, target: ScriptTarget.ES2022 } }).outputText;
+  new Function('require', 'exports', js)((name: string) => {
+    if (!(name in modules)) throw new Error(`the example imports ${name}`);
+    return modules[name];
+  }, {});
+  return outdir;
+}
 
 test('every kind/name the guide uses in a command is an object of dist/ (dev, or staging and prod where it says so)', () => {
   const refs = [...GUIDE.matchAll(/\b(deployment|statefulset|job|cronjob)\/(airflow-[a-z0-9-]+)/g)].map(m => [m[1], m[2]]);
@@ -230,14 +243,7 @@ describe('docs/getting-started.md', () => {
     const version = /airflowVersion: '([^']+)'/.exec(snippet)![1];
     expect(`apache/airflow:${version}`).toBe(/^FROM (\S+)$/m.exec(fenced('dockerfile')[0])![1]);
     expect(FLAT).toContain(`and \`airflowVersion: '${version}'\` to the preset's \`airflow\` props`);
-    const outdir = tempDir('getting-started-');
-    class TestApp extends cdk8s.App { constructor(props: cdk8s.AppProps = {}) { super({ ...props, outdir }); } }
-    const modules: Record<string, unknown> = { 'cdk8s': { ...cdk8s, App: TestApp }, 'cdk8s-airflow': lib };
-    const js = transpileModule(snippet, { compilerOptions: { module: ModuleKind.CommonJS, target: ScriptTarget.ES2022 } }).outputText;
-    new Function('require', 'exports', js)((name: string) => {
-      if (!(name in modules)) throw new Error(`the example imports ${name}`);
-      return modules[name];
-    }, {});
+    const outdir = runSnippet(snippet);
     const out = loadManifests([join(outdir, 'dev.k8s.yaml')]);
     const images = imagesOf(out);
     expect(images).not.toContain(DEFAULT_AIRFLOW_IMAGE);
@@ -438,6 +444,30 @@ test('the README lists the supported Airflow series and the default version the 
   expect(rowOf('git-sync')).toMatch(new RegExp(`\\| \`${lib.DEFAULT_GIT_SYNC_IMAGE}\` \\|$`));
   const versions = K8S_SCHEMAS.map(p => /k8s-(\d+\.\d+)-definitions/.exec(p)![1]);
   expect(readme).toContain(`| Kubernetes | ${versions[0]} to ${versions[versions.length - 1]}: every object validates strictly against both API schemas`);
+});
+
+test('the README\'s "Fit it to your platform" example runs against lib/ and does what the text says', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const snippet = readme.split('### Fit it to your platform')[1].split('```ts\n')[1].split('```')[0];
+  const outdir = runSnippet(snippet);
+  const file = join(outdir, 'platform.k8s.yaml');
+  const out = loadManifests([file]);
+  const pods = out.flatMap(m => { const t = podTemplateOf(m.object); return t ? [{ name: `${(m.object as any).kind}/${(m.object as any).metadata.name}`, spec: t.spec }] : []; });
+  const airflowPods = pods.filter(p => p.spec.containers[0].image.startsWith('apache/airflow:') && !p.name.includes('pgbouncer'));
+  expect(airflowPods.length).toBeGreaterThanOrEqual(9); // 4 components, 2 Jobs, 2 CronJobs, the task pod
+  // the connections Secret reaches every Airflow pod, the task pod included, by reference
+  for (const p of airflowPods) expect([p.name, p.spec.containers[0].envFrom]).toEqual([p.name, [{ secretRef: { name: 'airflow-connections' } }]]);
+  const task = pods.find(p => p.name.includes('placeholder-name'))!;
+  expect(task.spec.nodeSelector).toEqual({ 'node.kubernetes.io/pool': 'tasks' });
+  expect(pods.find(p => p.name === 'Deployment/airflow-scheduler')!.spec.nodeSelector).toEqual({ 'node.kubernetes.io/pool': 'airflow' });
+  const objects = out.filter(m => !m.embeddedIn).map(m => m.object as any);
+  const poolsJob = objects.find(o => o.kind === 'Job' && o.metadata.name.startsWith('airflow-pools-'));
+  expect(JSON.parse(poolsJob.spec.template.spec.containers[0].env.find((e: any) => e.name === 'AIRFLOW_POOLS').value).etl.slots).toBe(8);
+  expect(objects.find(o => o.kind === 'Deployment' && o.metadata.name === 'airflow-api-server').spec.minReadySeconds).toBe(10);
+  expect(readFileSync(file, 'utf8')).not.toMatch(/AIRFLOW_CONN_/); // only the Secret's name is in the output
+  const { status, report } = runCheck(file);
+  expect([...report.schemaErrors, ...report.policyViolations, ...report.hygieneProblems]).toEqual([]);
+  expect(status).toBe(0);
 });
 
 describe('SECURITY.md', () => {

@@ -57,7 +57,7 @@ describe('typos in an environment, at every depth, name the path and the closest
   test('the message lists what is known where the typo is', () => {
     const e = errorOf(dev(env => { env.airflow.scheduler = { replica: 3 }; }));
     expect(e.message).toBe('AirflowChart [dev] airflow.scheduler.replica: got 3; expected a property of airflow.scheduler that exists: ' +
-      'did you mean "replicas"? (known: disruptionBudget, env, migrationWaitResources, pod, replicas, resources, spreadAcrossNodes).');
+      'did you mean "replicas"? (known: disruptionBudget, env, image, migrationWaitResources, pod, replicas, resources, spreadAcrossNodes).');
   });
 
   test('maps (options) and class instances (SecretKeyRef) are not looked into, and the presets pass', () => {

@@ -9,10 +9,10 @@ import { tempDir } from './helpers';
 const ROOT = join(__dirname, '..');
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
 
-// The README's composition example, in full.
-const CONSUMER = readFileSync(join(ROOT, 'README.md'), 'utf8')
-  .split('```ts\n')[1].split('```')[0]
-  .replace("'cdk8s-airflow'", `'${pkg.name}'`);
+// The README's TypeScript examples, in full: the composition example and "Fit it to your platform".
+const README_TS = readFileSync(join(ROOT, 'README.md'), 'utf8').split('```ts\n').slice(1)
+  .map(block => block.split('```')[0].replace("'cdk8s-airflow'", `'${pkg.name}'`));
+const CONSUMER = README_TS[0];
 
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
@@ -84,16 +84,21 @@ test('the packed package installs, type-checks and synthesizes in another projec
   expect(secrets.stdout).toContain('data-platform/airflow-secrets: fernet-key — a Fernet key');
 });
 
-test("the README's example compiles and runs in a new project set up as the README says (tsc --init, ESM)", () => {
+test("the README's examples compile and run in a new project set up as the README says (tsc --init, ESM)", () => {
   const consumer = consumerProject(work, tarball, 'esm');
   execFileSync(process.execPath, [TSC, '--init'], { cwd: consumer, stdio: 'pipe' });
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'platform', private: true, type: 'module' }));
   writeFileSync(join(consumer, 'main.ts'), CONSUMER);
+  expect(README_TS).toHaveLength(2);
+  writeFileSync(join(consumer, 'platform.ts'), README_TS[1]);
   const tsc = spawnSync(process.execPath, [TSC], { cwd: consumer, encoding: 'utf8' });
   expect(tsc.stdout + tsc.stderr).toBe('');
   const run = spawnSync(process.execPath, ['main.js'], { cwd: consumer, encoding: 'utf8' });
   expect(run.stderr).toBe('');
   expect(readFileSync(join(consumer, 'dist', 'data.k8s.yaml'), 'utf8')).toContain('name: airflow-scheduler');
+  const platform = spawnSync(process.execPath, ['platform.js'], { cwd: consumer, encoding: 'utf8' });
+  expect(platform.stderr).toBe('');
+  expect(readFileSync(join(consumer, 'dist', 'platform.k8s.yaml'), 'utf8')).toContain('secretRef:\n                name: airflow-connections');
 });
 
 test('plain JavaScript ESM gets named exports and the same errors', () => {

@@ -188,3 +188,14 @@ test('the typed options compile in someone else\'s chart: an Airflow with a priv
   for (const p of all.filter(q => q.spec.containers[0].image.startsWith('registry.example.com/'))) expect(p.spec.imagePullSecrets).toEqual([{ name: 'regcred' }]);
   expect(all.filter(q => q.spec.containers[0].image.startsWith('registry.example.com/')).length).toBeGreaterThanOrEqual(7);
 });
+
+test('custom images per component and for task pods, of the installation\'s declared Airflow version; another version fails', () => {
+  const spark = 'registry.example.com/data/airflow:3.3.2-spark';
+  const objects = render({ airflowVersion: '3.3.2', taskPods: { image: spark, pod: { imagePullSecrets: ['regcred'] } }, scheduler: { image: 'registry.example.com/data/airflow:3.3.2-slim' } });
+  const all = pods(objects);
+  expect(all.find(p => p.where === 'task pod')!.spec.containers[0].image).toBe(spark);
+  expect(all.find(p => p.where === 'task pod')!.spec.imagePullSecrets).toEqual([{ name: 'regcred' }]);
+  expect(all.find(p => p.where === 'Deployment/airflow-scheduler')!.spec.containers[0].image).toBe('registry.example.com/data/airflow:3.3.2-slim');
+  expect(all.find(p => p.where === 'Deployment/airflow-api-server')!.spec.containers[0].image).toBe('apache/airflow:3.3.2');
+  expect(() => render({ taskPods: { image: 'apache/airflow:3.2.2' } })).toThrow(/taskPods|pod-template.*image: got "apache\/airflow:3\.2\.2"; expected an image of the installation's Airflow 3\.3 series/);
+});

@@ -25,7 +25,11 @@ import { Triggerer } from './triggerer';
 import { check } from './validation';
 
 /** Settings of one Airflow Deployment inside {@link Airflow}. */
-export type ComponentOptions = Omit<AirflowDeploymentProps, 'config' | 'image'>;
+/**
+ * What a component of {@link Airflow} takes: AirflowDeploymentProps but the config, with `image` (another image of
+ * the installation's Airflow version, e.g. one with extra packages for the scheduler) over the installation's.
+ */
+export type ComponentOptions = Omit<AirflowDeploymentProps, 'config'>;
 
 /** A database outside the cluster (a managed PostgreSQL), reached through a connection URL in a Secret. */
 export interface ExternalDatabase {
@@ -83,7 +87,7 @@ export interface AirflowProps {
   /** @default see Triggerer */
   readonly triggerer?: ComponentOptions;
   /** @default see TaskPodTemplate */
-  readonly taskPods?: Omit<TaskPodTemplateProps, 'config' | 'image' | 'gitSync'>;
+  readonly taskPods?: Omit<TaskPodTemplateProps, 'config' | 'gitSync'>;
   /** @default see MigrateDatabaseJob */
   readonly migrations?: Omit<MigrateDatabaseJobProps, 'config' | 'image'>;
   /**
