@@ -18,7 +18,11 @@ const CASES: Array<[string, string, string, () => K8sObject[]]> = [
 
 describe.each(CASES)('%s', (_label, namespace, instance, build) => {
   const objects = build();
-  const [first, ...rest] = objects;
+  /** Cluster-scoped admission objects (prod's task pod policy) carry the namespace in their name instead. */
+  const CLUSTER_SCOPED = ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'];
+  const [first, ...all] = objects;
+  const rest = all.filter(o => !CLUSTER_SCOPED.includes(o.kind));
+  const clusterScoped = all.filter(o => CLUSTER_SCOPED.includes(o.kind));
 
   test('the Namespace is the first object, enforces Pod Security "restricted" and has no namespace itself', () => {
     expect(first.kind).toBe('Namespace');
@@ -31,9 +35,10 @@ describe.each(CASES)('%s', (_label, namespace, instance, build) => {
     expect(objects.filter(o => o.kind === 'Namespace')).toHaveLength(1);
   });
 
-  test('every other object is in that namespace', () => {
+  test('every other object is in that namespace; the cluster-scoped ones have none and are named after it', () => {
     expect(rest.length).toBeGreaterThan(15);
     for (const o of rest) expect({ object: `${o.kind}/${o.metadata.name}`, namespace: o.metadata.namespace }).toEqual({ object: `${o.kind}/${o.metadata.name}`, namespace });
+    for (const o of clusterScoped) expect({ object: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }).toEqual({ object: o.kind, namespace: undefined, name: `${namespace}-${instance}-task-pods` });
   });
 
   test('every object carries the recommended labels', () => {
@@ -56,7 +61,7 @@ describe.each(CASES)('%s', (_label, namespace, instance, build) => {
       const component = o.metadata.labels!['app.kubernetes.io/component'];
       expect(name.startsWith(instance)).toBe(true);
       expect(name).not.toMatch(/-c8[0-9a-f]{6}$/);
-      if (o.kind === 'Job') expect(name).toMatch(new RegExp(`^${instance}-db-migrate-[0-9a-f]{10}$`));
+      if (o.kind === 'Job') expect(name).toMatch(new RegExp(`^${instance}-(db-migrate|pools)-[0-9a-f]{10}$`));
       else expect({ kind: o.kind, name }).toEqual({ kind: o.kind, name: `${instance}-${component}` });
     }
     // the runbook names

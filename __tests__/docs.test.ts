@@ -489,6 +489,16 @@ describe('SECURITY.md', () => {
     expect(security).toContain('hold the database\n  URL, the fernet key');
   });
 
+  test('what it says the scheduler may create is what prod\'s admission policy says', () => {
+    const prod = loadManifests([join(__dirname, '..', 'dist', 'prod.k8s.yaml')]).map(m => m.object as any);
+    const policy = prod.find(o => o.kind === 'ValidatingAdmissionPolicy');
+    expect(policy.spec.matchConditions[0].expression).toContain('system:serviceaccount:airflow-prod:airflow-scheduler');
+    expect(policy.spec.validations.map((v: any) => v.message)).toEqual(expect.arrayContaining([
+      expect.stringMatching(/^task pods run only the allowed images/), expect.stringMatching(/without a token/),
+      expect.stringMatching(/^task pods reference only the Secrets/), 'the scheduler changes only the labels and annotations of pods']));
+    expect(security).toContain('**The scheduler creates only task pods** (prod;');
+  });
+
   test('the files and sections it points to exist', () => {
     expect(readFileSync(join(__dirname, '..', 'docs', 'operations.md'), 'utf8')).toContain('## Private DAG repositories');
     expect(readFileSync(join(__dirname, '..', 'docs', 'getting-started.md'), 'utf8')).toContain('## Prerequisites');

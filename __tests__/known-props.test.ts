@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import {
   Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer,
   DagProcessor, DatabaseCleanup, ENVIRONMENTS, GitSync, MigrateDatabaseJob, PgBouncer, PostgresBackup, PostgresStatefulSet,
-  SchedulerRbac, TaskLogVolume, TaskPodCleanup, TaskPodTemplate, Triggerer,
+  SchedulerRbac, TaskLogVolume, TaskPodAdmissionPolicy, TaskPodCleanup, TaskPodTemplate, Triggerer,
 } from '../lib';
 import { derivePropsShapes } from '../scripts/derive-props-shapes';
 import { testChart } from './helpers';
@@ -86,6 +86,7 @@ describe('every construct rejects an unknown property of its own props', () => {
     PostgresStatefulSet: c => new PostgresStatefulSet(c, 'x', typo),
     SchedulerRbac: c => new SchedulerRbac(c, 'x', typo),
     TaskLogVolume: c => new TaskLogVolume(c, 'x', typo),
+    TaskPodAdmissionPolicy: c => { const cfg = config(c); return new TaskPodAdmissionPolicy(c, 'x', { config: cfg, podTemplate: new TaskPodTemplate(c, 't', { config: cfg }), schedulerServiceAccountName: 's', ...typo }); },
     TaskPodCleanup: c => new TaskPodCleanup(c, 'x', { config: config(c), ...typo }),
     TaskPodTemplate: c => new TaskPodTemplate(c, 'x', { config: config(c), ...typo }),
     Triggerer: c => new Triggerer(c, 'x', { config: config(c), ...typo }),

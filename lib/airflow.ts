@@ -9,6 +9,7 @@ import { GitSync, GitSyncProps } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { mergePodOptions, PodOptions } from './pod-options';
 import { AirflowPools, AirflowPoolsProps } from './pools';
+import { TaskPodAdmissionPolicy } from './task-pod-admission-policy';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
 import { AIRFLOW_GID } from './names';
 import { DATABASE_CLIENTS, AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
@@ -125,6 +126,12 @@ export interface AirflowProps {
    * `{ pools: { etl: { slots: 8 } }, prune: true }`. @default none: pools are made in the UI or CLI
    */
   readonly pools?: Omit<AirflowPoolsProps, 'config' | 'image'>;
+  /**
+   * Let the scheduler create only this installation's task pods: a ValidatingAdmissionPolicy and its binding (see
+   * TaskPodAdmissionPolicy; Kubernetes 1.30 or later), with the images tasks may run besides the template's.
+   * @default false
+   */
+  readonly taskPodAdmissionPolicy?: boolean | { readonly allowedImages?: string[] };
   /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on: the api-server open to the installation's task pods only; add your Ingress controller with `apiServerFrom`) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
@@ -151,6 +158,8 @@ export class Airflow extends Construct {
   public readonly taskPodCleanup?: TaskPodCleanup;
   public readonly pgbouncer?: PgBouncer;
   public readonly databaseCleanup?: DatabaseCleanup;
+  /** The admission policy that limits what the scheduler creates, if asked for. */
+  public readonly taskPodAdmissionPolicy?: TaskPodAdmissionPolicy;
   /** The Job that applies `pools`, if any were declared. */
   public readonly pools?: AirflowPools;
 
@@ -234,6 +243,12 @@ export class Airflow extends Construct {
     });
     this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...pod(props.dagProcessor) });
     this.triggerer = new Triggerer(this, 'triggerer', { config, image, gitSync: this.gitSync, ...pod(props.triggerer) });
+    if (props.taskPodAdmissionPolicy) {
+      this.taskPodAdmissionPolicy = new TaskPodAdmissionPolicy(this, 'task-pod-policy', {
+        config, podTemplate: this.podTemplate, schedulerServiceAccountName: this.rbac.schedulerServiceAccountName,
+        ...(props.taskPodAdmissionPolicy === true ? {} : props.taskPodAdmissionPolicy),
+      });
+    }
     if (props.pools !== undefined) this.pools = new AirflowPools(this, 'pools', { config, image, ...pod(props.pools) });
     if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...pod(props.databaseCleanup) });
     if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...pod(props.taskPodCleanup) });

@@ -92,6 +92,8 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       },
       options: { core: { parallelism: 128 }, kubernetes_executor: { worker_pods_creation_batch_size: 8 } },
       highAvailability: true,
+      // the scheduler may create only this installation's task pods (Kubernetes 1.30+)
+      taskPodAdmissionPolicy: true,
       scheduler: { replicas: 2, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },
       apiServer: { replicas: 3, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },
       // one dag-processor: a second would parse the same bundle again; while it restarts, scheduling goes on

@@ -23,6 +23,7 @@ export * from './scheduler';
 export * from './scheduler-rbac';
 export * from './secrets';
 export * from './task-log-volume';
+export * from './task-pod-admission-policy';
 export * from './task-pod-cleanup';
 export * from './task-pod-template';
 export * from './triggerer';

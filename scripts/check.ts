@@ -7,9 +7,10 @@
 //   pod security: Pod Security Standards "restricted" by @monokle/validation (scripts/policy.ts);
 //   hygiene:      no Secret data, no null, no credential in env values or URLs, pinned images,
 //                 requests and memory limits on every container (scripts/hygiene.ts).
-// KubernetesExecutor pod templates kept in ConfigMaps are checked as Pods. Objects of kinds the schema
-// lacks (custom resources) fail the schema check unless --allow-unknown-kinds; then they are counted
-// as skipped. Exits 1 on any finding.
+// KubernetesExecutor pod templates kept in ConfigMaps are checked as Pods. An object of a kind only the
+// newer schemas have (admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy, GA in 1.30) is checked
+// against those and listed as needing that version. Objects of kinds no schema has (custom resources) fail
+// the schema check unless --allow-unknown-kinds; then they are counted as skipped. Exits 1 on any finding.
 import { parseArgs } from 'util';
 import { hygieneProblems } from './hygiene';
 import { loadManifests, yamlFiles } from './manifests';
@@ -24,6 +25,11 @@ export interface CheckReport {
   podTemplates: number;
   podSpecsChecked: number;
   unknownKindsSkipped: number;
+  /**
+   * Objects of a kind only the newer schemas have (`ValidatingAdmissionPolicy` of admissionregistration.k8s.io/v1,
+   * GA in 1.30): validated against those, and listed here with the oldest version that has the kind.
+   */
+  newerKinds: string[];
   schemaErrors: string[];
   policyViolations: string[];
   hygieneProblems: string[];
@@ -40,7 +46,10 @@ export async function check(paths: string[], schemaPaths = K8S_SCHEMAS, allowUnk
     podTemplates: manifests.filter(m => m.embeddedIn).length,
     podSpecsChecked: manifests.filter(m => POD_KINDS.includes(m.object.kind ?? '')).length,
     unknownKindsSkipped: allowUnknownKinds ? manifests.filter(m => schemas.some(s => !s.knows(m))).length : 0,
-    schemaErrors: manifests.flatMap(m => schemas.flatMap(s => s.validate(m))),
+    newerKinds: manifests.filter(m => schemas.some(s => s.knows(m)) && !schemas[0].knows(m))
+      .map(m => `${m.source} (${m.object.kind} ${m.object.metadata?.name}): needs ${schemas.find(s => s.knows(m))!.label} or later`),
+    // an object is judged by every schema that has its kind; a kind none has is an error (unless allowed)
+    schemaErrors: manifests.flatMap(m => (schemas.some(s => s.knows(m)) ? schemas.filter(s => s.knows(m)) : schemas).flatMap(s => s.validate(m))),
     policyViolations: violations.map(v => `${v.object}: ${v.ruleId} ${v.path}: ${v.message}`),
     hygieneProblems: manifests.flatMap(hygieneProblems),
   };
@@ -65,7 +74,8 @@ export async function main(args = process.argv.slice(2)): Promise<number> {
     for (const line of [...report.schemaErrors, ...report.policyViolations, ...report.hygieneProblems]) console.error(line);
     console.log(`check: ${report.objects} objects in ${report.files} files, plus ${report.podTemplates} pod templates; ` +
       `schema (${report.schemas.join(', ')}; strict): ${report.schemaErrors.length} errors` +
-      (report.unknownKindsSkipped ? ` (${report.unknownKindsSkipped} objects of unknown kinds skipped)` : '') + '; ' +
+      (report.unknownKindsSkipped ? ` (${report.unknownKindsSkipped} objects of unknown kinds skipped)` : '') +
+      (report.newerKinds.length ? ` (${report.newerKinds.length} objects of kinds only ${report.schemas.slice(1).join(', ')} ${report.schemas.length > 2 ? 'have' : 'has'}, checked there)` : '') + '; ' +
       `Pod Security "restricted" (@monokle/validation, ${report.podSpecsChecked} pod specs): ${report.policyViolations.length} violations; ` +
       `hygiene: ${report.hygieneProblems.length} problems`);
   }

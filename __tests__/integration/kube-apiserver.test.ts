@@ -4,7 +4,7 @@
 import { execFileSync } from 'child_process';
 import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { parseManifests } from '../../scripts/manifests';
 import { REPO, setup, TestHost } from '../../scripts/integration/host';
 import { TIERS } from '../helpers';
@@ -154,5 +154,88 @@ describe('cdk8s-airflow secrets on a real kube-apiserver (real kubectl)', () => 
 
     // the environment then applies and its Secrets satisfy every reference: a server-side dry run passes
     expect(host.kubectl(['apply', '--dry-run=server', '-f', distFile('staging')]).status).toBe(0);
+  });
+});
+
+describe('prod\'s task pod admission policy on a real kube-apiserver: what the scheduler may create', () => {
+  const objects = objectsOf('prod');
+  const namespace = objects.find(o => o.kind === 'Namespace').metadata.name;
+  const scheduler = `system:serviceaccount:${namespace}:airflow-scheduler`;
+  const template = parse(objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-pod-template').data['pod_template_file.yaml']);
+  /** The template as the KubernetesExecutor makes a pod of it (its labels and arguments added), changed by `change`. */
+  const taskPod = (change: (pod: any) => void = () => undefined) => {
+    const pod = JSON.parse(JSON.stringify(template));
+    pod.metadata = { ...pod.metadata, name: 'example-task-abc123', namespace, labels: { ...pod.metadata.labels, dag_id: 'example', task_id: 't', airflow_worker: '1', kubernetes_executor: 'True' } };
+    pod.spec.containers[0].args = ['python', '-m', 'airflow.sdk.execution_time.execute_workload', '--json-string', '{}'];
+    change(pod);
+    return stringify(pod);
+  };
+  /** `kubectl create --dry-run=server` of the pod as the scheduler, or as the cluster admin (admission runs; nothing is stored). */
+  const create = (yaml: string, as: 'scheduler' | 'admin' = 'scheduler') =>
+    host.kubectl(['create', '--dry-run=server', ...(as === 'scheduler' ? [`--as=${scheduler}`] : []), '-f', '-'], yaml);
+
+  beforeAll(async () => {
+    host.kubectlOk(['apply', '-f', distFile('prod')]);
+    // what a cluster's controller-manager would make: the namespace's default ServiceAccount, which task pods run as
+    host.kubectl(['-n', namespace, 'create', 'serviceaccount', 'default']);
+    // a newly created policy takes a moment to be enforced: wait until it refuses what it must
+    const deadline = Date.now() + 60_000;
+    while (!/denied request/.test(create(taskPod(p => { p.spec.containers[0].image = 'busybox:1.37'; })).stderr)) {
+      if (Date.now() > deadline) throw new Error('the policy was not enforced within 60 s');
+      await new Promise(r => setTimeout(r, 1000));
+    }
+  }, 120_000);
+
+  test('the policy and its binding are in prod, for the scheduler\'s ServiceAccount and prod\'s namespace', () => {
+    const policy = JSON.parse(host.kubectlOk(['get', 'validatingadmissionpolicy', `${namespace}-airflow-task-pods`, '-o', 'json']));
+    expect(policy.spec.matchConditions[0].expression).toContain(scheduler);
+    expect(policy.status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
+  });
+
+  test('admits the task pod the executor makes from the template', () => {
+    const r = create(taskPod());
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  test.each<[string, (pod: any) => void, RegExp]>([
+    ['another image', p => { p.spec.containers[0].image = 'busybox:1.37'; }, /task pods run only the allowed images/],
+    ['another image in an init container', p => { p.spec.initContainers[0].image = 'alpine:3.22'; }, /task pods run only the allowed images/],
+    ['the scheduler\'s own ServiceAccount', p => { p.spec.serviceAccountName = 'airflow-scheduler'; }, /task pods run as the ServiceAccount default without a token/],
+    ['a ServiceAccount token', p => { p.spec.automountServiceAccountToken = true; }, /without a token/],
+    ['the installation\'s Secret as a volume', p => {
+      p.spec.volumes.push({ name: 'loot', secret: { secretName: 'airflow-secrets' } });
+      p.spec.containers[0].volumeMounts.push({ name: 'loot', mountPath: '/loot', readOnly: true });
+    }, /task pods mount only emptyDirs and the task pod template's ConfigMaps, Secrets and claims/],
+    ['the installation\'s Secret in env', p => {
+      p.spec.containers[0].env.push({ name: 'X', valueFrom: { secretKeyRef: { name: 'airflow-secrets', key: 'fernet-key' } } });
+    }, /task pods reference only the Secrets of the task pod template/],
+    ['the installation\'s Secret through envFrom', p => { p.spec.containers[0].envFrom = [{ secretRef: { name: 'airflow-database' } }]; }, /task pods reference only the Secrets/],
+    ['a pod labelled as another component', p => { p.metadata.labels['app.kubernetes.io/component'] = 'scheduler'; }, /the scheduler creates only task pods of this installation/],
+  ])('refuses %s', (_what, change, message) => {
+    const r = create(taskPod(change));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/ValidatingAdmissionPolicy '.*-airflow-task-pods' with binding '.*-airflow-task-pods' denied request/);
+    expect(r.stderr).toMatch(message);
+  });
+
+  test('judges only the scheduler: the cluster admin may create the same pod with another image', () => {
+    const r = create(taskPod(p => { p.spec.containers[0].image = 'busybox:1.37'; }), 'admin');
+    expect(r.stdout).toMatch(/created \(server dry run\)/);
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  test('on update, the scheduler may change labels and annotations, and nothing else', () => {
+    const name = 'example-task-update';
+    host.kubectlOk(['create', '-f', '-'], taskPod(p => { p.metadata.name = name; }));
+    try {
+      const patch = (body: object) => host.kubectl(['-n', namespace, 'patch', 'pod', name, `--as=${scheduler}`, '--type=merge', '-p', JSON.stringify(body)]);
+      const labels = patch({ metadata: { labels: { airflow_executor_done: 'True' } } });
+      expect({ status: labels.status, stderr: labels.stderr }).toEqual({ status: 0, stderr: '' });
+      const spec = patch({ spec: { activeDeadlineSeconds: 5 } });
+      expect(spec.status).not.toBe(0);
+      expect(spec.stderr).toMatch(/the scheduler changes only the labels and annotations of pods/);
+    } finally {
+      host.kubectlOk(['-n', namespace, 'delete', 'pod', name, '--wait=false']);
+    }
   });
 });
