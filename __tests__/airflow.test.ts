@@ -358,3 +358,30 @@ test('highAvailability keeps a PodDisruptionBudget for scheduler and api-server 
     expect(find(objects, 'PodDisruptionBudget', name).spec.maxUnavailable).toBeGreaterThanOrEqual(1);
   }
 });
+
+describe('requireImageDigests', () => {
+  const digest = (image: string) => `${image}@sha256:${'a'.repeat(64)}`;
+
+  test('refuses a tag-only image, naming the image, the object and the container', () => {
+    expect(() => new Airflow(testChart(), 'airflow', { requireImageDigests: true }))
+      .toThrow(/^Airflow \[test\/airflow\] requireImageDigests: got "apache\/airflow:3\.3\.2 \(task pod template, container base\)"; expected every image pinned by digest/);
+    // the images the library picks itself are judged too: git-sync's default
+    expect(() => new Airflow(testChart(), 'airflow', { requireImageDigests: true, image: digest('apache/airflow:3.3.2'), dags: { repository: 'https://github.com/example/dags.git' } }))
+      .toThrow(/got "registry\.k8s\.io\/git-sync\/git-sync:v4\.7\.1 \(task pod template, container git-sync-init\)"/);
+  });
+
+  test('accepts an installation whose every image carries a digest, and writes them as given', () => {
+    const chart = testChart();
+    new Airflow(chart, 'airflow', {
+      requireImageDigests: true, image: digest('apache/airflow:3.3.2'), postgres: { image: digest('postgres:17.9-bookworm') },
+      dags: { repository: 'https://github.com/example/dags.git', image: digest('registry.k8s.io/git-sync/git-sync:v4.7.1') },
+    });
+    const images = JSON.stringify(synth(chart)).match(/"image":"[^"]+"/g)!;
+    expect(images.length).toBeGreaterThan(10);
+    expect(images.filter(i => !i.includes('@sha256:'))).toEqual([]);
+  });
+
+  test('is off by default: the presets use version tags', () => {
+    expect(() => new Airflow(testChart(), 'airflow', {})).not.toThrow();
+  });
+});

@@ -1,5 +1,6 @@
-import { Chart } from 'cdk8s';
+import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
+import * as k8s from '../imports/k8s';
 import { AirflowConfig, AirflowOptions } from './airflow-config';
 import { AirflowDeploymentProps } from './airflow-deployment';
 import { ApiServer, ApiServerProps } from './api-server';
@@ -132,6 +133,13 @@ export interface AirflowProps {
    * @default false
    */
   readonly taskPodAdmissionPolicy?: boolean | { readonly allowedImages?: string[] };
+  /**
+   * Require every image of the installation (components, jobs, task pods, git-sync, PgBouncer, PostgreSQL, added
+   * containers) to be pinned by digest (`image@sha256:<64 hex>`, alone or after the tag): a tag can be moved to
+   * other content, a digest cannot. @default false (a version tag is enough)
+   * @throws AirflowValidationError naming the first image that is not
+   */
+  readonly requireImageDigests?: boolean;
   /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on: the api-server open to the installation's task pods only; add your Ingress controller with `apiServerFrom`) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
 }
@@ -252,6 +260,7 @@ export class Airflow extends Construct {
     if (props.pools !== undefined) this.pools = new AirflowPools(this, 'pools', { config, image, ...pod(props.pools) });
     if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...pod(props.databaseCleanup) });
     if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...pod(props.taskPodCleanup) });
+    if (props.requireImageDigests) this.checkImageDigests();
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName,
@@ -262,6 +271,22 @@ export class Airflow extends Construct {
             : this.pools ? [...DATABASE_CLIENTS, 'pools'] : true,
         ...props.networkPolicies,
       });
+    }
+  }
+
+  /** Every image of the installation's pods, the task pod template's included, must carry a digest. */
+  private checkImageDigests(): void {
+    const pods: { where: string; spec: any }[] = [{ where: 'task pod template', spec: k8s.toJson_PodSpec(this.podTemplate.pod.spec) }];
+    for (const o of this.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject)) {
+      const json = o.toJson();
+      const spec = json.spec?.jobTemplate?.spec?.template?.spec ?? json.spec?.template?.spec;
+      if (spec) pods.push({ where: `${json.kind} ${json.metadata.name}`, spec });
+    }
+    for (const { where, spec } of pods) {
+      for (const c of [...spec.initContainers ?? [], ...spec.containers]) {
+        check(/@(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$/.test(c.image), this, 'requireImageDigests', `${c.image} (${where}, container ${c.name})`,
+          'every image pinned by digest, e.g. "apache/airflow:3.3.2@sha256:<64 hex digits>": a tag can be moved to other content');
+      }
     }
   }
 }
