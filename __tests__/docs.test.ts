@@ -495,7 +495,7 @@ describe('SECURITY.md', () => {
     expect(policy.spec.matchConditions[0].expression).toContain('system:serviceaccount:airflow-prod:airflow-scheduler');
     expect(policy.spec.validations.map((v: any) => v.message)).toEqual(expect.arrayContaining([
       expect.stringMatching(/^task pods run only the allowed images/), expect.stringMatching(/without a token/),
-      expect.stringMatching(/^task pods reference only the Secrets/), 'the scheduler changes only the labels and annotations of pods']));
+      expect.stringMatching(/^task pods reference only the Secret keys/), 'the scheduler changes only the labels and annotations of pods']));
     expect(security).toContain('**The scheduler creates only task pods** (prod;');
   });
 

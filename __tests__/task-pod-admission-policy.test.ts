@@ -37,24 +37,45 @@ describe('TaskPodAdmissionPolicy', () => {
     expect(text).toContain("c.image in ['apache/airflow:3.3.2', 'registry.example.com/spark:3.5.1', 'registry.k8s.io/git-sync/git-sync:v4.7.1']");
     expect(text).toContain("v.configMap.name in ['airflow-config']");
     expect(text).toContain("v.persistentVolumeClaim.claimName in ['airflow-logs']");
-    expect(text).toContain("e.valueFrom.secretKeyRef.name in ['airflow-secrets', 'task-token']");
+    // single keys by name and key: a pod may not read another key of the Secret, nor the whole Secret
+    expect(text).toContain("(e.valueFrom.secretKeyRef.name + '/' + e.valueFrom.secretKeyRef.key) in ['airflow-secrets/fernet-key', 'task-token/t']");
+    expect(text).toContain("f.secretRef.name in []");
+    expect(text).toContain("v.secret.secretName in []");
     expect(text).toContain("object.spec.serviceAccountName == 'default' && has(object.spec.automountServiceAccountToken) && object.spec.automountServiceAccountToken == false");
     expect(text).toContain("request.operation != 'UPDATE' || object.spec == oldObject.spec");
   });
 
-  test('a template ServiceAccount is the one allowed', () => {
+  test('a template ServiceAccount is the one allowed, with its token and the token\'s projected volume (workload identity for remote logs)', () => {
     const chart = testChart();
     const config = new AirflowConfig(chart, 'config');
     const podTemplate = new TaskPodTemplate(chart, 'tasks', { config, serviceAccountName: 'airflow-tasks' });
     new TaskPodAdmissionPolicy(chart, 'policy', { config, podTemplate, schedulerServiceAccountName: 'airflow-scheduler' });
-    expect(expressions(synth(chart))).toContain("object.spec.serviceAccountName == 'airflow-tasks'");
+    const text = expressions(synth(chart));
+    expect(text).toContain("(object.spec.serviceAccountName == 'airflow-tasks')");
+    expect(text).not.toContain('automountServiceAccountToken == false');
+    expect(text).toContain("(has(v.projected) && v.name.startsWith('kube-api-access-'))");
+    // without a ServiceAccount of its own, no token and no projected volume
+    const prod = expressions(synthEnvironment('prod'));
+    expect(prod).toContain('automountServiceAccountToken == false');
+    expect(prod).not.toContain('kube-api-access-');
   });
 
-  test('npm run check validates it against the 1.36 schema and says it needs 1.36 (1.28 has no admissionregistration.k8s.io/v1 policy)', () => {
+  test('Secrets the template uses whole (envFrom, a secret volume) are allowed whole, and only those', () => {
+    const chart = testChart();
+    new Airflow(chart, 'airflow', { taskPodAdmissionPolicy: true, taskPods: { pod: {
+      envFrom: [{ secretRef: { name: 'airflow-connections' } }],
+      volumes: [{ name: 'certs', secret: { secretName: 'corporate-ca' } }], volumeMounts: [{ name: 'certs', mountPath: '/etc/certs' }],
+    } } });
+    const text = expressions(synth(chart));
+    expect(text).toContain("f.secretRef.name in ['airflow-connections']");
+    expect(text).toContain("v.secret.secretName in ['corporate-ca']");
+  });
+
+  test('npm run check validates it against the 1.36 schema and says 1.28 lacks the kind (admissionregistration.k8s.io/v1 is GA in 1.30)', () => {
     const { status, report } = runCheck(writeYaml(synthEnvironment('prod')));
     expect(report.schemaErrors).toEqual([]);
-    expect(report.newerKinds).toEqual([expect.stringMatching(/ValidatingAdmissionPolicy airflow-prod-airflow-task-pods\): needs Kubernetes 1\.36 or later$/),
-      expect.stringMatching(/ValidatingAdmissionPolicyBinding airflow-prod-airflow-task-pods\): needs Kubernetes 1\.36 or later$/)]);
+    expect(report.newerKinds).toEqual([expect.stringMatching(/ValidatingAdmissionPolicy airflow-prod-airflow-task-pods\): not a Kubernetes 1\.28 kind; checked against Kubernetes 1\.36$/),
+      expect.stringMatching(/ValidatingAdmissionPolicyBinding airflow-prod-airflow-task-pods\): not a Kubernetes 1\.28 kind; checked against Kubernetes 1\.36$/)]);
     expect(status).toBe(0);
     // and an unknown field in it is still an error
     const broken = synthEnvironment('prod').map(o => o.kind === 'ValidatingAdmissionPolicy' ? { ...o, spec: { ...o.spec, failurPolicy: 'Fail' } } : o);
@@ -83,5 +104,5 @@ test('SecretKeyRef options reach task pods only where the template has them, so 
   new Airflow(chart, 'airflow', { taskPodAdmissionPolicy: true, options: { secrets: { backend: 'airflow.providers.hashicorp.secrets.vault.VaultBackend', backend_kwargs: SecretKeyRef.of('vault', 'kwargs') } } });
   const policy = policyOf(synth(chart));
   const text = policy.spec.validations.map((v: any) => v.expression).join('\n');
-  expect(text).toMatch(/secretKeyRef\.name in \[[^\]]*'vault'/);
+  expect(text).toContain("secretKeyRef.key) in ['vault/kwargs']");
 });

@@ -34,8 +34,11 @@ const celList = (values: Iterable<string>) => `[${[...new Set(values)].sort().ma
  * - images from the template and `allowedImages` only (no ephemeral containers);
  * - the template's ServiceAccount and no ServiceAccount token (`automountServiceAccountToken: false`);
  * - volumes of the template's kinds and names: emptyDir, and the template's ConfigMaps, Secrets and claims;
- * - Secret references (`secretKeyRef`, `envFrom`, secret volumes) to the template's Secrets only;
- * and on update, nothing but labels and annotations may change.
+ * - Secret references as the template makes them: `secretKeyRef` to its Secret keys only, `envFrom` and secret
+ *   volumes to the Secrets it uses whole only;
+ * and on update, nothing but labels and annotations may change. A webhook that adds containers or volumes to pods
+ * (a service mesh's proxy, cloud workload identity) makes them differ from the template: allow its images with
+ * `allowedImages`, or keep such injection out of the namespace's task pods.
  * Cluster-scoped objects named `<namespace>-<instanceName>-task-pods`: applying them needs rights over
  * cluster-scoped admission objects.
  * @see https://kubernetes.io/docs/reference/access-authn-authz/validating-admission-policy/
@@ -62,20 +65,24 @@ export class TaskPodAdmissionPolicy extends Construct {
     const volumes: any[] = spec.volumes ?? [];
     const extra = (props.allowedImages ?? []).map((image, i) => checkImage(this, `allowedImages[${i}]`, image));
     this.allowedImages = [...new Set([...containers.map(c => c.image), ...extra])].sort();
-    const secrets = new Set<string>([
-      ...volumes.filter(v => v.secret).map(v => v.secret.secretName),
-      ...containers.flatMap(c => (c.env ?? []).filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => e.valueFrom.secretKeyRef.name)),
-      ...containers.flatMap(c => (c.envFrom ?? []).filter((f: any) => f.secretRef).map((f: any) => f.secretRef.name)),
-    ]);
-    this.allowedSecrets = [...secrets].sort();
+    // Secrets as the template uses them: single keys (`secretKeyRef` name/key pairs), or whole (envFrom, volumes);
+    // a pod may not read more of a Secret than the template does
+    const keyRefs = new Set<string>(containers.flatMap(c => (c.env ?? []).filter((e: any) => e.valueFrom?.secretKeyRef)
+      .map((e: any) => `${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`)));
+    const envFromSecrets = new Set<string>(containers.flatMap(c => (c.envFrom ?? []).filter((f: any) => f.secretRef).map((f: any) => f.secretRef.name)));
+    const volumeSecrets = new Set<string>(volumes.filter(v => v.secret).map(v => v.secret.secretName));
+    this.allowedSecrets = [...new Set([...keyRefs].map(k => k.slice(0, k.lastIndexOf('/'))).concat([...envFromSecrets, ...volumeSecrets]))].sort();
     const configMaps = volumes.filter(v => v.configMap).map(v => v.configMap.name);
     const claims = volumes.filter(v => v.persistentVolumeClaim).map(v => v.persistentVolumeClaim.claimName);
     const others = volumes.filter(v => !v.emptyDir && !v.configMap && !v.secret && !v.persistentVolumeClaim).map(v => v.name);
     const serviceAccount = spec.serviceAccountName ?? 'default';
+    // a template with a ServiceAccount of its own mounts its token: Kubernetes adds the projected kube-api-access-* volume
+    const token = spec.automountServiceAccountToken === true;
     const labels = { 'app.kubernetes.io/instance': config.names.instanceName, 'app.kubernetes.io/component': 'worker' };
     const create = (expression: string) => `request.operation != 'CREATE' || (${expression})`;
-    const secretRefs = (c: string) => `(!has(${c}.env) || ${c}.env.all(e, !has(e.valueFrom) || !has(e.valueFrom.secretKeyRef) || e.valueFrom.secretKeyRef.name in ${celList(secrets)})) && ` +
-      `(!has(${c}.envFrom) || ${c}.envFrom.all(f, !has(f.secretRef) || f.secretRef.name in ${celList(secrets)}))`;
+    const secretRefs = (c: string) => `(!has(${c}.env) || ${c}.env.all(e, !has(e.valueFrom) || !has(e.valueFrom.secretKeyRef) || ` +
+      `(e.valueFrom.secretKeyRef.name + '/' + e.valueFrom.secretKeyRef.key) in ${celList(keyRefs)})) && ` +
+      `(!has(${c}.envFrom) || ${c}.envFrom.all(f, !has(f.secretRef) || f.secretRef.name in ${celList(envFromSecrets)}))`;
 
     const policy = new ApiObject(this, 'Policy', {
       apiVersion: 'admissionregistration.k8s.io/v1',
@@ -98,19 +105,22 @@ export class TaskPodAdmissionPolicy extends Construct {
             message: `task pods run only the allowed images: ${this.allowedImages.join(', ')}`,
           },
           {
-            expression: create(`object.spec.serviceAccountName == '${serviceAccount}' && has(object.spec.automountServiceAccountToken) && object.spec.automountServiceAccountToken == false`),
-            message: `task pods run as the ServiceAccount ${serviceAccount} without a token (automountServiceAccountToken: false)`,
+            expression: create(token ? `object.spec.serviceAccountName == '${serviceAccount}'`
+              : `object.spec.serviceAccountName == '${serviceAccount}' && has(object.spec.automountServiceAccountToken) && object.spec.automountServiceAccountToken == false`),
+            message: token ? `task pods run as the ServiceAccount ${serviceAccount}`
+              : `task pods run as the ServiceAccount ${serviceAccount} without a token (automountServiceAccountToken: false)`,
           },
           {
             expression: create('!has(object.spec.volumes) || object.spec.volumes.all(v, has(v.emptyDir) || ' +
-              `(has(v.configMap) && v.configMap.name in ${celList(configMaps)}) || (has(v.secret) && v.secret.secretName in ${celList(secrets)}) || ` +
+              `(has(v.configMap) && v.configMap.name in ${celList(configMaps)}) || (has(v.secret) && v.secret.secretName in ${celList(volumeSecrets)}) || ` +
               `(has(v.persistentVolumeClaim) && v.persistentVolumeClaim.claimName in ${celList(claims)}) || ` +
-              `(v.name in ${celList(others)} && !has(v.secret) && !has(v.projected) && !has(v.hostPath)))`),
+              `(v.name in ${celList(others)} && !has(v.secret) && !has(v.projected) && !has(v.hostPath))` +
+              (token ? " || (has(v.projected) && v.name.startsWith('kube-api-access-'))" : '') + ')'),
             message: 'task pods mount only emptyDirs and the task pod template\'s ConfigMaps, Secrets and claims',
           },
           {
             expression: create(`variables.containers.all(c, ${secretRefs('c')})`),
-            message: `task pods reference only the Secrets of the task pod template: ${this.allowedSecrets.join(', ') || 'none'}`,
+            message: `task pods reference only the Secret keys of the task pod template: ${[...keyRefs, ...envFromSecrets].sort().join(', ') || 'none'}`,
           },
           {
             expression: "request.operation != 'UPDATE' || object.spec == oldObject.spec",

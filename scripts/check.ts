@@ -47,7 +47,7 @@ export async function check(paths: string[], schemaPaths = K8S_SCHEMAS, allowUnk
     podSpecsChecked: manifests.filter(m => POD_KINDS.includes(m.object.kind ?? '')).length,
     unknownKindsSkipped: allowUnknownKinds ? manifests.filter(m => schemas.some(s => !s.knows(m))).length : 0,
     newerKinds: manifests.filter(m => schemas.some(s => s.knows(m)) && !schemas[0].knows(m))
-      .map(m => `${m.source} (${m.object.kind} ${m.object.metadata?.name}): needs ${schemas.find(s => s.knows(m))!.label} or later`),
+      .map(m => `${m.source} (${m.object.kind} ${m.object.metadata?.name}): not a ${schemas[0].label} kind; checked against ${schemas.filter(s => s.knows(m)).map(s => s.label).join(', ')}`),
     // an object is judged by every schema that has its kind; a kind none has is an error (unless allowed)
     schemaErrors: manifests.flatMap(m => (schemas.some(s => s.knows(m)) ? schemas.filter(s => s.knows(m)) : schemas).flatMap(s => s.validate(m))),
     policyViolations: violations.map(v => `${v.object}: ${v.ruleId} ${v.path}: ${v.message}`),

@@ -4,7 +4,9 @@
 import { execFileSync } from 'child_process';
 import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
+import { Chart, Testing } from 'cdk8s';
 import { parse, stringify } from 'yaml';
+import { Airflow } from '../../lib';
 import { parseManifests } from '../../scripts/manifests';
 import { REPO, setup, TestHost } from '../../scripts/integration/host';
 import { TIERS } from '../helpers';
@@ -208,8 +210,8 @@ describe('prod\'s task pod admission policy on a real kube-apiserver: what the s
     }, /task pods mount only emptyDirs and the task pod template's ConfigMaps, Secrets and claims/],
     ['the installation\'s Secret in env', p => {
       p.spec.containers[0].env.push({ name: 'X', valueFrom: { secretKeyRef: { name: 'airflow-secrets', key: 'fernet-key' } } });
-    }, /task pods reference only the Secrets of the task pod template/],
-    ['the installation\'s Secret through envFrom', p => { p.spec.containers[0].envFrom = [{ secretRef: { name: 'airflow-database' } }]; }, /task pods reference only the Secrets/],
+    }, /task pods reference only the Secret keys of the task pod template/],
+    ['the installation\'s Secret through envFrom', p => { p.spec.containers[0].envFrom = [{ secretRef: { name: 'airflow-database' } }]; }, /task pods reference only the Secret keys/],
     ['a pod labelled as another component', p => { p.metadata.labels['app.kubernetes.io/component'] = 'scheduler'; }, /the scheduler creates only task pods of this installation/],
   ])('refuses %s', (_what, change, message) => {
     const r = create(taskPod(change));
@@ -237,5 +239,35 @@ describe('prod\'s task pod admission policy on a real kube-apiserver: what the s
     } finally {
       host.kubectlOk(['-n', namespace, 'delete', 'pod', name, '--wait=false']);
     }
+  });
+});
+
+describe('the task pod admission policy reads Secrets no further than the template (a real kube-apiserver)', () => {
+  test('a template that reads one key of the installation\'s Secret: that key is admitted, another key and the whole Secret are not', async () => {
+    const chart = new Chart(Testing.app(), 'keys', { namespace: 'airflow-keys', disableResourceNameHashes: true });
+    const airflow = new Airflow(chart, 'airflow', { taskPodAdmissionPolicy: true, taskPods: { includeFernetKey: true } });
+    const objects = Testing.synth(chart) as any[];
+    const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'airflow-keys', labels: { 'pod-security.kubernetes.io/enforce': 'restricted' } } };
+    host.kubectlOk(['apply', '-f', '-'], [ns, ...objects].map(o => stringify(o)).join('---\n'));
+    host.kubectl(['-n', 'airflow-keys', 'create', 'serviceaccount', 'default']);
+    const template = parse(airflow.podTemplate.podTemplateYaml);
+    const pod = (change: (p: any) => void) => {
+      const p = JSON.parse(JSON.stringify(template));
+      p.metadata = { ...p.metadata, name: 'keys-task', namespace: 'airflow-keys' };
+      change(p);
+      return stringify(p);
+    };
+    const as = `--as=system:serviceaccount:airflow-keys:airflow-scheduler`;
+    const create = (yaml: string) => host.kubectl(['create', '--dry-run=server', as, '-f', '-'], yaml);
+    const deadline = Date.now() + 60_000;
+    while (!/denied request/.test(create(pod(p => { p.spec.containers[0].image = 'busybox:1.37'; })).stderr)) {
+      if (Date.now() > deadline) throw new Error('the policy was not enforced within 60 s');
+      await new Promise(r => setTimeout(r, 1000));
+    }
+    expect(create(pod(() => undefined)).status).toBe(0);
+    const otherKey = create(pod(p => { p.spec.containers[0].env.push({ name: 'X', valueFrom: { secretKeyRef: { name: 'airflow-secrets', key: 'sql-alchemy-conn' } } }); }));
+    expect(otherKey.stderr).toMatch(/task pods reference only the Secret keys of the task pod template: airflow-secrets\/fernet-key/);
+    const whole = create(pod(p => { p.spec.containers[0].envFrom = [{ secretRef: { name: 'airflow-secrets' } }]; }));
+    expect(whole.stderr).toMatch(/task pods reference only the Secret keys/);
   });
 });
