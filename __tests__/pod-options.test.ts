@@ -91,6 +91,18 @@ describe('installation-wide pod options reach every pod', () => {
     expect(scheduler.initContainers.map((c: any) => c.name)).toEqual(['wait-for-migrations', 'wait-for-vault']);
   });
 
+  test('a downward API volume is one of the kinds allowed', () => {
+    const objects = render(staging({ pod: { volumes: [{ name: 'podinfo', downwardApi: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }] } }));
+    expect(pods(objects).every(p => p.spec.volumes.some((v: any) => v.name === 'podinfo' && v.downwardAPI))).toBe(true);
+  });
+
+  test('installation-wide sidecars go to the long-running pods only, not to task pods, Jobs or CronJobs', () => {
+    const all = pods(render(staging({ pod: { containers: [SIDECAR] } })));
+    const withSidecar = all.filter(p => p.spec.containers.some((c: any) => c.name === 'cloud-sql-proxy')).map(p => p.where).sort();
+    expect(withSidecar).toEqual(['Deployment/airflow-api-server', 'Deployment/airflow-dag-processor', 'Deployment/airflow-pgbouncer',
+      'Deployment/airflow-scheduler', 'Deployment/airflow-triggerer', 'StatefulSet/airflow-postgresql']);
+  });
+
   test('a component\'s sidecar is in its pods only', () => {
     const withSidecar = all.filter(p => p.spec.containers.some((c: any) => c.name === 'cloud-sql-proxy')).map(p => p.where);
     expect(withSidecar).toEqual(['Deployment/airflow-api-server']);
@@ -171,8 +183,16 @@ describe('refused at synth, naming the field', () => {
 
   test('a sidecar with a host port', () => refuse(staging({ apiServer: { pod: { containers: [{ ...SIDECAR, ports: [{ containerPort: 5432, hostPort: 5432 }] }] } } }),
     /apiServer|api-server/, /no host port/));
-  test('a sidecar in task pods, which would keep finished pods running', () => refuse(staging({ taskPods: { pod: { containers: [SIDECAR] } } }),
-    /pod\.containers: got \["cloud-sql-proxy"\]/, /no extra containers in task pods/));
+  test.each<[string, Partial<AirflowProps>]>([
+    ['task pods', { taskPods: { pod: { containers: [SIDECAR] } } }],
+    ['the migration Job', { migrations: { pod: { containers: [SIDECAR] } } }],
+    ['the pools Job', { pools: { pools: { etl: { slots: 1 } }, pod: { containers: [SIDECAR] } } }],
+    ['the cleanup CronJob', { databaseCleanup: { pod: { containers: [SIDECAR] } } }],
+  ])('a sidecar in %s, which would keep a pod that must end running', (_what, change) => refuse(staging(change),
+    /pod\.containers: got \["cloud-sql-proxy"\]/, /no extra containers in a pod that runs to completion/));
+  test('quantities given as strings, which cdk8s would drop from the YAML', () => refuse(staging({
+    pod: { initContainers: [{ name: 'x', image: 'busybox:1.37', resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '64Mi' } } as any }] },
+  }), /pod\.initContainers\[0\]\.resources/, /CPU and memory requests and a memory limit/));
   test('a literal where the Secret name of envFrom belongs is still only a name', () => {
     expect(() => render(staging({ pod: { envFrom: [{ secretRef: { name: SecretKeyRef.of('airflow-connections', 'x') as any } }] } }))).toThrow(AirflowValidationError);
   });

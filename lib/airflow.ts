@@ -118,8 +118,9 @@ export interface AirflowProps {
   readonly databaseCleanup?: Omit<DatabaseCleanupProps, 'config' | 'image'> | false;
   /**
    * Pod options of every pod of the installation (see PodOptions): the components, the jobs and CronJobs, the task
-   * pods, PgBouncer and PostgreSQL. A component's own `pod` (e.g. `scheduler.pod`, `taskPods.pod`) is laid over it,
-   * field by field: the component's `tolerations` replace these. @default none
+   * pods, PgBouncer and PostgreSQL (its `containers`, sidecars, to the long-running ones only). A component's own
+   * `pod` (e.g. `scheduler.pod`, `taskPods.pod`) is laid over it, field by field: the component's `tolerations`
+   * replace these. @default none
    */
   readonly pod?: PodOptions;
   /**
@@ -229,7 +230,10 @@ export class Airflow extends Construct {
     config.airflowImage(this, 'image', image);
     this.rbac = new SchedulerRbac(this, 'rbac', { instanceName, namespace: config.namespace });
     const pod = <T extends { pod?: PodOptions }>(o: T | undefined): T => ({ ...o, pod: mergePodOptions(props.pod, o?.pod) }) as T;
-    const backup = props.postgres?.backup === false ? false : pod(props.postgres?.backup);
+    // the installation's sidecars go to the long-running pods only: a Job's or a task's pod must end
+    const { containers: _sidecars, ...toCompletion } = props.pod ?? {};
+    const jobPod = <T extends { pod?: PodOptions }>(o: T | undefined): T => ({ ...o, pod: mergePodOptions(props.pod && toCompletion, o?.pod) }) as T;
+    const backup = props.postgres?.backup === false ? false : jobPod(props.postgres?.backup);
     if (!externalDatabase) this.postgres = new PostgresStatefulSet(this, 'postgresql', { instanceName, ...pod(props.postgres), backup });
     if (props.pgbouncer) {
       const { database, ...rest } = props.pgbouncer;
@@ -241,8 +245,8 @@ export class Airflow extends Construct {
     }
     const directConnection = !this.pgbouncer ? undefined
       : externalDatabase?.connection ?? SecretKeyRef.of(this.postgres!.name, 'connection');
-    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, connection: directConnection, ...pod(props.migrations) });
-    this.podTemplate = new TaskPodTemplate(this, 'pod-template', { config, image, gitSync: this.gitSync, ...pod(props.taskPods) });
+    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, connection: directConnection, ...jobPod(props.migrations) });
+    this.podTemplate = new TaskPodTemplate(this, 'pod-template', { config, image, gitSync: this.gitSync, ...jobPod(props.taskPods) });
     this.scheduler = new AirflowScheduler(this, 'scheduler', {
       config, image, podTemplate: this.podTemplate, serviceAccountName: this.rbac.schedulerServiceAccountName, ...haDefaults('scheduler', pod(props.scheduler)),
     });
@@ -257,9 +261,9 @@ export class Airflow extends Construct {
         ...(props.taskPodAdmissionPolicy === true ? {} : props.taskPodAdmissionPolicy),
       });
     }
-    if (props.pools !== undefined) this.pools = new AirflowPools(this, 'pools', { config, image, ...pod(props.pools) });
-    if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...pod(props.databaseCleanup) });
-    if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...pod(props.taskPodCleanup) });
+    if (props.pools !== undefined) this.pools = new AirflowPools(this, 'pools', { config, image, ...jobPod(props.pools) });
+    if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...jobPod(props.databaseCleanup) });
+    if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...jobPod(props.taskPodCleanup) });
     if (props.requireImageDigests) this.checkImageDigests();
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {

@@ -90,7 +90,7 @@ export function checkTimeZone(scope: IConstruct, property: string, timeZone: unk
  */
 export function maintenanceCronJob(scope: IConstruct, o: MaintenanceCronJobOptions): k8s.KubeCronJob {
   check(o.name.length <= 52, scope, 'instanceName', o.name, 'an instance name short enough for a CronJob name of at most 52 characters (its Jobs add 11)');
-  const template = applyPodOptions(scope, 'pod', { labels: o.labels, spec: o.podSpec }, o.main, o.pod);
+  const template = applyPodOptions(scope, 'pod', { labels: o.labels, spec: o.podSpec }, o.main, o.pod, true);
   return new k8s.KubeCronJob(scope, 'Resource', {
     metadata: { name: o.name, labels: o.labels },
     spec: {

@@ -49,8 +49,10 @@ const isPlain = (v: object) => [Object.prototype, null].includes(Object.getProto
 
 /** How the kinds read in a message: "a string", "a number or false", "a SecretKeyRef". */
 function describe(kinds: string[]): string {
-  return kinds.map(k => k.startsWith('instance:') || k.startsWith('type:') ? `a ${k.slice(k.indexOf(':') + 1)}`
-    : k === 'map' ? 'an object of named values' : ['true', 'false'].includes(k) ? k : `a ${k}`).join(' or ');
+  const properties = (name: string) => Object.keys(TYPES[name] as object).filter(p => p !== '|').sort().join(', ');
+  return kinds.map(k => k.startsWith('instance:') ? `a ${k.slice('instance:'.length)}`
+    : k.startsWith('type:') ? `an object with the properties ${properties(k.slice('type:'.length))}`
+      : k === 'map' ? 'an object of named values' : ['true', 'false'].includes(k) ? k : `a ${k}`).join(' or ');
 }
 
 function walk(scope: IConstruct, shape: Shape, value: unknown, path: string): void {

@@ -68,7 +68,7 @@ export class MigrateDatabaseJob extends Construct {
     });
     const backoffLimit = checkWholeNumber(this, 'backoffLimit', props.backoffLimit ?? 6, 0);
     const labels = config.names.labels('db-migrate', image);
-    const template = podTemplateSpec(this, props.pod, 'db-migrate', { metadata: { labels }, spec: podSpec });
+    const template = podTemplateSpec(this, props.pod, 'db-migrate', { metadata: { labels }, spec: podSpec }, true);
     ({ name: this.name, job: this.job } = revisionedJob(this, { baseName: config.names.name('db-migrate'), labels, backoffLimit, template }));
   }
 }

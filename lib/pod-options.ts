@@ -41,7 +41,10 @@ export interface PodOptions {
   readonly volumes?: k8s.Volume[];
   /** Extra mounts of the main container, each of a volume of the pod. @default none */
   readonly volumeMounts?: k8s.VolumeMount[];
-  /** Sidecar containers (a cloud SQL proxy, a secrets agent), after the library's. @default none */
+  /**
+   * Sidecar containers (a cloud SQL proxy, a secrets agent), after the library's; long-running pods only (the
+   * components, PgBouncer, PostgreSQL): a Job's or a task's pod would never end. @default none
+   */
   readonly containers?: k8s.Container[];
   /** Init containers, after the library's (which wait for migrations and sync DAGs). @default none */
   readonly initContainers?: k8s.Container[];
@@ -55,7 +58,7 @@ const FIELDS: readonly (keyof PodOptions)[] = ['nodeSelector', 'tolerations', 'a
   'annotations', 'labels', 'imagePullSecrets', 'volumes', 'volumeMounts', 'containers', 'initContainers', 'envFrom', 'terminationGracePeriodSeconds'];
 
 /** Volume kinds Pod Security "restricted" allows (the "Volume Types" control). */
-const RESTRICTED_VOLUMES = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+const RESTRICTED_VOLUMES = ['configMap', 'csi', 'downwardApi', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
 
 /** The installation-wide options with a component's on top: each field the component sets replaces the installation's. */
 export function mergePodOptions(installation: PodOptions | undefined, component: PodOptions | undefined): PodOptions | undefined {
@@ -74,8 +77,12 @@ export interface PodTemplate {
  * The pod template with `options` added; `main` names the container that gets `volumeMounts` and `envFrom`.
  * @throws AirflowValidationError at `<property>.<field>` for an option Kubernetes or Pod Security "restricted" refuses
  */
-export function applyPodOptions(scope: IConstruct, property: string, template: PodTemplate, main: string, options: PodOptions | undefined): PodTemplate {
+export function applyPodOptions(scope: IConstruct, property: string, template: PodTemplate, main: string, options: PodOptions | undefined,
+  runToCompletion = false): PodTemplate {
   if (options === undefined) return template;
+  // a pod that must end (a Job's, a task's) ends when its containers do: a sidecar that keeps running keeps it
+  check(!runToCompletion || options.containers === undefined, scope, `${property}.containers`, options.containers?.map(c => c?.name),
+    'no extra containers in a pod that runs to completion (a Job\'s or a task\'s): a sidecar that keeps running keeps it from ending; use initContainers');
   const at = (field: string) => `${property}.${field}`;
   check(typeof options === 'object' && options !== null && !Array.isArray(options), scope, property, options, 'an object of pod options');
   for (const key of Object.keys(options)) {
@@ -165,8 +172,8 @@ export function applyPodOptions(scope: IConstruct, property: string, template: P
  * {@link applyPodOptions} adds them at the property `pod`.
  */
 export function podTemplateSpec(scope: IConstruct, options: PodOptions | undefined, main: string,
-  template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: k8s.PodSpec }): k8s.PodTemplateSpec {
-  const t = applyPodOptions(scope, 'pod', { labels: template.metadata.labels, annotations: template.metadata.annotations, spec: template.spec }, main, options);
+  template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: k8s.PodSpec }, runToCompletion = false): k8s.PodTemplateSpec {
+  const t = applyPodOptions(scope, 'pod', { labels: template.metadata.labels, annotations: template.metadata.annotations, spec: template.spec }, main, options, runToCompletion);
   return { metadata: { labels: t.labels, ...annotationsOf(t) }, spec: t.spec };
 }
 
@@ -224,7 +231,9 @@ function restrictedContainer(scope: IConstruct, property: string, c: k8s.Contain
   check((sc.capabilities!.add ?? []).every(a => a === 'NET_BIND_SERVICE'), scope, `${at}.capabilities.add`, sc.capabilities!.add,
     'at most NET_BIND_SERVICE (Pod Security "restricted")');
   const r = c.resources;
-  check(r?.requests?.cpu !== undefined && r?.requests?.memory !== undefined && r?.limits?.memory !== undefined, scope, `${property}.resources`, r,
+  // cdk8s writes a quantity from a k8s.Quantity; a plain string would silently vanish from the YAML
+  const quantity = (q: unknown) => q instanceof k8s.Quantity;
+  check(quantity(r?.requests?.cpu) && quantity(r?.requests?.memory) && quantity(r?.limits?.memory), scope, `${property}.resources`, r,
     'CPU and memory requests and a memory limit, as every container of the library has (k8s.Quantity.fromString(\'50m\'), ...): the scheduler places pods by requests, and the limit bounds what one container can take from its node');
   (c.ports ?? []).forEach((p, i) => check(!p.hostPort, scope, `${property}.ports[${i}].hostPort`, p.hostPort, 'no host port (Pod Security "baseline")'));
   (c.volumeMounts ?? []).forEach((m, i) => check(volumes.has(m.name), scope, `${property}.volumeMounts[${i}].name`, m.name, `a volume of the pod (${[...volumes].join(', ')})`));

@@ -101,7 +101,7 @@ export class AirflowPools extends Construct {
       restartPolicy: 'OnFailure',
     });
     const labels = config.names.labels('pools', image);
-    const template = podTemplateSpec(this, props.pod, 'pools', { metadata: { labels }, spec: podSpec });
+    const template = podTemplateSpec(this, props.pod, 'pools', { metadata: { labels }, spec: podSpec }, true);
     ({ name: this.name, job: this.job } = revisionedJob(this, { baseName: config.names.name('pools'), labels, backoffLimit: 6, template }));
   }
 }

@@ -9,7 +9,7 @@ import { checkKnownProps } from './known-props';
 import { annotationsOf, applyPodOptions, PodOptions } from './pod-options';
 import { POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
-import { check, checkDnsSubdomain } from './validation';
+import { checkDnsSubdomain } from './validation';
 
 /** The `base` container's resources unless given. */
 export const DEFAULT_TASK_RESOURCES: ContainerResources = {
@@ -95,10 +95,7 @@ export class TaskPodTemplate extends Construct {
       restartPolicy: 'Never',
       sharedLogs: true,
     });
-    // a task pod ends when its containers do: a long-running sidecar would keep it (and its node) forever
-    check(props.pod?.containers === undefined, this, 'pod.containers', props.pod?.containers?.map(c => c?.name),
-      'no extra containers in task pods: a sidecar that keeps running keeps the finished task\'s pod running; use initContainers');
-    const pod = applyPodOptions(this, 'pod', { labels: names.labels('worker', image), spec }, 'base', props.pod);
+    const pod = applyPodOptions(this, 'pod', { labels: names.labels('worker', image), spec }, 'base', props.pod, true);
     this.pod = {
       apiVersion: 'v1',
       kind: 'Pod',

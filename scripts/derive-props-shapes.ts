@@ -23,8 +23,11 @@ import * as ts from 'typescript';
 export type Shape = string | { [property: string]: Shape };
 
 const LIB = join(__dirname, '..', 'lib');
-/** Files whose interfaces are shared by many props (the Kubernetes API, pod options): shaped once, referenced as `type:<Name>`. */
-const SHARED_TYPES = [join(__dirname, '..', 'imports', 'k8s.ts'), join(LIB, 'pod-options.ts')];
+/**
+ * Files whose interfaces are shared by many props: the Kubernetes API (cdk8s-plus-28's generated bindings, which
+ * imports/k8s.ts re-exports) and PodOptions. Shaped once, referenced as `type:<Name>`.
+ */
+const SHARED_TYPES = [join(__dirname, '..', 'node_modules', 'cdk8s-plus-28', 'lib', 'imports', 'k8s.d.ts'), join(LIB, 'pod-options.ts')];
 
 export function derivePropsShapes(): string {
   const tsconfig = join(__dirname, '..', 'tsconfig.build.json');
