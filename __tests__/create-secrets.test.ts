@@ -127,7 +127,7 @@ test('staging: the components reach PgBouncer, the migrations PostgreSQL, PgBoun
 });
 
 test('prod: PgBouncer gets the managed database\'s user and decoded password; the components\' URL keeps it encoded', () => {
-  const url = 'postgresql+psycopg2://airflow:p%40ss%2Fw0rd@db.example.com:5432/airflow?sslmode=require';
+  const url = 'postgresql+psycopg2://airflow:p%40ss%2Fw0rd@db.example.com:5432/airflow?application_name=airflow';
   const { secrets, status } = run('prod', { AIRFLOW_DATABASE_URL: url });
   expect(status).toBe(0);
   expect(secrets['airflow-database'].connection).toBe(url);
@@ -137,10 +137,17 @@ test('prod: PgBouncer gets the managed database\'s user and decoded password; th
   const ini = loadManifests([join(__dirname, '..', 'dist', 'prod.k8s.yaml')]).map(m => m.object as any)
     .find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-pgbouncer').data['pgbouncer.ini'];
   expect(ini).toMatch(/^airflow = host=\S+ port=5432 dbname=airflow user=airflow /m);
-  const other = run('prod', { AIRFLOW_DATABASE_URL: 'postgresql+psycopg2://app_user:pw@db.example.com:5432/metadata?sslmode=require' });
+  const other = run('prod', { AIRFLOW_DATABASE_URL: 'postgresql+psycopg2://app_user:pw@db.example.com:5432/metadata' });
   expect(other.status).not.toBe(0);
   expect(other.stderr).toMatch(/names user app_user and database metadata; the prod preset's PgBouncer expects user airflow and database airflow/);
   expect(other.secrets).toEqual({});
+  // TLS in the URL would win over the manifests' PGSSLMODE=verify-full
+  for (const query of ['?sslmode=require', '?application_name=a&sslmode=disable', '?ssl=false', '?sslrootcert=system']) {
+    const tls = run('prod', { AIRFLOW_DATABASE_URL: `postgresql+psycopg2://airflow:pw@db.example.com:5432/airflow${query}` });
+    expect({ query, status: tls.status }).toEqual({ query, status: 1 });
+    expect(tls.stderr).toMatch(/leave TLS out of the URL: prod's manifests set PGSSLMODE=verify-full/);
+    expect(tls.secrets).toEqual({});
+  }
   const bad = run('prod', { AIRFLOW_DATABASE_URL: 'mysql://u:p@db/airflow' });
   expect(bad.status).not.toBe(0);
   expect(bad.stderr).toMatch(/AIRFLOW_DATABASE_URL is not postgresql/);

@@ -90,6 +90,14 @@ describe('prod', () => {
     expect(pdb[0].spec.maxUnavailable).toBeLessThan(d.spec.replicas);
   });
 
+  test('DAG code at a commit id in every git-sync container; dev and staging follow the release tag', () => {
+    const refs = (tier: Tier) => new Set(containers(OBJECTS[tier]).filter(({ c }) => envOf(c).GITSYNC_REF).map(({ c }) => envOf(c).GITSYNC_REF.value));
+    const prod = [...refs('prod')];
+    expect(prod).toHaveLength(1);
+    expect(prod[0]).toMatch(/^[0-9a-f]{40}$/);
+    for (const tier of ['dev', 'staging'] as const) expect([...refs(tier)]).toEqual([ENVIRONMENTS.dev.airflow.dags!.ref]);
+  });
+
   test('an external database referenced by Secret, no in-cluster PostgreSQL; migrations go to it straight, everything else through PgBouncer', () => {
     expect(objects.filter(o => o.kind === 'StatefulSet')).toEqual([]);
     // the only claim is the shared task log volume
@@ -103,12 +111,12 @@ describe('prod', () => {
       expect({ where, ref: envOf(c).AIRFLOW__DATABASE__SQL_ALCHEMY_CONN }).toEqual({ where, ref });
     }
     expect(users.filter(u => u.where.startsWith('Job/airflow-db-migrate-'))).toHaveLength(1);
-    // PgBouncer: two pods on different nodes, TLS required to the managed database, a budget
+    // PgBouncer: two pods on different nodes, TLS verified to the managed database (database-tls.test.ts), a budget
     const pgbouncer = find(objects, 'Deployment', 'airflow-pgbouncer');
     expect(pgbouncer.spec.replicas).toBeGreaterThanOrEqual(2);
     expect(find(objects, 'PodDisruptionBudget', 'airflow-pgbouncer').spec.maxUnavailable).toBe(1);
     const ini = find(objects, 'ConfigMap', 'airflow-pgbouncer').data['pgbouncer.ini'];
-    expect(ini).toMatch(/^server_tls_sslmode = require$/m);
+    expect(ini).toMatch(/^server_tls_sslmode = verify-full$/m);
     expect(ini).toContain(`host=${ENVIRONMENTS.prod.airflow.pgbouncer!.database!.host} `);
     // the Secret is referenced, never emitted
     expect(objects.filter(o => o.kind === 'Secret')).toEqual([]);

@@ -314,7 +314,7 @@ describe('invalid input', () => {
     ['unknown sslmode', { database: { ...DB, serverTlsSslmode: 'required' as any } }, 'database.serverTlsSslmode',
       /one of "disable", "allow", "prefer", "require", "verify-ca", "verify-full"/],
     ['a CA without TLS', { database: { ...DB, serverTlsSslmode: 'disable', serverCa: SecretKeyRef.of('ca', 'ca.crt') } }, 'database.serverCa', /no CA when TLS/],
-    ['a CA as a literal', { database: { ...DB, serverCa: '-----BEGIN CERTIFICATE-----' as any } }, 'database.serverCa', /SecretKeyRef\.of/],
+    ['a CA as a literal', { database: { ...DB, serverCa: '-----BEGIN CERTIFICATE-----' as any } }, 'database.serverCa', /configMapName, key or a SecretKeyRef/],
     ['userlist as a literal', { userlist: '"airflow" "hunter2"' as any }, 'userlist', /a Secret reference/],
     ['userlist Secret name', { userlist: SecretKeyRef.of('Bad_Name', 'userlist.txt') }, 'userlist.secretName', /DNS-1123 subdomain/],
     ['maxClientConn 0', { maxClientConn: 0 }, 'maxClientConn', /whole number >= 1/],

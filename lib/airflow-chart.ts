@@ -19,7 +19,8 @@ export interface AirflowEnvironment {
 
 /**
  * A Chart holding one environment: its Namespace, labelled to enforce Pod Security "restricted",
- * first, then a complete {@link Airflow}. The tier `prod` turns `highAvailability` on.
+ * first, then a complete {@link Airflow}. The tier `prod` turns `highAvailability` on and requires `dags.ref` to be a
+ * commit id (GitSyncProps.requireCommit).
  * @see https://kubernetes.io/docs/concepts/security/pod-security-admission/
  */
 export class AirflowChart extends Chart {
@@ -38,6 +39,8 @@ export class AirflowChart extends Chart {
       props.airflow?.namespace, `unset or the environment's namespace (${props.namespace})`);
     check(props.tier !== 'prod' || props.airflow?.highAvailability !== false, this, 'airflow.highAvailability', false,
       'true or unset: prod is highly available');
+    check(props.tier !== 'prod' || props.airflow?.dags?.requireCommit !== false, this, 'airflow.dags.requireCommit', false,
+      'true or unset: prod runs DAG code only at a commit id, which no push to the repository can move');
     const namespace = new k8s.KubeNamespace(this, 'namespace', {
       metadata: {
         name: props.namespace,
@@ -55,6 +58,7 @@ export class AirflowChart extends Chart {
     });
     // The Chart's namespace goes on every object; a Namespace is cluster-scoped and takes none.
     namespace.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
-    this.airflow = new Airflow(this, 'airflow', { ...props.airflow, highAvailability: props.tier === 'prod' || props.airflow?.highAvailability });
+    const dags = props.airflow?.dags && props.tier === 'prod' ? { ...props.airflow.dags, requireCommit: true } : props.airflow?.dags;
+    this.airflow = new Airflow(this, 'airflow', { ...props.airflow, dags, highAvailability: props.tier === 'prod' || props.airflow?.highAvailability });
   }
 }

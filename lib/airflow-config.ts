@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { distance } from 'fastest-levenshtein';
 import * as k8s from '../imports/k8s';
 import reference from './airflow-options.json';
+import { checkDatabaseTls, DatabaseTls } from './database-tls';
 import { checkKnownProps } from './known-props';
 import {
   AirflowNames, airflowSeries, AIRFLOW_HOME, AIRFLOW_VERSION, API_SERVER_PORT, DEFAULT_AIRFLOW_IMAGE, LOG_DIR,
@@ -159,6 +160,12 @@ export interface AirflowConfigProps {
    * `[logging] remote_*` cannot also be given in `options`. @default none
    */
   readonly remoteLogging?: RemoteLogging;
+  /**
+   * Verified TLS to the database `secrets.sqlAlchemyConn` names (see DatabaseTls): every container that gets that URL
+   * also gets `PGSSLMODE`, `PGSSLROOTCERT` and the CA. Not for a URL to PgBouncer (Airflow's Airflow sets it on the
+   * migrations' direct connection and PgBouncer's server side instead). @default none: TLS as the URL says
+   */
+  readonly databaseTls?: DatabaseTls;
 }
 
 /**
@@ -202,6 +209,8 @@ export class AirflowConfig extends Construct {
   /** sha256 of airflow.cfg and of the Secret references, for the pods' rollout annotation. */
   public readonly checksum: string;
   private readonly secretOptions: Array<{ section: string; env: string; ref: SecretKeyRef }> = [];
+  /** Verified TLS of the `sql_alchemy_conn` connection, if asked for. */
+  public readonly databaseTls?: Required<DatabaseTls>;
 
   constructor(scope: Construct, id: string, props: AirflowConfigProps = {}) {
     super(scope, id);
@@ -233,6 +242,7 @@ export class AirflowConfig extends Construct {
       && !/[\x00-\x1f\x7f]/.test(this.dagsFolder), this, 'dagsFolder', this.dagsFolder, 'an absolute path without leading or trailing spaces or control characters');
     check(props.taskLogVolume === undefined || props.taskLogVolume instanceof TaskLogVolume, this, 'taskLogVolume', typeof props.taskLogVolume, 'a TaskLogVolume');
     this.taskLogVolume = props.taskLogVolume;
+    if (props.databaseTls !== undefined) this.databaseTls = checkDatabaseTls(this, 'databaseTls', props.databaseTls);
     const baseUrl = props.options?.api?.base_url;
     this.apiBasePath = baseUrl === undefined ? '' : basePath(this, baseUrl);
     // With a base_url path the api-server serves the Task Execution API below it (apache/airflow#51450).

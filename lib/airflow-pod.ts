@@ -1,6 +1,7 @@
 import { Construct, IConstruct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, AirflowSecretUse, envVarName, MANAGED_OPTIONS, OptionSecrets } from './airflow-config';
+import { databaseTlsClient, DatabaseTls } from './database-tls';
 import { GitSync } from './git-sync';
 import { AIRFLOW_GID, AIRFLOW_HOME, AIRFLOW_UID, LOG_DIR } from './names';
 import { ContainerResources } from './resources';
@@ -27,6 +28,11 @@ export interface AirflowPodOptions {
   /** Which options given as SecretKeyRef in AirflowConfig's `options` the pod gets: all, or all but `[database]` ones (task pods). */
   readonly optionSecrets: OptionSecrets;
   readonly extraEnv?: k8s.EnvVar[];
+  /**
+   * Verified TLS of a database URL the main container gets in `extraEnv` (the migrations' direct connection). Containers
+   * that get the config's `sql_alchemy_conn` (`secretUses`) get the config's `databaseTls`. @default none
+   */
+  readonly connectionTls?: Required<DatabaseTls>;
   /** Validated resources of the wait-for-migrations init container; none when undefined. */
   readonly migrationWait?: k8s.ResourceRequirements;
   /** Mount the config's shared task log volume (if it has one) at the log folder instead of an emptyDir. */
@@ -67,11 +73,12 @@ export function checkExtraEnv(scope: Construct, property: string, env: k8s.EnvVa
 }
 
 /**
- * Env names the library owns: AIRFLOW_HOME, the secret options, and the options it sets itself
- * (an `AIRFLOW__CORE__EXECUTOR` in env would override airflow.cfg behind the options check).
+ * Env names the library owns: AIRFLOW_HOME, the secret options, the options it sets itself
+ * (an `AIRFLOW__CORE__EXECUTOR` in env would override airflow.cfg behind the options check), and with verified
+ * database TLS libpq's `PGSSLMODE` and `PGSSLROOTCERT`.
  */
 export function reservedEnv(config: AirflowConfig): string[] {
-  return ['AIRFLOW_HOME', ...config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name),
+  return ['AIRFLOW_HOME', ...config.databaseTls ? ['PGSSLMODE', 'PGSSLROOTCERT'] : [], ...config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name),
     ...MANAGED_OPTIONS.map(key => envVarName(...(key.split('.') as [string, string])))];
 }
 
@@ -105,18 +112,23 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
     { name: 'tmp', emptyDir: {} },
   ];
   const env: k8s.EnvVar[] = [{ name: 'AIRFLOW_HOME', value: AIRFLOW_HOME }];
-  const container = (name: string, args: string[] | undefined, resources: k8s.ResourceRequirements, uses: AirflowSecretUse[]): k8s.Container => ({
+  // libpq's environment and the CA for the containers that connect straight to a database with verified TLS
+  const configTls = o.config.databaseTls && databaseTlsClient(o.config.databaseTls);
+  const tlsOf = (uses: AirflowSecretUse[]) => uses.includes('sqlAlchemyConn') ? configTls : undefined;
+  const container = (name: string, args: string[] | undefined, resources: k8s.ResourceRequirements, uses: AirflowSecretUse[],
+    tls = tlsOf(uses)): k8s.Container => ({
     name,
     image: o.image,
     imagePullPolicy: 'IfNotPresent',
     ...(args ? { args } : {}),
-    env: [...env, ...o.config.secretEnv(uses, o.optionSecrets)],
+    env: [...env, ...o.config.secretEnv(uses, o.optionSecrets), ...tls?.env ?? []],
     resources,
     securityContext: restrictedContainerSecurity(AIRFLOW_UID, AIRFLOW_GID),
-    volumeMounts: [...mounts],
+    volumeMounts: [...mounts, ...tls ? [tls.mount] : []],
   });
 
-  const main = container(o.containerName, o.args, o.resources, o.secretUses);
+  const mainTls = o.connectionTls ? databaseTlsClient(o.connectionTls) : tlsOf(o.secretUses);
+  const main = container(o.containerName, o.args, o.resources, o.secretUses, mainTls);
   main.env!.push(...(o.extraEnv ?? []));
   main.volumeMounts!.push(...(o.extraVolumeMounts ?? []));
   const initContainers: k8s.Container[] = [];
@@ -132,6 +144,8 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
     initContainers.push(container('wait-for-migrations',
       ['airflow', 'db', 'check-migrations', '--migration-wait-timeout=60'], o.migrationWait, ['sqlAlchemyConn']));
   }
+  const tlsVolume = (mainTls ?? (o.migrationWait ? configTls : undefined))?.volume;
+  if (tlsVolume) volumes.push(tlsVolume);
   if (o.gitSync) {
     const { sync, as } = o.gitSync;
     containers[0].volumeMounts!.push(sync.dagsVolumeMount());

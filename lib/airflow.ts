@@ -6,6 +6,7 @@ import { AirflowDeploymentProps } from './airflow-deployment';
 import { ApiServer, ApiServerProps } from './api-server';
 import { DagProcessor } from './dag-processor';
 import { DatabaseCleanup, DatabaseCleanupProps } from './database-cleanup';
+import { checkDatabaseTls, DatabaseTls } from './database-tls';
 import { GitSync, GitSyncProps } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { mergePodOptions, PodOptions } from './pod-options';
@@ -46,6 +47,16 @@ export interface ExternalDatabase {
    * @default none: derived by Airflow from `connection`
    */
   readonly asyncConnection?: SecretKeyRef;
+  /**
+   * Verified TLS to the database (see DatabaseTls; e.g. `{ ca: { configMapName: 'airflow-database-ca' } }` for
+   * `verify-full` against your provider's CA bundle): every container that connects to it straight gets libpq's
+   * `PGSSLMODE` and `PGSSLROOTCERT` and the CA (all Airflow components, or with `pgbouncer` the migrations), and
+   * PgBouncer's server side the same mode and CA (`server_tls_sslmode`, `server_tls_ca_file`). `connection` must then
+   * set no `sslmode` (a URL parameter wins over the environment), and `asyncConnection` is not needed.
+   * @default none: TLS as `connection` says
+   * @throws AirflowValidationError with `asyncConnection`, or with a `pgbouncer.database` TLS setting that differs
+   */
+  readonly tls?: DatabaseTls;
 }
 
 /** Properties of {@link Airflow}. */
@@ -187,6 +198,13 @@ export class Airflow extends Construct {
     check(!(pooled && externalDatabase?.asyncConnection !== undefined), this, 'externalDatabase.asyncConnection', '<redacted>',
       'unset with pgbouncer: the components connect to PgBouncer, whose URL has no sslmode, and Airflow derives the async URL from it');
     if (externalDatabase) SecretKeyRef.check(this, 'externalDatabase.connection', externalDatabase.connection);
+    const tls = externalDatabase?.tls === undefined ? undefined : checkDatabaseTls(this, 'externalDatabase.tls', externalDatabase.tls);
+    check(!(tls && externalDatabase?.asyncConnection !== undefined), this, 'externalDatabase.asyncConnection', '<redacted>',
+      'unset with externalDatabase.tls: Airflow derives the async URL from connection, and asyncpg reads PGSSLMODE and PGSSLROOTCERT as libpq does');
+    for (const key of ['serverTlsSslmode', 'serverCa'] as const) {
+      check(!(tls && props.pgbouncer?.database?.[key] !== undefined), this, `pgbouncer.database.${key}`, props.pgbouncer?.database?.[key],
+        'unset with externalDatabase.tls, which sets PgBouncer\'s TLS to the database (the same sslmode and CA)');
+    }
     const asyncConnection = externalDatabase?.asyncConnection;
     if (asyncConnection !== undefined) {
       SecretKeyRef.check(this, 'externalDatabase.asyncConnection', asyncConnection);
@@ -225,6 +243,7 @@ export class Airflow extends Construct {
       options: asyncConnection ? { ...props.options, database: { ...props.options?.database, sql_alchemy_conn_async: asyncConnection } } : props.options,
       taskLogVolume: this.taskLogVolume,
       remoteLogging: props.remoteLogging,
+      databaseTls: pooled ? undefined : tls,
     });
     const config = this.config;
     config.airflowImage(this, 'image', image);
@@ -238,14 +257,17 @@ export class Airflow extends Construct {
     if (props.pgbouncer) {
       const { database, ...rest } = props.pgbouncer;
       const inCluster = this.postgres ? { host: `${this.postgres.serviceName}.${config.namespace}`, port: this.postgres.port, name: this.postgres.database } : {};
+      const verified = tls ? { serverTlsSslmode: tls.sslmode, serverCa: tls.ca } : {};
       this.pgbouncer = new PgBouncer(this, 'pgbouncer', {
-        instanceName, ...pod(rest), database: { ...inCluster, ...database } as PgBouncerDatabase,
+        instanceName, ...pod(rest), database: { ...inCluster, ...database, ...verified } as PgBouncerDatabase,
         clients: [...PGBOUNCER_CLIENTS, 'db-cleanup', ...(props.pools ? ['pools' as const] : [])],
       });
     }
     const directConnection = !this.pgbouncer ? undefined
       : externalDatabase?.connection ?? SecretKeyRef.of(this.postgres!.name, 'connection');
-    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', { config, image, connection: directConnection, ...jobPod(props.migrations) });
+    this.migrations = new MigrateDatabaseJob(this, 'db-migrate', {
+      config, image, connection: directConnection, connectionTls: directConnection && tls, ...jobPod(props.migrations),
+    });
     this.podTemplate = new TaskPodTemplate(this, 'pod-template', { config, image, gitSync: this.gitSync, ...jobPod(props.taskPods) });
     this.scheduler = new AirflowScheduler(this, 'scheduler', {
       config, image, podTemplate: this.podTemplate, serviceAccountName: this.rbac.schedulerServiceAccountName, ...haDefaults('scheduler', pod(props.scheduler)),

@@ -1,10 +1,12 @@
 import { AirflowEnvironment, Tier } from './airflow-chart';
-import { AIRFLOW_VERSION } from './names';
+import { ConfigMapKeyRef } from './database-tls';
+import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT } from './names';
 import { SecretKeyRef } from './secrets';
 
 /**
  * DAGs every preset syncs: Airflow's own example DAGs, from a public repository over HTTPS (no
- * credentials), at the tag of the Airflow version we run. Replace with your DAG repository.
+ * credentials), at the tag of the Airflow version we run (prod: at that release's commit id, which no one can move).
+ * Replace with your DAG repository.
  */
 const EXAMPLE_DAGS = {
   repository: 'https://github.com/apache/airflow.git',
@@ -20,6 +22,13 @@ const EXAMPLE_DAGS = {
  * yours. It must be the host of the URL in the Secret `airflow-database`.
  */
 export const PROD_DATABASE_HOST = 'airflow-database.example.internal';
+
+/**
+ * The CA bundle prod's database connections are verified against (`verify-full`): key `ca.crt` of the ConfigMap
+ * `airflow-database-ca`, which you create from your provider's bundle, e.g. Amazon RDS's
+ * `kubectl -n airflow-prod create configmap airflow-database-ca --from-file=ca.crt=global-bundle.pem`.
+ */
+export const PROD_DATABASE_CA: ConfigMapKeyRef = { configMapName: 'airflow-database-ca', key: 'ca.crt' };
 
 /**
  * The StorageClass of staging's and prod's shared task log volume: one that offers ReadWriteMany, so task
@@ -82,13 +91,15 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
     tier: 'prod',
     namespace: 'airflow-prod',
     airflow: {
-      dags: { ...EXAMPLE_DAGS, period: '120s' },
+      // prod requires a commit id: whoever can move a tag or branch would choose the code prod runs
+      dags: { ...EXAMPLE_DAGS, ref: AIRFLOW_VERSION_COMMIT, period: '120s' },
       // Migrations connect straight to the database with this URL; everything else through PgBouncer.
-      externalDatabase: { connection: SecretKeyRef.of('airflow-database', 'connection') },
+      // TLS verified against your provider's CA (verify-full), by the migrations and by PgBouncer
+      externalDatabase: { connection: SecretKeyRef.of('airflow-database', 'connection'), tls: { ca: PROD_DATABASE_CA } },
       pgbouncer: {
         replicas: 2,
         spreadAcrossNodes: 'DoNotSchedule',
-        database: { host: PROD_DATABASE_HOST, serverTlsSslmode: 'require' },
+        database: { host: PROD_DATABASE_HOST },
       },
       options: { core: { parallelism: 128 }, kubernetes_executor: { worker_pods_creation_batch_size: 8 } },
       highAvailability: true,

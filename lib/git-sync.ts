@@ -17,6 +17,8 @@ const ROOT = '/git';
 const LINK = 'repo';
 const SECRET_DIR = '/etc/git-secret';
 const HTTP_PORT = 8000;
+/** A full commit id: SHA-1 (40 hex digits) or SHA-256 (64) object format. */
+const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
 const HTTPS_URL = /^https:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d+)?\/[^\s@?#]+$/;
 const SSH_URL = /^(ssh:\/\/([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+(:\d+)?\/[^\s]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s/][^\s]*)$/;
@@ -63,6 +65,13 @@ export interface GitSyncProps {
    * (40 or 64 hex digits). @default 'HEAD' (the remote's default branch)
    */
   readonly ref?: string;
+  /**
+   * Require `ref` to be a full commit id (40 or 64 hex digits): a branch or tag can be moved to other code by whoever
+   * may push to the repository, and that code then runs in every Airflow pod; a commit id changes only with a change
+   * of your manifests (reviewed, in Git). The tier `prod` of AirflowChart sets it. @default false
+   * @throws AirflowValidationError when `ref` is a branch, tag or `HEAD`
+   */
+  readonly requireCommit?: boolean;
   /** Folder inside the repository that holds the DAG files; a trailing '/' is dropped. @default '' (the repository root) */
   readonly subPath?: string;
   /** How often the sidecar pulls, as a Go duration (`GITSYNC_PERIOD`) of at least 10ms, e.g. '60s', '5m'. @default '60s' */
@@ -126,6 +135,10 @@ export class GitSync extends Construct {
       checkSecretKey(this, property, key);
     }
     const ref = checkGitRef(this, props.ref ?? 'HEAD');
+    check(typeof props.requireCommit === 'boolean' || props.requireCommit === undefined, this, 'requireCommit', props.requireCommit, 'true or false');
+    check(!props.requireCommit || COMMIT_ID.test(ref), this, 'ref', ref,
+      'a full commit id (40 or 64 hex digits, e.g. the output of `git rev-parse <tag>^{commit}`) with requireCommit (on in the tier prod): ' +
+      'a branch or tag can be moved to other code, which would then run in Airflow');
     // a folder of the repository: any characters git allows but control characters and '\\', no "." or ".." segment
     const subPath = (props.subPath ?? '').replace(/\/+$/, '');
     check(typeof subPath === 'string' && (subPath === '' || (!/[\x00-\x1f\x7f\\]/.test(subPath) && subPath.trim() === subPath
@@ -219,7 +232,7 @@ export class GitSync extends Construct {
  * read as an option), not ending with "/" or ".", not "@".
  */
 function checkGitRef(scope: Construct, ref: string): string {
-  const ok = typeof ref === 'string' && (/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(ref) || (
+  const ok = typeof ref === 'string' && (COMMIT_ID.test(ref) || (
     ref !== '' && ref !== '@' && !/[\x00-\x20\x7f~^:?*[\\]|\.\.|@\{|\/\//.test(ref) && !/^[-/]|[/.]$/.test(ref)
     && ref.split('/').every(c => !c.startsWith('.') && !c.endsWith('.lock'))));
   check(ok, scope, 'ref', ref, 'a branch or tag name git accepts (git check-ref-format), "HEAD", or a commit id of 40 or 64 hex digits');

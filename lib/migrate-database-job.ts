@@ -1,13 +1,14 @@
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, checkConfig, envVarName } from './airflow-config';
+import { checkDatabaseTls, DatabaseTls } from './database-tls';
 import { checkKnownProps } from './known-props';
 import { PodOptions, podTemplateSpec } from './pod-options';
 import { revisionedJob } from './revisioned-job';
 import { SecretKeyRef } from './secrets';
 import { airflowPodSpec } from './airflow-pod';
 import { ContainerResourcesProps, renderResources } from './resources';
-import { checkWholeNumber } from './validation';
+import { check, checkWholeNumber } from './validation';
 
 /** Properties of {@link MigrateDatabaseJob}. */
 export interface MigrateDatabaseJobProps {
@@ -24,6 +25,11 @@ export interface MigrateDatabaseJobProps {
    * PgBouncer's transaction pooling cannot keep). @default the config's `sql_alchemy_conn`
    */
   readonly connection?: SecretKeyRef;
+  /**
+   * Verified TLS of `connection` (see DatabaseTls): the Job's container gets `PGSSLMODE`, `PGSSLROOTCERT` and the CA.
+   * Without `connection`, the config's `databaseTls` applies. @default none
+   */
+  readonly connectionTls?: DatabaseTls;
   /** Scheduling, pull secrets, metadata, sidecars and extra volumes of its pods (see PodOptions). @default none */
   readonly pod?: PodOptions;
 }
@@ -53,6 +59,8 @@ export class MigrateDatabaseJob extends Construct {
     const { config } = props;
     checkConfig(this, config);
     const image = props.config.airflowImage(this, 'image', props.image);
+    check(props.connectionTls === undefined || props.connection !== undefined, this, 'connectionTls', '<given without connection>',
+      'unset without connection: the config\'s sql_alchemy_conn takes the config\'s databaseTls');
     const podSpec = airflowPodSpec(this, {
       config,
       image,
@@ -64,6 +72,7 @@ export class MigrateDatabaseJob extends Construct {
       extraEnv: props.connection
         ? [SecretKeyRef.check(this, 'connection', props.connection).toEnv(envVarName('database', 'sql_alchemy_conn'))]
         : [],
+      connectionTls: props.connectionTls === undefined ? undefined : checkDatabaseTls(this, 'connectionTls', props.connectionTls),
       restartPolicy: 'OnFailure',
     });
     const backoffLimit = checkWholeNumber(this, 'backoffLimit', props.backoffLimit ?? 6, 0);

@@ -12,6 +12,14 @@ export const AIRFLOW_RELEASES: Readonly<Record<string, string>> = { '3.1': '3.1.
 /** The Airflow version the default image runs (the newest Airflow 3 release); also the `app.kubernetes.io/version` label. */
 export const AIRFLOW_VERSION = '3.3.2';
 
+/**
+ * The commit of apache/airflow that AIRFLOW_VERSION was built from: the `.release:<commit>` line of `airflow/git_version`
+ * in the apache-airflow-core AIRFLOW_VERSION wheel on PyPI (its sha256 is in scripts/integration/airflow-<version>.lock.txt;
+ * the integration tests read the file from the installed wheel and compare). The prod preset syncs the example DAGs at
+ * this commit: a tag can be moved, a commit id cannot.
+ */
+export const AIRFLOW_VERSION_COMMIT = 'aa19d2dbb9ed187ec01957a92848d9b005e9ba9d';
+
 /** The default Airflow image: the official apache/airflow image, pinned. */
 export const DEFAULT_AIRFLOW_IMAGE = `apache/airflow:${AIRFLOW_VERSION}`;
 

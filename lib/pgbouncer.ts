@@ -4,6 +4,7 @@ import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkDisruptionBudget, DisruptionBudget, podDisruptionBudget } from './disruption-budget';
+import { CaCertificateRef, caCertificateVolume, checkCaCertificateRef } from './database-tls';
 import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
@@ -89,10 +90,11 @@ export interface PgBouncerDatabase {
   readonly serverTlsSslmode?: ServerTlsSslmode;
   /**
    * PEM certificate(s) of the CA that signed the server's certificate (`server_tls_ca_file`), for
-   * `verify-ca` and `verify-full`, e.g. key `ca.crt` of a cert-manager Secret.
+   * `verify-ca` and `verify-full`: key `ca.crt` of a cert-manager Secret (`SecretKeyRef.of(name, 'ca.crt')`) or your
+   * provider's bundle in a ConfigMap (`{ configMapName, key? }`).
    * @default none: PgBouncer's TLS library uses its default CA file in the image
    */
-  readonly serverCa?: SecretKeyRef;
+  readonly serverCa?: CaCertificateRef;
 }
 
 /** Properties of {@link PgBouncer}. */
@@ -214,7 +216,7 @@ export class PgBouncer extends Construct {
     const sslmode = db.serverTlsSslmode ?? 'prefer';
     check((SERVER_TLS_SSLMODES as readonly string[]).includes(sslmode), this, 'database.serverTlsSslmode', sslmode,
       () => `one of ${SERVER_TLS_SSLMODES.map(m => `"${m}"`).join(', ')}`);
-    const serverCa = db.serverCa === undefined ? undefined : SecretKeyRef.check(this, 'database.serverCa', db.serverCa);
+    const serverCa = db.serverCa === undefined ? undefined : checkCaCertificateRef(this, 'database.serverCa', db.serverCa);
     check(serverCa === undefined || sslmode !== 'disable', this, 'database.serverCa', 'given with serverTlsSslmode "disable"',
       'no CA when TLS to the server is disabled');
     const userlist = SecretKeyRef.check(this, 'userlist', props.userlist ?? SecretKeyRef.of(this.name, 'userlist.txt'));
@@ -302,7 +304,7 @@ export class PgBouncer extends Construct {
               { name: 'config', configMap: { name: this.configMap.name, items: [{ key: 'pgbouncer.ini', path: 'pgbouncer.ini', mode: 0o444 }] } },
               // group-readable only: fsGroup 65534 makes the group PgBouncer's
               { name: 'userlist', secret: { secretName: userlist.secretName, items: [{ key: userlist.key, path: 'userlist.txt', mode: 0o440 }] } },
-              ...(serverCa ? [{ name: 'server-ca', secret: { secretName: serverCa.secretName, items: [{ key: serverCa.key, path: 'ca.crt', mode: 0o444 }] } }] : []),
+              ...(serverCa ? [caCertificateVolume('server-ca', serverCa)] : []),
             ],
             topologySpreadConstraints: [{
               maxSkew: 1,

@@ -57,7 +57,14 @@ if [ "$env" = prod ]; then
     for name in airflow-database airflow-pgbouncer airflow-secrets; do echo "secret/$name exists in $ns: left as it is"; done
     exit 0
   fi
-  : "${AIRFLOW_DATABASE_URL:?prod uses your managed PostgreSQL: set AIRFLOW_DATABASE_URL=postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB?sslmode=require}"
+  : "${AIRFLOW_DATABASE_URL:?prod uses your managed PostgreSQL: set AIRFLOW_DATABASE_URL=postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB}"
+  # prod verifies TLS through libpq's PGSSLMODE=verify-full and PGSSLROOTCERT (lib/environments.ts, externalDatabase.tls):
+  # an sslmode (or asyncpg's ssl) in the URL would win over them and could turn the verification off
+  if [[ "$AIRFLOW_DATABASE_URL" =~ [?\&](sslmode|ssl|sslrootcert)= ]]; then
+    echo "AIRFLOW_DATABASE_URL sets ${BASH_REMATCH[1]}=; leave TLS out of the URL: prod's manifests set PGSSLMODE=verify-full" \
+         "and PGSSLROOTCERT to the CA in ConfigMap airflow-database-ca" >&2
+    exit 1
+  fi
   # user, password (URL-decoded: PgBouncer wants it in plain text) and database, with bash's own matching
   if [[ ! "$AIRFLOW_DATABASE_URL" =~ ^postgresql(\+[a-z0-9]+)?://([^:@/]+):([^@/]+)@[^/]+/([^?]+) ]]; then
     echo "AIRFLOW_DATABASE_URL is not postgresql[+driver]://USER:PASSWORD@HOST[:PORT]/DB[?...]" >&2; exit 1

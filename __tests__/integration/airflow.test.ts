@@ -16,7 +16,7 @@ import { EXTERNAL_DATABASE_HOST, Installation, lintFindings } from '../../script
 import { SandboxPod } from '../../scripts/integration/sandbox';
 import { parseManifests } from '../../scripts/manifests';
 import { taskPodLeaks } from '../../scripts/task-pod-facts';
-import { AIRFLOW_VERSION } from '../../lib';
+import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT, PROD_DATABASE_CA } from '../../lib';
 import { TIERS } from '../helpers';
 
 /** Lists the options a process sets that the installed Airflow does not know (run in a container's sandbox). */
@@ -60,11 +60,17 @@ function configWarnings(output: string): string[] {
     && /(option|section|config|\[[a-z_]+\])/i.test(l));
 }
 
+test('AIRFLOW_VERSION_COMMIT, the commit prod syncs the example DAGs at, is the one the installed apache-airflow-core wheel was built from', () => {
+  const site = join(venv, 'lib', readdirSync(join(venv, 'lib'))[0], 'site-packages');
+  expect(readFileSync(join(site, 'airflow', 'git_version'), 'utf8').trim()).toBe(`.release:${AIRFLOW_VERSION_COMMIT}`);
+});
+
 describe.each(TIERS)('%s, run by real Airflow', tier => {
   let inst: Installation;
   let apiUrl: string;
   let token: string;
-  const externalUrl = () => `postgresql+psycopg2://airflow:${host.dir.slice(-6)}pw@${EXTERNAL_DATABASE_HOST}:5432/airflow?sslmode=require`;
+  // prod's URL sets no sslmode: PGSSLMODE (verify-full) and PGSSLROOTCERT from the manifests apply
+  const externalUrl = () => `postgresql+psycopg2://airflow:${host.dir.slice(-6)}pw@${EXTERNAL_DATABASE_HOST}:5432/airflow`;
   const api = (path: string) => host.httpGet(`${apiUrl}${path}`, { Authorization: `Bearer ${token}` });
   const outputs: string[] = [];
   let finishedRun = '';
@@ -89,6 +95,8 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect(first.status).toBe(0);
     const versions = () => host.kubectlOk(['-n', inst.namespace, 'get', 'secrets', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}']);
     const before = versions();
+    // prod verifies its database against the provider's CA, a ConfigMap the operator creates (README, "Environments")
+    if (tier === 'prod') host.kubectlOk(['-n', inst.namespace, 'create', 'configmap', PROD_DATABASE_CA.configMapName, `--from-file=${PROD_DATABASE_CA.key}=${host.databaseCaFile}`]);
     const second = inst.createSecrets(env);
     expect(second.status).toBe(0);
     expect(second.stdout).toMatch(/left as it is/);
@@ -265,16 +273,39 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
   });
 
   if (tier === 'prod') {
+    test('verified TLS to the external database: psycopg2 and asyncpg connect with verify-full, and refuse a server of another CA or name', () => {
+      const pod = inst.pod('db-migrate');
+      const container = pod.spec.containers[0].name;
+      const query = 'import asyncio\nfrom sqlalchemy import text\nfrom airflow import settings\n' +
+        'q = text("select ssl from pg_stat_ssl where pid = pg_backend_pid()")\n' +
+        'with settings.Session() as s:\n    print("sync ssl", s.execute(q).scalar())\n' +
+        'async def main():\n    async with settings.AsyncSession() as s:\n        print("async ssl", (await s.execute(q)).scalar())\n' +
+        'asyncio.run(main())';
+      const verified = pod.exec(container, ['python', '-c', query], 120);
+      expect({ status: verified.status, err: verified.status === 0 ? '' : verified.stderr.slice(-2000) }).toEqual({ status: 0, err: '' });
+      expect(verified.stdout).toMatch(/^sync ssl True$/m);
+      expect(verified.stdout).toMatch(/^async ssl True$/m);
+      // the system's CAs did not sign the server's certificate
+      const otherCa = pod.exec(container, ['python', '-c', query], 120, { PGSSLROOTCERT: '/etc/ssl/certs/ca-certificates.crt' });
+      expect(otherCa.status).not.toBe(0);
+      expect(otherCa.stderr).toMatch(/certificate verify failed/);
+      // the same server under a name its certificate does not carry (the api-server's Service name leads here too)
+      const otherName = pod.exec(container, ['python', '-c', query], 120,
+        { AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: externalUrl().replace(EXTERNAL_DATABASE_HOST, 'airflow-api-server') });
+      expect(otherName.status).not.toBe(0);
+      expect(otherName.stderr).toMatch(/does not match host name "airflow-api-server"/);
+    });
+
     test('an external database URL with sslmode needs sql_alchemy_conn_async in the README\'s form (ssl=), and works with it', () => {
       const pod = inst.pod('api-server');
       const query = 'import asyncio\nfrom sqlalchemy import text\nfrom airflow import settings\n' +
         'async def main():\n    async with settings.AsyncSession() as s:\n        print("ssl", (await s.execute(text("select ssl from pg_stat_ssl where pid = pg_backend_pid()"))).scalar())\n' +
         'asyncio.run(main())';
-      const direct = { AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: externalUrl() };
+      const direct = { AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: `${externalUrl()}?sslmode=require` };
       const derived = pod.exec('api-server', ['python', '-c', query], 120, direct);
       expect(derived.status).not.toBe(0);
       expect(derived.stderr).toMatch(/sslmode/);
-      const asyncUrl = externalUrl().replace(/^postgresql(\+\w+)?:/, 'postgresql+asyncpg:').replace(/([?&])sslmode=/, '$1ssl=');
+      const asyncUrl = direct.AIRFLOW__DATABASE__SQL_ALCHEMY_CONN.replace(/^postgresql(\+\w+)?:/, 'postgresql+asyncpg:').replace(/([?&])sslmode=/, '$1ssl=');
       const given = pod.exec('api-server', ['python', '-c', query], 120, { ...direct, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC: asyncUrl });
       expect({ status: given.status, err: given.status === 0 ? '' : given.stderr.slice(-2000) }).toEqual({ status: 0, err: '' });
       expect(given.stdout).toMatch(/^ssl True$/m);

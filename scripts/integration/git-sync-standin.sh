@@ -6,11 +6,16 @@
 #   GITSYNC_REPO (required)  GITSYNC_REF (HEAD)  GITSYNC_ROOT (/git)  GITSYNC_LINK (the repo's name)
 #   GITSYNC_DEPTH (1; 0 = all history)  GITSYNC_PERIOD (10s; Go duration of s/m/h parts)
 #   GITSYNC_ONE_TIME (false)  GITSYNC_MAX_FAILURES (0)  GITSYNC_HTTP_BIND (serve 200 once synced)
-# Test-only knob: GITSYNC_STANDIN_FIRST_SYNC_DELAY seconds before the first sync of a long-running
-# git-sync, which models a first clone over the network that takes longer than Airflow's start.
+# Test-only knobs: GITSYNC_STANDIN_FIRST_SYNC_DELAY seconds before the first sync of a long-running
+# git-sync, which models a first clone over the network that takes longer than Airflow's start;
+# GITSYNC_STANDIN_COMMITS "<upstream commit>=<stand-in commit> ...": a commit id the manifests name that the
+# stand-in repository holds under another id (it cannot have upstream's), fetched by that id all the same.
 set -uo pipefail
 repo="${GITSYNC_REPO:?GITSYNC_REPO is required}"
 ref="${GITSYNC_REF:-HEAD}"
+for pair in ${GITSYNC_STANDIN_COMMITS:-}; do
+  [ "${pair%%=*}" = "$ref" ] && ref="${pair#*=}"
+done
 root="${GITSYNC_ROOT:-/git}"
 name="${repo##*/}"
 link="${GITSYNC_LINK:-${name%.git}}"

@@ -3,7 +3,7 @@
 // the servers the manifests expect around them: PostgreSQL from Debian, etcd and a kube-apiserver built
 // from the Go module proxy. Everything it starts is stopped by stop().
 import { ChildProcess, execFileSync, spawn, spawnSync, SpawnSyncOptions } from 'child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 
@@ -127,18 +127,36 @@ export class TestHost {
   // --- PostgreSQL ------------------------------------------------------------------------------
 
   /**
-   * A PostgreSQL server from Debian's packages on 127.0.0.1:`port` with one superuser and database, as
-   * the postgres image makes them from POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB; with TLS on
-   * (a self-signed certificate) so that `sslmode=require` URLs work too.
+   * The CA (PEM file) that signs the certificates of the PostgreSQL servers this host starts: what a managed
+   * database's provider publishes as its CA bundle. Made on first use.
    */
-  public async startPostgres(user: string, password: string, database: string, port = 5432): Promise<Process> {
+  public get databaseCaFile(): string {
+    const dir = join(this.dir, 'database-pki');
+    if (!existsSync(join(dir, 'ca.crt'))) {
+      mkdirSync(dir, { recursive: true });
+      openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=test-database-ca',
+        '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt')]);
+    }
+    return join(dir, 'ca.crt');
+  }
+
+  /**
+   * A PostgreSQL server from Debian's packages on 127.0.0.1:`port` with one superuser and database, as
+   * the postgres image makes them from POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB; with TLS on, its
+   * certificate signed by {@link databaseCaFile} for localhost, 127.0.0.1 and `serverNames`, so that
+   * `sslmode=require` and `verify-full` (with that CA) work.
+   */
+  public async startPostgres(user: string, password: string, database: string, port = 5432, serverNames: string[] = []): Promise<Process> {
     const bin = postgresBin();
     const root = mkdtempSync(join(this.dir, `postgres-${port}-`));
     const pwfile = join(root, 'pwfile');
     writeFileSync(pwfile, password);
     const data = join(root, 'data');
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=postgres',
-      '-keyout', join(root, 'server.key'), '-out', join(root, 'server.crt')]);
+    const ca = this.databaseCaFile;
+    writeFileSync(join(root, 'server.ext'), `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', ...serverNames.map(n => `DNS:${n}`)].join(',')}\n`);
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=postgres', '-keyout', join(root, 'server.key'), '-out', join(root, 'server.csr')]);
+    openssl(['x509', '-req', '-in', join(root, 'server.csr'), '-CA', ca, '-CAkey', ca.replace(/crt$/, 'key'), '-CAcreateserial',
+      '-CAserial', join(root, 'ca.srl'), '-days', '2', '-extfile', join(root, 'server.ext'), '-out', join(root, 'server.crt')]);
     const { uid, gid } = userIds('postgres');
     for (const f of [root, pwfile, join(root, 'server.key'), join(root, 'server.crt')]) chownSync(f, uid, gid);
     chmodSync(join(root, 'server.key'), 0o600);

@@ -86,8 +86,9 @@ export function pgbouncerImage(cache: string): ImageRuntime {
  * GITSYNC_* contract and on-disk layout. The repositories the manifests name are not reachable here, so
  * git's `url.<local>.insteadOf` sends each URL of `repositories` (URL -> host folder) to a local copy.
  * @param firstSyncDelaySeconds see GITSYNC_STANDIN_FIRST_SYNC_DELAY in the stand-in
+ * @param commits upstream commit id -> the stand-in repository's commit that stands in for it (GITSYNC_STANDIN_COMMITS)
  */
-export function gitSyncImage(repositories: Record<string, string>, firstSyncDelaySeconds = 0): ImageRuntime {
+export function gitSyncImage(repositories: Record<string, string>, firstSyncDelaySeconds = 0, commits: Record<string, string> = {}): ImageRuntime {
   const urls = Object.entries(repositories);
   const config: Record<string, string> = { GIT_CONFIG_COUNT: String(urls.length) };
   urls.forEach(([url], i) => {
@@ -95,7 +96,10 @@ export function gitSyncImage(repositories: Record<string, string>, firstSyncDela
     config[`GIT_CONFIG_VALUE_${i}`] = url;
   });
   return {
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', GITSYNC_STANDIN_FIRST_SYNC_DELAY: String(firstSyncDelaySeconds), ...config },
+    env: {
+      PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/tmp', GITSYNC_STANDIN_FIRST_SYNC_DELAY: String(firstSyncDelaySeconds),
+      GITSYNC_STANDIN_COMMITS: Object.entries(commits).map(([upstream, local]) => `${upstream}=${local}`).join(' '), ...config,
+    },
     user: { uid: 65533, gid: 65533 },
     workingDir: '/',
     passwd: ['git-sync:x:65533:65533::/tmp:/sbin/nologin'],

@@ -2,6 +2,7 @@
 // scripts/create-secrets.sh against the real kube-apiserver, its objects applied there, its database
 // started from what the manifests say, and each workload's pod run by SandboxPod from the manifest as it
 // is in dist/.
+import { execFileSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { PROD_DATABASE_HOST } from '../../lib/environments';
@@ -32,7 +33,11 @@ export class Installation implements PodSources {
     this.namespace = this.objects.find(o => o.kind === 'Namespace').metadata.name;
     this.airflow = airflowImage(venv);
     const urls = new Set<string>(JSON.stringify(this.objects).match(/"name":"GITSYNC_REPO","value":"[^"]+"/g)?.map(m => JSON.parse(`{${m}}`).value) ?? []);
-    this.gitSync = gitSyncImage(Object.fromEntries([...urls].map(u => [u, dagRepository])), firstSyncDelaySeconds);
+    // a commit id the manifests pin (prod) stands for the stand-in repository's HEAD, fetched by its own id
+    const pinned = new Set<string>(JSON.stringify(this.objects).match(/"name":"GITSYNC_REF","value":"[0-9a-f]{40}"/g)?.map(m => JSON.parse(`{${m}}`).value) ?? []);
+    const head = execFileSync('git', ['-C', dagRepository, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    this.gitSync = gitSyncImage(Object.fromEntries([...urls].map(u => [u, dagRepository])), firstSyncDelaySeconds,
+      Object.fromEntries([...pinned].map(c => [c, head])));
     const services = this.objects.filter(o => o.kind === 'Service').map(o => o.metadata.name);
     // a Service by its bare name too: a pod's resolv.conf searches its own namespace first
     host.addHostNames(...services.flatMap(s => [s, `${s}.${this.namespace}`, `${s}.${this.namespace}.svc`, `${s}.${this.namespace}.svc.cluster.local`]), EXTERNAL_DATABASE_HOST);
@@ -68,7 +73,8 @@ export class Installation implements PodSources {
     return r;
   }
 
-  // PodSources: Secrets from the API server (what create-secrets.sh made), ConfigMaps from dist/.
+  // PodSources: Secrets from the API server (what create-secrets.sh made), ConfigMaps from dist/ or, for those the
+  // operator creates (prod's database CA), from the API server.
   public secret(name: string): Record<string, string> | undefined {
     if (!this.secrets.has(name)) {
       const r = this.host.kubectl(['-n', this.namespace, 'get', 'secret', name, '-o', 'json']);
@@ -88,7 +94,10 @@ export class Installation implements PodSources {
   }
 
   public configMap(name: string): Record<string, string> | undefined {
-    return this.objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === name)?.data;
+    const own = this.objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === name);
+    if (own) return own.data;
+    const r = this.host.kubectl(['-n', this.namespace, 'get', 'configmap', name, '-o', 'json']);
+    return r.status === 0 ? JSON.parse(r.stdout).data ?? {} : undefined;
   }
 
   public serviceAccountToken(serviceAccount: string): { token: string; ca: string } {
@@ -117,7 +126,7 @@ export class Installation implements PodSources {
       this.database = await this.host.startPostgres(env.POSTGRES_USER, env.POSTGRES_PASSWORD, env.POSTGRES_DB, port);
     } else {
       const u = new URL(externalUrl!.replace(/^postgresql\+\w+:/, 'postgresql:'));
-      this.database = await this.host.startPostgres(decodeURIComponent(u.username), decodeURIComponent(u.password), u.pathname.slice(1), Number(u.port || 5432));
+      this.database = await this.host.startPostgres(decodeURIComponent(u.username), decodeURIComponent(u.password), u.pathname.slice(1), Number(u.port || 5432), [u.hostname]);
     }
   }
 
