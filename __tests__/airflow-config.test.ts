@@ -1,8 +1,11 @@
 import { existsSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { AIRFLOW_RELEASES, AIRFLOW_VERSION, AirflowConfig, AirflowConfigProps, AirflowNames, AirflowValidationError, airflowSeries, envVarName, POD_TEMPLATE_FILE, SecretKeyRef } from '../lib';
-import { airflowCfg, airflowReference, SHARED, synth, testChart } from './helpers';
+import {
+  Airflow, AIRFLOW_RELEASES, AIRFLOW_VERSION, AirflowConfig, AirflowConfigProps, AirflowNames, AirflowValidationError, airflowSeries, envVarName,
+  JWT_PUBLIC_KEYS_FILE, JWT_SIGNING_KEY_FILE, POD_TEMPLATE_FILE, SecretKeyRef,
+} from '../lib';
+import { airflowCfg, airflowReference, allContainers, envOf, mountAt, podSpec, SHARED, synth, testChart } from './helpers';
 
 const NS = 'airflow-test';
 const REF = airflowReference();
@@ -273,5 +276,59 @@ describe('checksum', () => {
     expect(make({ options: { core: { parallelism: 64 } }, secrets: { fernetKey: SecretKeyRef.of('other', 'fernet') } }).config.checksum).not.toBe(base);
     const elsewhere = new AirflowConfig(new Chart(Testing.app(), 'plain', { namespace: 'other' }), 'config', { options: { core: { parallelism: 64 } } });
     expect(elsewhere.checksum).not.toBe(base);
+  });
+});
+
+describe('JWT signing', () => {
+  const objects = (jwtSigning?: 'secret' | 'keyPair') => {
+    const chart = testChart();
+    new Airflow(chart, 'airflow', { jwtSigning });
+    return synth(chart);
+  };
+  const workloads = (o: any[]) => o.filter(x => ['Deployment', 'StatefulSet', 'Job', 'CronJob'].includes(x.kind));
+  /** Which workloads' containers get each JWT environment variable and file. */
+  const holders = (o: any[]) => {
+    const out: Record<string, string[]> = {};
+    for (const w of workloads(o)) {
+      const spec = podSpec(w);
+      for (const c of allContainers(spec)) {
+        for (const name of Object.keys(envOf(c)).filter(n => n.startsWith('AIRFLOW__API_AUTH__'))) (out[name] ??= []).push(`${w.metadata.labels['app.kubernetes.io/component']}/${c.name}`);
+        for (const m of c.volumeMounts ?? []) if (m.mountPath.startsWith('/etc/airflow/jwt')) (out[m.mountPath] ??= []).push(`${w.metadata.labels['app.kubernetes.io/component']}/${c.name}`);
+      }
+    }
+    return out;
+  };
+
+  test('secret (the default): only the scheduler and the api-server hold jwt_secret; the DAG-running dag-processor and triggerer do not', () => {
+    expect(holders(objects())).toEqual({ AIRFLOW__API_AUTH__JWT_SECRET: ['scheduler/scheduler', 'api-server/api-server'] });
+  });
+
+  test('keyPair: the signing key and its id in the scheduler and the api-server, the public keys in the api-server only', () => {
+    const o = objects('keyPair');
+    expect(holders(o)).toEqual({
+      AIRFLOW__API_AUTH__JWT_PRIVATE_KEY_PATH: ['scheduler/scheduler', 'api-server/api-server'],
+      AIRFLOW__API_AUTH__JWT_KID: ['scheduler/scheduler', 'api-server/api-server'],
+      [JWT_SIGNING_KEY_FILE.replace(/\/[^/]+$/, '')]: ['scheduler/scheduler', 'api-server/api-server'],
+      AIRFLOW__API_AUTH__TRUSTED_JWKS_URL: ['api-server/api-server'],
+      [JWT_PUBLIC_KEYS_FILE.replace(/\/[^/]+$/, '')]: ['api-server/api-server'],
+    });
+    const api = podSpec(o.find(x => x.kind === 'Deployment' && x.metadata.name === 'airflow-api-server')!);
+    const env = envOf(api.containers[0]);
+    expect(env.AIRFLOW__API_AUTH__JWT_PRIVATE_KEY_PATH.value).toBe(JWT_SIGNING_KEY_FILE);
+    expect(env.AIRFLOW__API_AUTH__TRUSTED_JWKS_URL.value).toBe(JWT_PUBLIC_KEYS_FILE);
+    expect(env.AIRFLOW__API_AUTH__JWT_KID).toEqual({ secret: 'airflow-secrets', key: 'jwt-key-id' });
+    // each file is the one key of the Secret it names, where the variable says
+    for (const [file, key] of [[JWT_SIGNING_KEY_FILE, 'jwt-signing-key'], [JWT_PUBLIC_KEYS_FILE, 'jwt-public-keys']]) {
+      const volume = api.volumes.find((v: any) => v.name === mountAt(api.containers[0], file).name);
+      expect(volume.secret.secretName).toBe('airflow-secrets');
+      expect(volume.secret.items).toEqual([expect.objectContaining({ key, path: file.split('/').pop() })]);
+    }
+    expect(JSON.stringify(o)).not.toMatch(/JWT_SECRET|jwt-secret/);
+  });
+
+  test('the options it sets cannot be set beside it', () => {
+    expect(errorOf({ jwtSigning: 'keyPair', options: { api_auth: { trusted_jwks_url: 'https://issuer.example/jwks' } } }).message)
+      .toMatch(/options\.api_auth\.trusted_jwks_url: .* jwtSigning: 'keyPair'/);
+    expect(errorOf({ jwtSigning: 'rsa' as 'keyPair' }).message).toMatch(/jwtSigning: got "rsa"; expected "secret" or "keyPair"/);
   });
 });

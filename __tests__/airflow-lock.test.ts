@@ -17,13 +17,14 @@ function parseLock(text: string): Map<string, { version: string; hashes: string[
   return out;
 }
 
-test('the lock pins exactly the Airflow of the default image, with its Kubernetes and PostgreSQL providers', () => {
+test('the lock pins exactly the Airflow of the default image, with its Kubernetes, PostgreSQL and FAB providers (and Authlib, FAB\'s OAuth)', () => {
   expect(DEFAULT_AIRFLOW_IMAGE).toBe(`apache/airflow:${AIRFLOW_VERSION}`);
   expect(existsSync(lockFile)).toBe(true);
   const lock = parseLock(readFileSync(lockFile, 'utf8'));
   expect(lock.get('apache-airflow')?.version).toBe(AIRFLOW_VERSION);
   expect(lock.get('apache-airflow-core')?.version).toBe(AIRFLOW_VERSION);
-  for (const p of ['apache-airflow-providers-cncf-kubernetes', 'apache-airflow-providers-postgres', 'apache-airflow-task-sdk', 'psycopg2-binary', 'asyncpg']) {
+  for (const p of ['apache-airflow-providers-cncf-kubernetes', 'apache-airflow-providers-postgres', 'apache-airflow-task-sdk', 'psycopg2-binary', 'asyncpg',
+    'apache-airflow-providers-fab', 'flask-appbuilder', 'authlib']) {
     expect(lock.has(p) ? p : `${p} missing`).toBe(p);
   }
 });

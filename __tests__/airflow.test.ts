@@ -3,7 +3,7 @@
 // DAGs at one path, on a fresh chart and on every environment preset.
 import { Testing } from 'cdk8s';
 import { Airflow, AirflowChart, AirflowProps, ENVIRONMENTS, SecretKeyRef } from '../lib';
-import { airflowCfg, allContainers, envOf, find, K8sObject, podSpec, synth, synthEnvironment, taskPod, testChart, TIERS } from './helpers';
+import { airflowCfg, allContainers, envOf, find, K8sObject, mountAt, podSpec, synth, synthEnvironment, taskPod, testChart, TIERS } from './helpers';
 
 const DAGS_REPO = 'https://github.com/example/dags.git';
 
@@ -55,13 +55,25 @@ const ref = (v: { secret?: string; key?: string } | undefined) => v && { secret:
 describe.each(CASES)('%s', (_label, build) => {
   const objects = build();
 
-  test('the scheduler and the api-server read the JWT secret from the same Secret name and key', () => {
-    const scheduler = envOf(main(objects, 'scheduler')).AIRFLOW__API_AUTH__JWT_SECRET;
-    const apiServer = envOf(main(objects, 'api-server')).AIRFLOW__API_AUTH__JWT_SECRET;
-    expect(scheduler?.secret).toBeTruthy();
-    expect(scheduler?.key).toBeTruthy();
-    expect(scheduler?.value).toBeUndefined();
-    expect(ref(apiServer)).toEqual(ref(scheduler));
+  test('the scheduler and the api-server sign with the same key: the JWT secret, or the private key under the same id', () => {
+    const [scheduler, apiServer] = (['scheduler', 'api-server'] as const).map(c => envOf(main(objects, c)));
+    const secret = scheduler.AIRFLOW__API_AUTH__JWT_SECRET ?? scheduler.AIRFLOW__API_AUTH__JWT_KID;
+    expect(secret?.secret).toBeTruthy();
+    expect(secret?.key).toBeTruthy();
+    expect(secret?.value).toBeUndefined();
+    for (const name of ['AIRFLOW__API_AUTH__JWT_SECRET', 'AIRFLOW__API_AUTH__JWT_KID', 'AIRFLOW__API_AUTH__JWT_PRIVATE_KEY_PATH']) {
+      expect(ref(apiServer[name])).toEqual(ref(scheduler[name]));
+      expect(apiServer[name]?.value).toEqual(scheduler[name]?.value);
+    }
+    // the private key file is the same Secret key in both pods
+    const keyFile = scheduler.AIRFLOW__API_AUTH__JWT_PRIVATE_KEY_PATH?.value;
+    if (keyFile) {
+      const volumeOf = (c: string) => {
+        const spec = podSpec(objects.find(o => o.kind === 'Deployment' && o.metadata.name === `airflow-${c}`)!);
+        return spec.volumes.find((v: any) => v.name === mountAt(spec.containers[0], keyFile).name).secret;
+      };
+      expect(volumeOf('api-server')).toEqual(volumeOf('scheduler'));
+    }
   });
 
   test('the fernet key comes from one Secret reference in every component that has it', () => {

@@ -70,10 +70,10 @@ describe('DatabaseCleanup', () => {
   });
 
   test('cleans the session table with the FabAuthManager\'s database sessions only, as Airflow does', () => {
-    const fab = { options: { core: { auth_manager: 'airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager' } } };
+    const fab = { authManager: { fab: {} } };
     expect(render({}, fab).cleanup.tables).toContain('session');
     expect(render({ tables: ['session'] }, fab).cleanup.tables).toEqual(['session']);
-    const cookies = { options: { ...fab.options, fab: { session_backend: 'securecookie' } } };
+    const cookies = { ...fab, options: { fab: { session_backend: 'securecookie' } } };
     expect(render({}, cookies).cleanup.tables).not.toContain('session');
     expect(() => render({ tables: ['session'] }, cookies)).toThrow(/tables: got "session"/);
     expect(() => render({ tables: ['session'] })).toThrow(/tables: got "session"/);

@@ -89,9 +89,13 @@ describe('output hygiene', () => {
     const bad = parseManifests('bad.yaml', [
       'apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: aHVudGVyMg==}',
       'apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: null}\nspec:\n  containers:\n  - name: c\n    image: apache/airflow:latest\n' +
-      '    env: [{name: DB_PASSWORD, value: hunter2}, {name: URL, value: "postgresql://u:hunter2@db/x"}]',
+      '    env: [{name: DB_PASSWORD, value: hunter2}, {name: URL, value: "postgresql://u:hunter2@db/x"}, {name: SIGNING_PRIVATE_KEY, value: "-----BEGIN"},\n' +
+      '      {name: JWT_PRIVATE_KEY_PATH, value: /etc/key/private.pem}, {name: GIT_PASSWORD_FILE, value: /etc/git/password}]',
     ].join('\n---\n'));
     const problems = bad.flatMap(hygieneProblems).join('\n');
+    // a path to a credential file is not a credential
+    expect(problems).not.toMatch(/JWT_PRIVATE_KEY_PATH|GIT_PASSWORD_FILE/);
+    expect(problems).toContain('env SIGNING_PRIVATE_KEY has a literal value');
     for (const fragment of ['Secret with data', 'metadata.labels is null', 'URL with credentials', 'env DB_PASSWORD has a literal value',
       'not pinned', 'needs CPU and memory requests']) expect(problems).toContain(fragment);
   });

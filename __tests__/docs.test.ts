@@ -480,13 +480,19 @@ describe('SECURITY.md', () => {
     expect(policy.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'airflow', 'app.kubernetes.io/instance': 'airflow', 'app.kubernetes.io/component': 'worker' } } }]);
   });
 
-  test('the secrets it says DAG-running components hold are the ones their containers read', () => {
-    for (const name of ['airflow-dag-processor', 'airflow-triggerer']) {
-      const container = dev.find(o => o.kind === 'Deployment' && o.metadata.name === name).spec.template.spec.containers[0];
-      const env = (container.env ?? []).map((e: any) => e.name);
-      expect(env).toEqual(expect.arrayContaining(['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN', 'AIRFLOW__CORE__FERNET_KEY', 'AIRFLOW__API_AUTH__JWT_SECRET']));
+  test('the secrets it says DAG-running components hold are the ones their containers read, and no JWT key', () => {
+    const prod = loadManifests([join(__dirname, '..', 'dist', 'prod.k8s.yaml')]).map(m => m.object as any);
+    for (const objects of [dev, prod]) {
+      for (const name of ['airflow-dag-processor', 'airflow-triggerer']) {
+        const spec = objects.find(o => o.kind === 'Deployment' && o.metadata.name === name).spec.template.spec;
+        const env = [...spec.initContainers ?? [], ...spec.containers].flatMap((c: any) => (c.env ?? []).map((e: any) => e.name));
+        expect(env).toEqual(expect.arrayContaining(['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN', 'AIRFLOW__CORE__FERNET_KEY']));
+        expect(env.filter((n: string) => n.startsWith('AIRFLOW__API_AUTH__'))).toEqual([]);
+        expect(JSON.stringify(spec)).not.toMatch(/jwt/i);
+      }
     }
-    expect(security).toContain('hold the database\n  URL, the fernet key');
+    expect(security).toContain('hold the database\n  URL and the fernet key');
+    expect(security).toContain('They hold no JWT signing\n  key');
   });
 
   test('what it says the scheduler may create is what prod\'s admission policy says', () => {

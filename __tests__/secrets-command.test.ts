@@ -2,10 +2,12 @@
 // command line: what it creates for each environment and for a chart of one's own, in which formats, that
 // it never overwrites, never puts a value in a command line, and writes nothing while an input is missing.
 import { spawnSync } from 'child_process';
+import { createPrivateKey } from 'crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Airflow, SecretKeyRef } from '../lib';
+import { publicJwk } from '../scripts/secrets';
 import { tempDir, TIERS } from './helpers';
 
 const ROOT = join(__dirname, '..');
@@ -121,11 +123,22 @@ test('prod: nothing is written until the URL of your own database exists; then t
   expect(blocked.argv.filter(a => a.includes('create') || a.includes('replace'))).toEqual([]);
 
   const url = 'postgresql+psycopg2://airflow:p%40ss%2Fword@db.example.internal:5432/airflow?sslmode=require';
-  const r = run([dist('prod')], { namespaces: ['airflow-prod'], secrets: { 'airflow-prod/airflow-database': { connection: url } } });
+  const r = run([dist('prod')], { namespaces: ['airflow-prod'], secrets: { 'airflow-prod/airflow-database': { connection: url }, 'airflow-prod/airflow-oidc': { 'client-secret': 'from-the-idp' } } });
   expect(r.stderr).toBe('');
   expect(r.secrets['airflow-prod/airflow-database'].connection).toBe(url);
   expect(r.secrets['airflow-prod/airflow-pgbouncer']['userlist.txt']).toBe('"airflow" "p@ss/word"\n');
   expect(r.secrets['airflow-prod/airflow-secrets']['sql-alchemy-conn']).toBe('postgresql+psycopg2://airflow:p%40ss%2Fword@airflow-pgbouncer.airflow-prod:6432/airflow');
+  // prod's JWT key pair: a private key, its id, and the key set with its public key under that id
+  const jwt = r.secrets['airflow-prod/airflow-secrets'];
+  expect(createPrivateKey(jwt['jwt-signing-key']).asymmetricKeyType).toBe('ed25519');
+  expect(JSON.parse(jwt['jwt-public-keys'])).toEqual({ keys: [publicJwk(jwt['jwt-signing-key'], jwt['jwt-key-id'])] });
+  expect(jwt['jwt-secret']).toBeUndefined();
+  // a key set missing beside an existing key is made from that key and id, not from a new one
+  const existing = { 'jwt-signing-key': jwt['jwt-signing-key'], 'jwt-key-id': 'k-existing' };
+  const partial = run([dist('prod')], { namespaces: ['airflow-prod'], secrets: { 'airflow-prod/airflow-database': { connection: url },
+    'airflow-prod/airflow-oidc': { 'client-secret': 'x' }, 'airflow-prod/airflow-secrets': existing } });
+  expect(partial.stderr).toBe('');
+  expect(JSON.parse(partial.secrets['airflow-prod/airflow-secrets']['jwt-public-keys'])).toEqual({ keys: [publicJwk(existing['jwt-signing-key'], 'k-existing')] });
 });
 
 test('a chart of one\'s own: other instance name and namespace, the Secrets its YAML names', () => {
@@ -161,5 +174,6 @@ test('--dry-run lists names, keys and formats, never a value, and calls no kubec
   expect(r.argv).toEqual([]);
   expect(r.stdout).toContain('airflow-staging/airflow-pgbouncer: userlist.txt — PgBouncer\'s auth_file: "<user>" "<the database password>"');
   expect(r.stdout).toContain('airflow-dev/airflow-secrets: fernet-key — a Fernet key: 32 random bytes, URL-safe base64');
-  expect(r.stdout).toMatch(/secrets: 21 keys in 8 Secrets; dry run, nothing written\n$/);
+  expect(r.stdout).toContain('airflow-prod/airflow-secrets: jwt-public-keys — a JSON Web Key Set');
+  expect(r.stdout).toMatch(/secrets: 23 keys in 9 Secrets; dry run, nothing written\n$/);
 });

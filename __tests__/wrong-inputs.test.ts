@@ -29,6 +29,7 @@ interface Row {
 }
 
 const REPO = 'https://github.com/example/dags.git';
+const SSO = { issuer: 'https://sso.example.com', clientId: 'airflow', clientSecret: SecretKeyRef.of('sso', 'secret'), roles: { admins: ['Admin' as const] } };
 
 /** A chart in namespace airflow-test, as helpers.testChart() but inside the given app. */
 function chart(app: App): Chart {
@@ -419,6 +420,26 @@ const RULES: Record<string, Row[]> = {
       cls: 'GitSync', path: 'test/airflow/git-sync', property: 'ref', value: 'feature/x~1^', expected: 'a branch or tag name git accepts' },
     { what: 'ref beginning with "-" (read as an option)', build: airflow({ dags: { repository: REPO, ref: '--upload-pack=touch' } }),
       cls: 'GitSync', path: 'test/airflow/git-sync', property: 'ref', value: '--upload-pack=touch', expected: 'a commit id of 40 or 64 hex digits' },
+    { what: 'authManager with both choices', build: airflow({ authManager: { simple: {}, fab: {} } }),
+      cls: 'AirflowConfig', path: 'test/airflow/config', property: 'authManager', value: { simple: {}, fab: {} }, expected: 'exactly one of { simple: {} }' },
+    { what: 'OIDC issuer over plain http', build: airflow({ authManager: { fab: { oidc: { ...SSO, issuer: 'http://keycloak.example.com/realms/a' } } } }),
+      cls: 'AirflowConfig', path: 'test/airflow/config', property: 'authManager.fab.oidc.issuer', value: 'http://keycloak.example.com/realms/a', expected: 'an https URL' },
+    { what: 'OIDC client secret pasted as a string', build: airflow({ authManager: { fab: { oidc: { ...SSO, clientSecret: 's3cr3t-client' as unknown as SecretKeyRef } } } }),
+      cls: 'Airflow', path: 'test/airflow', property: 'authManager.fab.oidc.clientSecret', secret: 's3cr3t-client', expected: 'a Secret reference' },
+    { what: 'OIDC roles empty (no one could do anything)', build: airflow({ authManager: { fab: { oidc: { ...SSO, roles: {} } } } }),
+      cls: 'AirflowConfig', path: 'test/airflow/config', property: 'authManager.fab.oidc.roles', value: {}, expected: 'at least one group' },
+    { what: 'OIDC role that FAB does not have', build: airflow({ authManager: { fab: { oidc: { ...SSO, roles: { admins: ['Administrator' as 'Admin'] } } } } }),
+      cls: 'AirflowConfig', path: 'test/airflow/config', property: 'authManager.fab.oidc.roles.admins', value: ['Administrator'], expected: 'each one of "Admin", "Op", "User", "Viewer", "Public"' },
+    { what: 'OIDC scopes without openid', build: airflow({ authManager: { fab: { oidc: { ...SSO, scopes: ['email', 'profile'] } } } }),
+      cls: 'AirflowConfig', path: 'test/airflow/config', property: 'authManager.fab.oidc.scopes', value: ['email', 'profile'], expected: '"openid" among them' },
+    { what: 'OIDC provider name with a slash (part of the login URL)', build: airflow({ authManager: { fab: { oidc: { ...SSO, name: 'key/cloak' } } } }),
+      cls: 'AirflowConfig', path: 'test/airflow/config', property: 'authManager.fab.oidc.name', value: 'key/cloak', expected: 'a lower-case word' },
+    { what: 'auth_manager in options (the authManager prop sets it)', build: airflow({ options: { core: { auth_manager: 'airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager' } } }),
+      cls: 'AirflowConfig', path: 'test/airflow/config', property: 'options.core.auth_manager', value: 'airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager', expected: 'the authManager prop' },
+    { what: 'prod with SimpleAuthManager', build: preset('prod', a => ({ ...a, authManager: { simple: {} } })),
+      cls: 'AirflowChart', path: 'prod', property: 'airflow.authManager', value: { simple: {} }, expected: 'single sign-on through your identity provider' },
+    { what: 'prod with FAB but no identity provider', build: preset('prod', a => ({ ...a, authManager: { fab: {} } })),
+      cls: 'AirflowChart', path: 'prod', property: 'airflow.authManager', value: { fab: {} }, expected: '{ fab: { oidc: { issuer, clientId, clientSecret, roles } } } in prod' },
     { what: 'database tls with sslmode "require" (checks no certificate)', build: airflow({ externalDatabase: { connection: SecretKeyRef.of('db', 'url'), tls: { sslmode: 'require' as 'verify-full', ca: { configMapName: 'ca' } } } }),
       cls: 'Airflow', path: 'test/airflow', property: 'externalDatabase.tls.sslmode', value: 'require', expected: 'a mode that checks the server\'s certificate' },
     { what: 'database tls CA as a pasted PEM string', build: airflow({ externalDatabase: { connection: SecretKeyRef.of('db', 'url'), tls: { ca: '-----BEGIN CERTIFICATE-----' as unknown as SecretKeyRef } } }),

@@ -19,8 +19,8 @@ export interface AirflowEnvironment {
 
 /**
  * A Chart holding one environment: its Namespace, labelled to enforce Pod Security "restricted",
- * first, then a complete {@link Airflow}. The tier `prod` turns `highAvailability` on and requires `dags.ref` to be a
- * commit id (GitSyncProps.requireCommit).
+ * first, then a complete {@link Airflow}. The tier `prod` turns `highAvailability` on, requires `dags.ref` to be a
+ * commit id (GitSyncProps.requireCommit) and requires single sign-on (`authManager: { fab: { oidc } }`).
  * @see https://kubernetes.io/docs/concepts/security/pod-security-admission/
  */
 export class AirflowChart extends Chart {
@@ -39,6 +39,9 @@ export class AirflowChart extends Chart {
       props.airflow?.namespace, `unset or the environment's namespace (${props.namespace})`);
     check(props.tier !== 'prod' || props.airflow?.highAvailability !== false, this, 'airflow.highAvailability', false,
       'true or unset: prod is highly available');
+    check(props.tier !== 'prod' || props.airflow?.authManager?.fab?.oidc !== undefined, this, 'airflow.authManager', props.airflow?.authManager,
+      '{ fab: { oidc: { issuer, clientId, clientSecret, roles } } } in prod: single sign-on through your identity provider ' +
+      '(SimpleAuthManager is for development: one shared admin account)');
     check(props.tier !== 'prod' || props.airflow?.dags?.requireCommit !== false, this, 'airflow.dags.requireCommit', false,
       'true or unset: prod runs DAG code only at a commit id, which no push to the repository can move');
     const namespace = new k8s.KubeNamespace(this, 'namespace', {

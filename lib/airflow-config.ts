@@ -4,6 +4,7 @@ import { Construct } from 'constructs';
 import { distance } from 'fastest-levenshtein';
 import * as k8s from '../imports/k8s';
 import reference from './airflow-options.json';
+import { AuthManager, renderAuthManager, RenderedAuthManager } from './auth-manager';
 import { checkDatabaseTls, DatabaseTls } from './database-tls';
 import { checkKnownProps } from './known-props';
 import {
@@ -35,15 +36,26 @@ export type AirflowOptions = Readonly<Record<string, Readonly<Record<string, Air
  */
 export type OptionSecrets = 'all' | 'task';
 
-/** The secret configuration a process needs. */
-export type AirflowSecretUse = 'fernetKey' | 'jwtSecret' | 'apiSecretKey' | 'sqlAlchemyConn';
+/**
+ * The secret configuration a process needs. `jwtSecret` is what signs JWTs (the scheduler's task tokens, the
+ * api-server's): `[api_auth] jwt_secret`, or with `jwtSigning: 'keyPair'` the private key and its id; `jwtPublicKeys`
+ * is what verifies them with a key pair (the api-server's JWKS; with a secret, the secret verifies).
+ */
+export type AirflowSecretUse = 'fernetKey' | 'jwtSecret' | 'jwtPublicKeys' | 'apiSecretKey' | 'sqlAlchemyConn';
 
-const SECRET_OPTIONS: Record<AirflowSecretUse, [string, string]> = {
+const SECRET_OPTIONS: Record<Exclude<AirflowSecretUse, 'jwtPublicKeys'>, [string, string]> = {
   fernetKey: ['core', 'fernet_key'],
   jwtSecret: ['api_auth', 'jwt_secret'],
   apiSecretKey: ['api', 'secret_key'],
   sqlAlchemyConn: ['database', 'sql_alchemy_conn'],
 };
+
+/** How JWTs are signed (`[api_auth]`): one shared secret (HS512), or a private key verified through public keys. */
+export type JwtSigning = 'secret' | 'keyPair';
+
+/** Where the scheduler and the api-server read the signing key, and the api-server the public keys (JWKS). */
+export const JWT_SIGNING_KEY_FILE = '/etc/airflow/jwt-signing-key/private.pem';
+export const JWT_PUBLIC_KEYS_FILE = '/etc/airflow/jwt-public-keys/jwks.json';
 
 /**
  * Seconds a queued task may wait for its pod to start (`[scheduler] task_queued_timeout`): 20 minutes instead of
@@ -69,9 +81,14 @@ const MANAGED: Record<string, string> = {
   'kubernetes_executor.namespace': 'the namespace prop (or the Chart namespace)',
   'core.fernet_key': 'secrets.fernetKey',
   'api_auth.jwt_secret': 'secrets.jwtSecret',
+  'api_auth.jwt_private_key_path': "jwtSigning: 'keyPair' (secrets.jwtSigningKey, mounted)",
+  'api_auth.jwt_kid': "jwtSigning: 'keyPair' (secrets.jwtKeyId)",
+  'api_auth.trusted_jwks_url': "jwtSigning: 'keyPair' (secrets.jwtPublicKeys, mounted)",
   'api.secret_key': 'secrets.apiSecretKey',
   'database.sql_alchemy_conn': 'secrets.sqlAlchemyConn',
   'core.simple_auth_manager_passwords_file': `none: the api-server writes it to its writable ${AUTH_DIR} volume`,
+  'core.auth_manager': 'the authManager prop ({ simple: {} } or { fab: { oidc? } })',
+  'fab.config_file': 'none: with authManager.fab, webserver_config.py is written there from the props',
 };
 
 /**
@@ -166,6 +183,19 @@ export interface AirflowConfigProps {
    * migrations' direct connection and PgBouncer's server side instead). @default none: TLS as the URL says
    */
   readonly databaseTls?: DatabaseTls;
+  /**
+   * Who logs in, and how (see AuthManager): SimpleAuthManager or the FAB auth manager, with single sign-on through
+   * an OpenID Connect provider. @default { simple: {} } (Airflow's default, for development)
+   */
+  readonly authManager?: AuthManager;
+  /**
+   * How JWTs (task tokens, UI and API tokens) are signed: `secret`, one shared `[api_auth] jwt_secret` in the scheduler
+   * and the api-server; or `keyPair`, a private key in those two (`secrets.jwtSigningKey` and `jwtKeyId`) verified by
+   * the api-server against public keys (`secrets.jwtPublicKeys`, a JWKS), which can hold the old and the new key at
+   * once, so the key rotates without a token failing (docs/operations.md, "Rotating the JWT signing key").
+   * @default 'secret'
+   */
+  readonly jwtSigning?: JwtSigning;
 }
 
 /**
@@ -209,6 +239,10 @@ export class AirflowConfig extends Construct {
   /** sha256 of airflow.cfg and of the Secret references, for the pods' rollout annotation. */
   public readonly checksum: string;
   private readonly secretOptions: Array<{ section: string; env: string; ref: SecretKeyRef }> = [];
+  /** How JWTs are signed and verified. */
+  public readonly jwtSigning: JwtSigning;
+  /** The auth manager: its options, and for FAB webserver_config.py and what the api-server mounts. */
+  public readonly authManager: RenderedAuthManager;
   /** Verified TLS of the `sql_alchemy_conn` connection, if asked for. */
   public readonly databaseTls?: Required<DatabaseTls>;
 
@@ -243,6 +277,10 @@ export class AirflowConfig extends Construct {
     check(props.taskLogVolume === undefined || props.taskLogVolume instanceof TaskLogVolume, this, 'taskLogVolume', typeof props.taskLogVolume, 'a TaskLogVolume');
     this.taskLogVolume = props.taskLogVolume;
     if (props.databaseTls !== undefined) this.databaseTls = checkDatabaseTls(this, 'databaseTls', props.databaseTls);
+    this.jwtSigning = props.jwtSigning ?? 'secret';
+    check(['secret', 'keyPair'].includes(this.jwtSigning), this, 'jwtSigning', this.jwtSigning, '"secret" or "keyPair"');
+    // SimpleAuthManager (Airflow's default) writes generated passwords to its file; the root filesystem is read-only
+    this.authManager = renderAuthManager(this, 'authManager', props.authManager ?? { simple: {} }, `${AUTH_DIR}/simple_auth_manager_passwords.json.generated`);
     const baseUrl = props.options?.api?.base_url;
     this.apiBasePath = baseUrl === undefined ? '' : basePath(this, baseUrl);
     // With a base_url path the api-server serves the Task Execution API below it (apache/airflow#51450).
@@ -254,9 +292,9 @@ export class AirflowConfig extends Construct {
         execution_api_server_url: this.executionApiServerUrl,
         dags_folder: this.dagsFolder,
         load_examples: 'False',
-        // SimpleAuthManager (Airflow's default) writes generated passwords here; the root filesystem is read-only
-        simple_auth_manager_passwords_file: `${AUTH_DIR}/simple_auth_manager_passwords.json.generated`,
+        ...this.authManager.options.core,
       },
+      ...this.authManager.options.fab ? { fab: this.authManager.options.fab } : {},
       kubernetes_executor: {
         pod_template_file: POD_TEMPLATE_FILE,
         namespace: this.namespace,
@@ -322,12 +360,14 @@ export class AirflowConfig extends Construct {
     }
     this.airflowCfg = renderIni(values);
     this.configMapName = this.names.name('config');
-    const secretRefs = this.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']);
-    this.checksum = createHash('sha256').update(this.airflowCfg).update(JSON.stringify(secretRefs)).digest('hex');
+    const secretRefs = this.secretEnv(['fernetKey', 'jwtSecret', 'jwtPublicKeys', 'apiSecretKey', 'sqlAlchemyConn']);
+    const webserverConfig = this.authManager.webserverConfig;
+    this.checksum = createHash('sha256').update(this.airflowCfg).update(webserverConfig ?? '')
+      .update(JSON.stringify([secretRefs, this.authManager.env])).digest('hex');
 
     new k8s.KubeConfigMap(this, 'Resource', {
       metadata: { name: this.configMapName, labels: this.names.labels('config') },
-      data: { 'airflow.cfg': this.airflowCfg },
+      data: { 'airflow.cfg': this.airflowCfg, ...webserverConfig ? { 'webserver_config.py': webserverConfig } : {} },
     });
   }
 
@@ -362,9 +402,29 @@ export class AirflowConfig extends Construct {
    * options given as a SecretKeyRef in `options` (see {@link OptionSecrets}), from their Secrets.
    */
   public secretEnv(uses: AirflowSecretUse[], optionSecrets: OptionSecrets = 'all'): k8s.EnvVar[] {
-    const env = uses.map(use => this.secrets[use].toEnv(envVarName(...SECRET_OPTIONS[use])));
+    const keyPair = this.jwtSigning === 'keyPair';
+    const env = uses.flatMap((use): k8s.EnvVar[] => {
+      if (use === 'jwtPublicKeys') return keyPair ? [{ name: envVarName('api_auth', 'trusted_jwks_url'), value: JWT_PUBLIC_KEYS_FILE }] : [];
+      if (use === 'jwtSecret' && keyPair) {
+        return [{ name: envVarName('api_auth', 'jwt_private_key_path'), value: JWT_SIGNING_KEY_FILE }, this.secrets.jwtKeyId.toEnv(envVarName('api_auth', 'jwt_kid'))];
+      }
+      return [this.secrets[use].toEnv(envVarName(...SECRET_OPTIONS[use]))];
+    });
     for (const o of this.secretOptions) if (optionSecrets === 'all' || o.section !== 'database') env.push(o.ref.toEnv(o.env));
     return env;
+  }
+
+  /** The Secret volumes and mounts that `uses` need: with `jwtSigning: 'keyPair'`, the signing key and the public keys' files. */
+  public secretFiles(uses: AirflowSecretUse[]): { volumes: k8s.Volume[]; mounts: k8s.VolumeMount[] } {
+    if (this.jwtSigning !== 'keyPair') return { volumes: [], mounts: [] };
+    const files = [
+      ...uses.includes('jwtSecret') ? [{ name: 'jwt-signing-key', ref: this.secrets.jwtSigningKey, file: JWT_SIGNING_KEY_FILE, mode: 0o440 }] : [],
+      ...uses.includes('jwtPublicKeys') ? [{ name: 'jwt-public-keys', ref: this.secrets.jwtPublicKeys, file: JWT_PUBLIC_KEYS_FILE, mode: 0o444 }] : [],
+    ];
+    return {
+      volumes: files.map(f => ({ name: f.name, secret: { secretName: f.ref.secretName, items: [{ key: f.ref.key, path: f.file.split('/').pop()!, mode: f.mode }] } })),
+      mounts: files.map(f => ({ name: f.name, mountPath: f.file.replace(/\/[^/]+$/, ''), readOnly: true })),
+    };
   }
 
   /**

@@ -78,7 +78,7 @@ export function checkExtraEnv(scope: Construct, property: string, env: k8s.EnvVa
  * database TLS libpq's `PGSSLMODE` and `PGSSLROOTCERT`.
  */
 export function reservedEnv(config: AirflowConfig): string[] {
-  return ['AIRFLOW_HOME', ...config.databaseTls ? ['PGSSLMODE', 'PGSSLROOTCERT'] : [], ...config.secretEnv(['fernetKey', 'jwtSecret', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name),
+  return ['AIRFLOW_HOME', ...config.databaseTls ? ['PGSSLMODE', 'PGSSLROOTCERT'] : [], ...config.secretEnv(['fernetKey', 'jwtSecret', 'jwtPublicKeys', 'apiSecretKey', 'sqlAlchemyConn']).map(e => e.name),
     ...MANAGED_OPTIONS.map(key => envVarName(...(key.split('.') as [string, string])))];
 }
 
@@ -124,7 +124,7 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
     env: [...env, ...o.config.secretEnv(uses, o.optionSecrets), ...tls?.env ?? []],
     resources,
     securityContext: restrictedContainerSecurity(AIRFLOW_UID, AIRFLOW_GID),
-    volumeMounts: [...mounts, ...tls ? [tls.mount] : []],
+    volumeMounts: [...mounts, ...tls ? [tls.mount] : [], ...o.config.secretFiles(uses).mounts],
   });
 
   const mainTls = o.connectionTls ? databaseTlsClient(o.connectionTls) : tlsOf(o.secretUses);
@@ -146,6 +146,7 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
   }
   const tlsVolume = (mainTls ?? (o.migrationWait ? configTls : undefined))?.volume;
   if (tlsVolume) volumes.push(tlsVolume);
+  volumes.push(...o.config.secretFiles(o.secretUses).volumes);
   if (o.gitSync) {
     const { sync, as } = o.gitSync;
     containers[0].volumeMounts!.push(sync.dagsVolumeMount());

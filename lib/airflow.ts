@@ -1,8 +1,9 @@
 import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig, AirflowOptions } from './airflow-config';
+import { AirflowConfig, AirflowOptions, JwtSigning } from './airflow-config';
 import { AirflowDeploymentProps } from './airflow-deployment';
+import { AuthManager } from './auth-manager';
 import { ApiServer, ApiServerProps } from './api-server';
 import { DagProcessor } from './dag-processor';
 import { DatabaseCleanup, DatabaseCleanupProps } from './database-cleanup';
@@ -85,6 +86,16 @@ export interface AirflowProps {
   readonly secrets?: AirflowSecretsProps;
   /** Extra Airflow options, checked against Airflow's configuration reference. @default {} */
   readonly options?: AirflowOptions;
+  /**
+   * Who logs in to the UI and the REST API (see AuthManager): `{ simple: {} }` (SimpleAuthManager, for development) or
+   * `{ fab: { oidc } }` (the FAB auth manager, single sign-on through your OpenID Connect provider). @default { simple: {} }
+   */
+  readonly authManager?: AuthManager;
+  /**
+   * How JWTs are signed (see AirflowConfigProps.jwtSigning): `'secret'` or `'keyPair'` (a private key in the scheduler
+   * and the api-server, public keys that can overlap during a rotation). @default 'secret'
+   */
+  readonly jwtSigning?: JwtSigning;
   /**
    * Require high availability: at least two schedulers and api-servers, kept on different nodes
    * (`spreadAcrossNodes: 'DoNotSchedule'`) with a PodDisruptionBudget of `maxUnavailable: 1`
@@ -244,6 +255,8 @@ export class Airflow extends Construct {
       taskLogVolume: this.taskLogVolume,
       remoteLogging: props.remoteLogging,
       databaseTls: pooled ? undefined : tls,
+      authManager: props.authManager,
+      jwtSigning: props.jwtSigning,
     });
     const config = this.config;
     config.airflowImage(this, 'image', image);

@@ -3,6 +3,7 @@ import * as k8s from '../imports/k8s';
 import { AirflowConfig, AUTH_DIR } from './airflow-config';
 import { AirflowDeployment, AirflowDeploymentProps } from './airflow-deployment';
 import { AirflowPodOptions } from './airflow-pod';
+import { WEBSERVER_CONFIG_FILE } from './auth-manager';
 import { AIRFLOW_GID, AIRFLOW_UID, API_SERVER_PORT } from './names';
 import { restrictedContainerSecurity } from './security';
 import { check, checkDnsSubdomain } from './validation';
@@ -13,13 +14,26 @@ export const HEALTH_PATH = '/api/v2/monitor/health';
 const PASSWORDS_FILE = 'simple_auth_manager_passwords.json.generated';
 
 /**
+ * What the api-server's auth manager needs in its pod.
+ *
  * SimpleAuthManager (Airflow's default) reads and writes its password file (`a+`), so the file
  * must be on a writable volume: the `auth` emptyDir at `[core] simple_auth_manager_passwords_file`'s
  * folder. An init container copies the passwords from the Secret there first when the Secret has
  * them (the volume is optional), so that all replicas share one password.
+ *
+ * The FAB auth manager reads webserver_config.py (from the config's ConfigMap, at `[fab] config_file`) and, with
+ * OIDC, the client secret from its Secret and the provider's CA if one is given. Only the api-server gets them.
  */
-function simpleAuthManagerPasswords(config: AirflowConfig | undefined, image: string | undefined): Pick<AirflowPodOptions, 'extraVolumes' | 'extraVolumeMounts' | 'extraInitContainers'> {
+function authManagerPod(config: AirflowConfig | undefined, image: string | undefined): Pick<AirflowPodOptions, 'extraVolumes' | 'extraVolumeMounts' | 'extraInitContainers'> & { componentEnv?: k8s.EnvVar[] } {
   if (!(config instanceof AirflowConfig)) return {}; // AirflowDeployment reports the bad config
+  const auth = config.authManager;
+  if (auth.kind === 'fab') {
+    return {
+      componentEnv: auth.env,
+      extraVolumes: auth.volumes,
+      extraVolumeMounts: [{ name: 'config', mountPath: WEBSERVER_CONFIG_FILE, subPath: 'webserver_config.py', readOnly: true }, ...auth.volumeMounts],
+    };
+  }
   const ref = config.secrets.simpleAuthManagerPasswords;
   return {
     extraVolumes: [
@@ -80,11 +94,11 @@ export class ApiServer extends AirflowDeployment {
       component: 'api-server',
       args: ['airflow', 'api-server'],
       sharedLogs: true,
-      secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret', 'apiSecretKey'],
+      secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret', 'jwtPublicKeys', 'apiSecretKey'],
       defaultResources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
       serviceAccountName,
       ports: [{ name: 'http', containerPort: API_SERVER_PORT }],
-      ...simpleAuthManagerPasswords(props.config, props.image),
+      ...authManagerPod(props.config, props.image),
       startupProbe: probe(6, 20),
       readinessProbe: probe(5, 5),
       livenessProbe: probe(5, 5),

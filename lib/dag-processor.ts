@@ -11,6 +11,10 @@ export interface DagProcessorProps extends DagReaderProps {}
  *
  * Liveness: exec `airflow jobs check --job-type DagProcessorJob --local` (every 60 s, 20 s timeout,
  * 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
+ *
+ * It runs DAG authors' code, so it holds no JWT secret: it reaches the execution API in process
+ * (`InProcessExecutionAPI`, `dag_processing/manager.py`), whose auth is bypassed, and signs no token; only the scheduler
+ * and the api-server sign task tokens.
  * @see https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/dagfile-processing.html
  */
 export class DagProcessor extends AirflowDeployment {
@@ -20,7 +24,7 @@ export class DagProcessor extends AirflowDeployment {
     super(scope, id, props, {
       component: 'dag-processor',
       args: ['airflow', 'dag-processor'],
-      secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret'],
+      secretUses: ['sqlAlchemyConn', 'fernetKey'],
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
       livenessProbe: jobsCheckProbe('DagProcessorJob'),
       gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,

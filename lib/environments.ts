@@ -1,4 +1,5 @@
 import { AirflowEnvironment, Tier } from './airflow-chart';
+import { OidcProvider } from './auth-manager';
 import { ConfigMapKeyRef } from './database-tls';
 import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT } from './names';
 import { SecretKeyRef } from './secrets';
@@ -29,6 +30,19 @@ export const PROD_DATABASE_HOST = 'airflow-database.example.internal';
  * `kubectl -n airflow-prod create configmap airflow-database-ca --from-file=ca.crt=global-bundle.pem`.
  */
 export const PROD_DATABASE_CA: ConfigMapKeyRef = { configMapName: 'airflow-database-ca', key: 'ca.crt' };
+
+/**
+ * prod's OpenID Connect identity provider (the FAB auth manager's single sign-on): replace the issuer with yours and
+ * register client `airflow` there with the redirect URI `https://<your Airflow host>/auth/oauth-authorized/oidc`. Its
+ * secret goes in the Secret `airflow-oidc` (key `client-secret`; README, "Secrets"). The `groups` claim of a user's
+ * userinfo decides their roles.
+ */
+export const PROD_OIDC: OidcProvider = {
+  issuer: 'https://login.example.com/realms/airflow',
+  clientId: 'airflow',
+  clientSecret: SecretKeyRef.of('airflow-oidc', 'client-secret'),
+  roles: { 'airflow-admins': ['Admin'], 'airflow-operators': ['Op'], 'airflow-users': ['User'], 'airflow-viewers': ['Viewer'] },
+};
 
 /**
  * The StorageClass of staging's and prod's shared task log volume: one that offers ReadWriteMany, so task
@@ -101,7 +115,15 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
         spreadAcrossNodes: 'DoNotSchedule',
         database: { host: PROD_DATABASE_HOST },
       },
-      options: { core: { parallelism: 128 }, kubernetes_executor: { worker_pods_creation_batch_size: 8 } },
+      // single sign-on; a UI/API token lasts a working day (Airflow: 24 h), a UI session as long (FAB: 30 days)
+      authManager: { fab: { oidc: PROD_OIDC } },
+      // JWTs signed with a private key in the scheduler and api-server only, verified through public keys that can
+      // overlap, so the key rotates without failing a token (docs/operations.md, "Rotating the JWT signing key")
+      jwtSigning: 'keyPair',
+      options: {
+        core: { parallelism: 128 }, kubernetes_executor: { worker_pods_creation_batch_size: 8 },
+        api_auth: { jwt_expiration_time: 8 * 3600 }, fab: { session_lifetime_minutes: 8 * 60 },
+      },
       highAvailability: true,
       // the scheduler may create only this installation's task pods (Kubernetes 1.30+)
       taskPodAdmissionPolicy: true,

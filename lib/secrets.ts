@@ -48,10 +48,26 @@ export class SecretKeyRef {
 export interface AirflowSecretsProps {
   /** `[core] fernet_key`: encrypts connections and variables; one value everywhere, never rotated by a deploy. @default key `fernet-key` of `<instance>-secrets` */
   readonly fernetKey?: SecretKeyRef;
-  /** `[api_auth] jwt_secret`: the scheduler signs task tokens, the api-server verifies them. @default key `jwt-secret` of `<instance>-secrets` */
+  /**
+   * `[api_auth] jwt_secret` (with `jwtSigning: 'secret'`): the scheduler and the api-server sign tokens with it, the
+   * api-server verifies them. @default key `jwt-secret` of `<instance>-secrets`
+   */
   readonly jwtSecret?: SecretKeyRef;
   /** `[api] secret_key`: one value for all api-server replicas. @default key `api-secret-key` of `<instance>-secrets` */
   readonly apiSecretKey?: SecretKeyRef;
+  /**
+   * With `jwtSigning: 'keyPair'`: the private key that signs JWTs, PEM (Ed25519, or RSA of 2048 bits or more), in the
+   * scheduler and the api-server only (`[api_auth] jwt_private_key_path`). @default key `jwt-signing-key` of `<instance>-secrets`
+   */
+  readonly jwtSigningKey?: SecretKeyRef;
+  /** With `jwtSigning: 'keyPair'`: the key id (`kid`) of `jwtSigningKey` in `jwtPublicKeys` (`[api_auth] jwt_kid`). @default key `jwt-key-id` of `<instance>-secrets` */
+  readonly jwtKeyId?: SecretKeyRef;
+  /**
+   * With `jwtSigning: 'keyPair'`: a JSON Web Key Set, `{"keys": [...]}`, of every public key whose tokens the
+   * api-server accepts (`[api_auth] trusted_jwks_url`, a file): the signing key's, and during a rotation the other one.
+   * @default key `jwt-public-keys` of `<instance>-secrets`
+   */
+  readonly jwtPublicKeys?: SecretKeyRef;
   /** `[database] sql_alchemy_conn`, e.g. `postgresql+psycopg2://user:pass@host:5432/db`. @default key `sql-alchemy-conn` of `<instance>-secrets` */
   readonly sqlAlchemyConn?: SecretKeyRef;
   /**
@@ -69,6 +85,9 @@ export class AirflowSecrets {
   public readonly apiSecretKey: SecretKeyRef;
   public readonly sqlAlchemyConn: SecretKeyRef;
   public readonly simpleAuthManagerPasswords: SecretKeyRef;
+  public readonly jwtSigningKey: SecretKeyRef;
+  public readonly jwtKeyId: SecretKeyRef;
+  public readonly jwtPublicKeys: SecretKeyRef;
 
   /**
    * @param defaultSecretName the Secret that holds every key not given explicitly.
@@ -82,5 +101,8 @@ export class AirflowSecrets {
     this.sqlAlchemyConn = SecretKeyRef.check(scope, 'secrets.sqlAlchemyConn', props.sqlAlchemyConn ?? SecretKeyRef.of(defaultSecretName, 'sql-alchemy-conn'));
     this.simpleAuthManagerPasswords = SecretKeyRef.check(scope, 'secrets.simpleAuthManagerPasswords',
       props.simpleAuthManagerPasswords ?? SecretKeyRef.of(defaultSecretName, 'simple-auth-manager-passwords'));
+    this.jwtSigningKey = SecretKeyRef.check(scope, 'secrets.jwtSigningKey', props.jwtSigningKey ?? SecretKeyRef.of(defaultSecretName, 'jwt-signing-key'));
+    this.jwtKeyId = SecretKeyRef.check(scope, 'secrets.jwtKeyId', props.jwtKeyId ?? SecretKeyRef.of(defaultSecretName, 'jwt-key-id'));
+    this.jwtPublicKeys = SecretKeyRef.check(scope, 'secrets.jwtPublicKeys', props.jwtPublicKeys ?? SecretKeyRef.of(defaultSecretName, 'jwt-public-keys'));
   }
 }

@@ -20,7 +20,9 @@ export interface TriggererProps extends DagReaderProps {}
  * signed with `[api] secret_key` (`utils/serve_logs/log_server.py`). So the triggerer gets the api-server's
  * `[api] secret_key`, names itself by its pod IP (`[core] hostname_callable =
  * airflow.utils.net.get_host_ip_address`, for this process only: a pod's name is not in DNS), and exposes port
- * 8794 (`trigger-logs`), which AirflowNetworkPolicies opens to the api-server only.
+ * 8794 (`trigger-logs`), which AirflowNetworkPolicies opens to the api-server only. It runs DAG authors' triggers and
+ * holds no JWT secret: it reaches the execution API in process (`in_process_api_server()`,
+ * `jobs/triggerer_job_runner.py`) and signs no task token.
  * @see https://airflow.apache.org/docs/apache-airflow/stable/authoring-and-scheduling/deferring.html
  */
 export class Triggerer extends AirflowDeployment {
@@ -31,7 +33,7 @@ export class Triggerer extends AirflowDeployment {
       component: 'triggerer',
       args: ['airflow', 'triggerer'],
       sharedLogs: true,
-      secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret', 'apiSecretKey'],
+      secretUses: ['sqlAlchemyConn', 'fernetKey', 'apiSecretKey'],
       ports: [{ name: 'trigger-logs', containerPort: TRIGGERER_LOG_SERVER_PORT }],
       componentEnv: [{ name: 'AIRFLOW__CORE__HOSTNAME_CALLABLE', value: 'airflow.utils.net.get_host_ip_address' }],
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },

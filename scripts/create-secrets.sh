@@ -3,18 +3,21 @@
 #
 #   scripts/create-secrets.sh dev|staging|prod
 #
-# Needs bash, coreutils and kubectl (no Python). Values are generated here from /dev/urandom and
+# Needs bash, coreutils, openssl and kubectl (no Python). Values are generated here from /dev/urandom and
 # handed to kubectl through file descriptors, so they never appear in a command line, a file or git.
 # A Secret that already exists is left alone: re-running never rotates a key (a new fernet key would
 # make every stored connection unreadable).
 #
 # Creates, in namespace airflow-<env>:
-#   airflow-secrets      fernet-key, jwt-secret, api-secret-key, simple-auth-manager-passwords (the UI's
-#                        `admin` password, shared by all api-server replicas), sql-alchemy-conn (the components'
-#                        URL: dev straight to PostgreSQL, staging and prod to PgBouncer, airflow-pgbouncer:6432)
+#   airflow-secrets      fernet-key, api-secret-key, sql-alchemy-conn (the components' URL: dev straight to
+#                        PostgreSQL, staging and prod to PgBouncer, airflow-pgbouncer:6432); dev and staging also
+#                        jwt-secret and simple-auth-manager-passwords (the UI's `admin` password, shared by all
+#                        api-server replicas); prod also jwt-signing-key, jwt-key-id, jwt-public-keys (its JWT key pair:
+#                        an Ed25519 private key, its id, and the JSON Web Key Set of its public key)
 #   airflow-postgresql   password, + connection in staging (dev, staging: the in-cluster PostgreSQL; connection is
 #                        the migrations' URL straight to it)
 #   airflow-database     connection                    (prod: from $AIRFLOW_DATABASE_URL, your managed PostgreSQL)
+#   airflow-oidc         client-secret                 (prod: from $AIRFLOW_OIDC_CLIENT_SECRET, your identity provider's)
 #   airflow-pgbouncer    userlist.txt                  (staging, prod: `"<user>" "<password>"`, PgBouncer's auth_file)
 set -euo pipefail
 
@@ -31,15 +34,34 @@ hex() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 exists() { kubectl -n "$ns" get secret "$1" >/dev/null 2>&1; }
 
+# A JWT key pair: an Ed25519 private key (PEM), its id, and the JSON Web Key Set with its public key (RFC 8037: the
+# raw 32-byte key, base64url, is the last 32 bytes of its DER form). Kept in shell variables only.
+jwt_key="$(openssl genpkey -algorithm ed25519)"
+jwt_kid="k$(date -u +%Y%m%d)-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+jwt_x="$(printf '%s\n' "$jwt_key" | openssl pkey -pubout -outform DER | tail -c 32 | base64 | tr '+/' '-_' | tr -d '=\n')"
+jwks() { printf '{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "%s", "kid": "%s", "alg": "EdDSA", "use": "sig"}]}' "$jwt_x" "$jwt_kid"; }
+
 # Extra --from-file arguments are passed on; process substitutions must be expanded on this call.
+# dev and staging: a shared JWT secret and SimpleAuthManager's admin password; prod (FAB auth manager, JWT key pair):
+# the key pair.
 create_airflow_secrets() {
-  kubectl -n "$ns" create secret generic airflow-secrets \
-    --from-file=fernet-key=<(fernet_key) \
-    --from-file=jwt-secret=<(hex) \
-    --from-file=api-secret-key=<(hex) \
-    --from-file=simple-auth-manager-passwords=<(printf '{"admin": "%s"}' "$(hex)") \
-    "$@"
-  echo "the UI's admin password: kubectl -n $ns get secret airflow-secrets -o jsonpath='{.data.simple-auth-manager-passwords}' | base64 -d"
+  if [ "$env" = prod ]; then
+    kubectl -n "$ns" create secret generic airflow-secrets \
+      --from-file=fernet-key=<(fernet_key) \
+      --from-file=api-secret-key=<(hex) \
+      --from-file=jwt-signing-key=<(printf '%s\n' "$jwt_key") \
+      --from-file=jwt-key-id=<(printf '%s' "$jwt_kid") \
+      --from-file=jwt-public-keys=<(jwks) \
+      "$@"
+  else
+    kubectl -n "$ns" create secret generic airflow-secrets \
+      --from-file=fernet-key=<(fernet_key) \
+      --from-file=jwt-secret=<(hex) \
+      --from-file=api-secret-key=<(hex) \
+      --from-file=simple-auth-manager-passwords=<(printf '{"admin": "%s"}' "$(hex)") \
+      "$@"
+    echo "the UI's admin password: kubectl -n $ns get secret airflow-secrets -o jsonpath='{.data.simple-auth-manager-passwords}' | base64 -d"
+  fi
 }
 
 kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
@@ -53,11 +75,12 @@ pgbouncer_userlist() { printf '"%s" "%s"\n' "$1" "$2"; } # PgBouncer's auth_file
 
 db_user="airflow"; db_name="airflow"; db_password=""; url_password="" # url_password: as written in a URL
 if [ "$env" = prod ]; then
-  if exists airflow-database && exists airflow-pgbouncer && exists airflow-secrets; then
-    for name in airflow-database airflow-pgbouncer airflow-secrets; do echo "secret/$name exists in $ns: left as it is"; done
+  if exists airflow-database && exists airflow-pgbouncer && exists airflow-secrets && exists airflow-oidc; then
+    for name in airflow-database airflow-pgbouncer airflow-secrets airflow-oidc; do echo "secret/$name exists in $ns: left as it is"; done
     exit 0
   fi
   : "${AIRFLOW_DATABASE_URL:?prod uses your managed PostgreSQL: set AIRFLOW_DATABASE_URL=postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB}"
+  : "${AIRFLOW_OIDC_CLIENT_SECRET:?prod logs users in through your identity provider: set AIRFLOW_OIDC_CLIENT_SECRET to the secret of its client for Airflow (README, Deploy an environment)}"
   # prod verifies TLS through libpq's PGSSLMODE=verify-full and PGSSLROOTCERT (lib/environments.ts, externalDatabase.tls):
   # an sslmode (or asyncpg's ssl) in the URL would win over them and could turn the verification off
   if [[ "$AIRFLOW_DATABASE_URL" =~ [?\&](sslmode|ssl|sslrootcert)= ]]; then
@@ -82,6 +105,11 @@ if [ "$env" = prod ]; then
   else
     kubectl -n "$ns" create secret generic airflow-database \
       --from-file=connection=<(printf '%s' "$AIRFLOW_DATABASE_URL")
+  fi
+  if exists airflow-oidc; then
+    echo "secret/airflow-oidc exists in $ns: left as it is"
+  else
+    kubectl -n "$ns" create secret generic airflow-oidc --from-file=client-secret=<(printf '%s' "$AIRFLOW_OIDC_CLIENT_SECRET")
   fi
 else
   if exists airflow-postgresql; then

@@ -36,7 +36,8 @@ export function hygieneProblems(m: Manifest): string[] {
   for (const { kind, container } of containersOf(m.object)) {
     const where = `${at}: ${kind} ${container.name}`;
     for (const e of container.env ?? []) {
-      if (e.value !== undefined && CREDENTIAL_NAME.test(e.name) && !/_FILE$/.test(e.name)) {
+      // a variable naming where a credential file is (_FILE, _PATH: the key itself comes from a Secret volume) holds no credential
+      if (e.value !== undefined && CREDENTIAL_NAME.test(e.name) && !/_(FILE|PATH)$/.test(e.name)) {
         problems.push(`${where}: env ${e.name} has a literal value; take it from a Secret (valueFrom.secretKeyRef)`);
       }
     }

@@ -12,6 +12,9 @@
 //   a file simple_auth_manager_passwords.json.generated
 //                                              {"<user>": "<password>"} for [core] simple_auth_manager_users
 //   a file userlist.txt (PgBouncer's auth_file) "<user>" "<the database password>"
+//   a file private.pem, AIRFLOW__API_AUTH__JWT_KID, a file jwks.json
+//                                              a JWT key pair (jwtSigning: 'keyPair'): an Ed25519 private key, its
+//                                              id, and the JSON Web Key Set of its public key under that id
 // With a database outside the cluster, the URL the migrations use must exist first; the PgBouncer URL and
 // userlist are built from it. Whatever cannot be generated (that URL, Git credentials, cloud connections) is
 // listed, and nothing is written until it exists.
@@ -21,7 +24,7 @@
 // never in a command line. Created Secrets carry app.kubernetes.io/managed-by=cdk8s-airflow-secrets. It says
 // which cluster context it writes to; --dry-run lists names, keys and formats without contacting the cluster.
 import { spawnSync } from 'child_process';
-import { randomBytes } from 'crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'crypto';
 import { parseArgs } from 'util';
 import { loadManifests, Manifest, namespaceOf, podReferences, podTemplateOf } from './manifests';
 
@@ -56,6 +59,15 @@ interface PgBouncer { readonly host: string; readonly port: number; readonly ali
 interface Context {
   /** Values of keys, existing (from the cluster) or chosen in this run: `namespace/secret/key`. */
   readonly values: Map<string, string>;
+}
+
+/** The file names the JWT key pair's Secret keys are mounted as (lib/airflow-config.ts, JWT_SIGNING_KEY_FILE and JWT_PUBLIC_KEYS_FILE). */
+const JWT_FILES = { signingKey: 'private.pem', publicKeys: 'jwks.json' };
+
+/** The public JWK of a PEM private key (Ed25519 or RSA), with its id and algorithm as Airflow's JWTValidator reads them. */
+export function publicJwk(pem: string, kid: string): Record<string, string> {
+  const jwk = createPublicKey(pem).export({ format: 'jwk' }) as Record<string, string>;
+  return { ...jwk, kid, alg: jwk.kty === 'OKP' ? 'EdDSA' : 'RS256', use: 'sig' };
 }
 
 const hex = () => randomBytes(32).toString('hex');
@@ -97,6 +109,9 @@ export function planSecrets(manifests: Manifest[]): KeyNeed[] {
     needs.set(id, n);
     return n;
   };
+
+  // the JWT key pair's keys per namespace: the public key set is made from the signing key and its id
+  const jwt = new Map<string, { signingKey?: KeyNeed; keyId?: KeyNeed }>();
 
   // the databases and PgBouncers per namespace
   const databases = new Map<string, Database>();
@@ -148,6 +163,22 @@ export function planSecrets(manifests: Manifest[]): KeyNeed[] {
         const users = (cfgOption(cfg ?? '', 'core', 'simple_auth_manager_users') ?? 'admin:admin').split(',').map(u => u.split(':')[0].trim()).filter(Boolean);
         n.format = `JSON {"<user>": "<password>"} for each of [core] simple_auth_manager_users (${users.join(', ')}); passwords 32 random bytes as hex`;
         n.build = () => JSON.stringify(Object.fromEntries(users.map(u => [u, hex()])));
+      } else if (r.path === JWT_FILES.signingKey) {
+        n.format = 'a JWT signing key: Ed25519, PEM (PKCS #8)';
+        n.build = () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+        jwt.set(namespace, { ...jwt.get(namespace), signingKey: n });
+      } else if (r.env === 'AIRFLOW__API_AUTH__JWT_KID') {
+        n.format = "the signing key's id (kid) in the JSON Web Key Set";
+        n.build = () => `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(4).toString('hex')}`;
+        jwt.set(namespace, { ...jwt.get(namespace), keyId: n });
+      } else if (r.path === JWT_FILES.publicKeys) {
+        n.format = 'a JSON Web Key Set {"keys": [...]} with the public key of the signing key, under its id';
+        n.build = ctx => {
+          const { signingKey, keyId } = jwt.get(namespace) ?? {};
+          const pem = signingKey && ctx.values.get(ref(namespace, signingKey.secret, signingKey.key));
+          const kid = keyId && ctx.values.get(ref(namespace, keyId.secret, keyId.key));
+          return pem && kid ? JSON.stringify({ keys: [publicJwk(pem, kid)] }) : undefined;
+        };
       } else if (r.path === 'userlist.txt' && pgbouncers.has(namespace)) {
         n.format = `PgBouncer's auth_file: "<user>" "<the database password>"`;
         n.build = ctx => {

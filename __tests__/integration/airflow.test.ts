@@ -5,7 +5,7 @@
 // git-sync lays them out are parsed and listed, and the task pods the executor really creates are admitted
 // by the API server as the scheduler's ServiceAccount, pass the strict schema and Pod Security
 // "restricted", carry no database URL and no token, and run the task to success.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { stringify } from 'yaml';
 import { spawnSync } from 'child_process';
@@ -16,7 +16,7 @@ import { EXTERNAL_DATABASE_HOST, Installation, lintFindings } from '../../script
 import { SandboxPod } from '../../scripts/integration/sandbox';
 import { parseManifests } from '../../scripts/manifests';
 import { taskPodLeaks } from '../../scripts/task-pod-facts';
-import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT, PROD_DATABASE_CA } from '../../lib';
+import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT, AUTH_MANAGER_CLASSES, PROD_DATABASE_CA, PROD_OIDC } from '../../lib';
 import { TIERS } from '../helpers';
 
 /** Lists the options a process sets that the installed Airflow does not know (run in a container's sandbox). */
@@ -74,6 +74,10 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
   const api = (path: string) => host.httpGet(`${apiUrl}${path}`, { Authorization: `Bearer ${token}` });
   const outputs: string[] = [];
   let finishedRun = '';
+  /** The OIDC client secret of the installation (prod), in its Secret and known to the stand-in provider. */
+  const oidcClientSecret = `oidc-${process.pid}-${Date.now()}`;
+  /** `[core] auth_manager` of the installation's airflow.cfg. */
+  const authManager = () => /^auth_manager = (\S+)$/m.exec(inst.configMap('airflow-config')!['airflow.cfg'])![1];
   const distObjects = parseManifests(join(REPO, 'dist', `${tier}.k8s.yaml`), readFileSync(join(REPO, 'dist', `${tier}.k8s.yaml`), 'utf8')).map(m => m.object as any);
   const logClaim = distObjects.find(o => o.kind === 'PersistentVolumeClaim' && o.metadata.labels?.['app.kubernetes.io/component'] === 'logs');
 
@@ -89,14 +93,18 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
   });
 
   test('scripts/create-secrets.sh makes the Secrets; run again, it changes nothing', () => {
-    const env: Record<string, string> = inst.objects.some(o => o.kind === 'StatefulSet') ? {} : { AIRFLOW_DATABASE_URL: externalUrl() };
+    const env: Record<string, string> = inst.objects.some(o => o.kind === 'StatefulSet') ? {}
+      : { AIRFLOW_DATABASE_URL: externalUrl(), AIRFLOW_OIDC_CLIENT_SECRET: oidcClientSecret };
     const first = inst.createSecrets(env);
     expect(first.stderr).toBe('');
     expect(first.status).toBe(0);
+    // prod verifies its database against the provider's CA, a ConfigMap the operator creates (README, "Deploy an environment")
+    if (tier === 'prod') {
+      host.kubectlOk(['-n', inst.namespace, 'create', 'configmap', PROD_DATABASE_CA.configMapName, `--from-file=${PROD_DATABASE_CA.key}=${host.testCaFile}`]);
+      expect(inst.secret(PROD_OIDC.clientSecret.secretName)![PROD_OIDC.clientSecret.key]).toBe(oidcClientSecret);
+    }
     const versions = () => host.kubectlOk(['-n', inst.namespace, 'get', 'secrets', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.metadata.resourceVersion} {end}']);
     const before = versions();
-    // prod verifies its database against the provider's CA, a ConfigMap the operator creates (README, "Environments")
-    if (tier === 'prod') host.kubectlOk(['-n', inst.namespace, 'create', 'configmap', PROD_DATABASE_CA.configMapName, `--from-file=${PROD_DATABASE_CA.key}=${host.databaseCaFile}`]);
     const second = inst.createSecrets(env);
     expect(second.status).toBe(0);
     expect(second.stdout).toMatch(/left as it is/);
@@ -148,7 +156,10 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
   test('the api-server passes its startup, readiness and liveness probes and answers at /execution/', async () => {
     const pod = inst.pod('api-server');
     pod.runInitContainers();
-    pod.start('api-server');
+    // The stand-in identity provider's certificate is from the test CA, which the api-server trusts as it would
+    // trust a public one (requests reads REQUESTS_CA_BUNDLE); the file goes to the pod's /tmp.
+    copyFileSync(host.testCaFile, join(pod.volume('tmp'), 'test-ca.crt'));
+    pod.start('api-server', { REQUESTS_CA_BUNDLE: '/tmp/test-ca.crt' });
     await pod.waitForProbe('api-server', 'startupProbe', 180);
     expect(pod.probe('api-server', 'readinessProbe').passed).toBe(true);
     expect(pod.probe('api-server', 'livenessProbe').passed).toBe(true);
@@ -164,8 +175,18 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect(health).toEqual({ status: 200, body: '{"status":"healthy"}' });
 
     apiUrl = `http://127.0.0.1:${containerPort}`;
-    const passwords = JSON.parse(inst.secret('airflow-secrets')!['simple-auth-manager-passwords']);
-    const login = host.httpPostJson(`${apiUrl}/auth/token`, { username: 'admin', password: passwords.admin });
+    let credentials: { username: string; password: string };
+    if (authManager().endsWith('.SimpleAuthManager')) {
+      credentials = { username: 'admin', password: JSON.parse(inst.secret('airflow-secrets')!['simple-auth-manager-passwords']).admin };
+    } else {
+      // FAB: a database user for scripts, made with the FAB CLI in the api-server's container (README, "Logging in")
+      expect(authManager()).toBe(AUTH_MANAGER_CLASSES.fab);
+      credentials = { username: 'ci-admin', password: `pw-${host.dir.slice(-6)}` };
+      const created = pod.exec('api-server', ['airflow', 'users', 'create', '--username', credentials.username, '--password', credentials.password,
+        '--role', 'Admin', '--email', 'ci-admin@example.com', '--firstname', 'CI', '--lastname', 'Admin'], 180);
+      expect({ status: created.status, err: created.status === 0 ? '' : created.stderr.slice(-2000) }).toEqual({ status: 0, err: '' });
+    }
+    const login = host.httpPostJson(`${apiUrl}/auth/token`, credentials);
     expect(login.status).toBe(201);
     token = JSON.parse(login.body).access_token;
   });
@@ -249,6 +270,12 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect(base.args.slice(0, 4)).toEqual(['python', '-m', 'airflow.sdk.execution_time.execute_workload', '--json-string']);
     expect(base.command).toBeUndefined();
     expect(taskPodLeaks(taskPod.spec)).toEqual([]);
+    // its token is signed as the installation says: with the shared secret (HS512), or prod's private key (EdDSA)
+    // under the key id in its Secret, which the api-server just accepted
+    const header = JSON.parse(Buffer.from(JSON.parse(base.args[4]).token.split('.')[0], 'base64url').toString());
+    const keyPair = /AIRFLOW__API_AUTH__JWT_PRIVATE_KEY_PATH/.test(JSON.stringify(inst.workload('scheduler')));
+    expect(header).toMatchObject(keyPair ? { alg: 'EdDSA', kid: inst.secret('airflow-secrets')!['jwt-key-id'] } : { alg: 'HS512' });
+    expect(keyPair).toBe(tier === 'prod');
     const out = mkdtempSync(join(host.dir, 'task-pod-'));
     const clean = JSON.parse(JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: taskPod.metadata.name, namespace: taskPod.metadata.namespace, labels: taskPod.metadata.labels, annotations: taskPod.metadata.annotations }, spec: taskPod.spec }));
     writeFileSync(join(out, 'task-pod.yaml'), stringify(clean));
@@ -273,6 +300,59 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
   });
 
   if (tier === 'prod') {
+    test('single sign-on: an OIDC login through the FAB auth manager gives the roles of the user\'s groups, and no access without one', async () => {
+      const issuer = new URL(PROD_OIDC.issuer);
+      host.addHostNames(issuer.hostname);
+      const dir = join(host.dir, 'oidc-provider');
+      mkdirSync(dir, { recursive: true });
+      const { cert, key } = host.serverCertificate(dir, [issuer.hostname]);
+      const python = join(venv, 'bin', 'python3');
+      const signIn = async (user: object) => {
+        const provider = host.start('oidc-provider', [python, join(REPO, 'scripts', 'integration', 'oidc-provider.py')], {
+          ...process.env, OIDC_ISSUER: PROD_OIDC.issuer, OIDC_CLIENT_ID: PROD_OIDC.clientId, OIDC_CLIENT_SECRET: oidcClientSecret,
+          OIDC_USER: JSON.stringify(user), OIDC_CERT: cert, OIDC_KEY: key, OIDC_PORT: issuer.port || '443',
+          OIDC_SIGNING_KEY: join(dir, 'signing-key.pem'),
+        });
+        try {
+          await waitFor('the stand-in OIDC provider', 30, () => /serving/.test(provider.output) || undefined, 200);
+          const r = host.inNetns([python, join(REPO, 'scripts', 'integration', 'oidc-login.py')],
+            { env: { ...process.env, AIRFLOW_URL: apiUrl, OIDC_PROVIDER: 'oidc', OIDC_CA: host.testCaFile, OIDC_HOST: issuer.hostname }, timeout: 120_000 });
+          expect({ status: r.status, err: r.status === 0 ? '' : r.stderr.slice(-2000) }).toEqual({ status: 0, err: '' });
+          outputs.push(provider.output);
+          return JSON.parse(r.stdout);
+        } finally {
+          await provider.stop();
+        }
+      };
+
+      const viewer = await signIn({ sub: 'u-1', preferred_username: 'jane', email: 'jane@example.com', given_name: 'Jane', family_name: 'Doe', groups: ['airflow-viewers', 'other'] });
+      // Airflow sends the browser to the provider's authorization endpoint with this client and its callback
+      expect(viewer.login.status).toBe(302);
+      const authorize = new URL(viewer.login.location);
+      expect(`${authorize.origin}${authorize.pathname}`).toBe(`${PROD_OIDC.issuer}/protocol/openid-connect/auth`);
+      expect(authorize.searchParams.get('client_id')).toBe(PROD_OIDC.clientId);
+      expect(authorize.searchParams.get('redirect_uri')).toBe(`${apiUrl}/auth/oauth-authorized/oidc`);
+      expect(authorize.searchParams.get('scope')!.split(' ')).toEqual(['openid', 'email', 'profile']);
+      expect(viewer.authorize.status).toBe(302);
+      // the callback exchanged the code (client secret from the Secret), checked the ID token and logged jane in
+      expect({ status: viewer.callback.status, body: viewer.callback.body }).toEqual({ status: 302, body: '' });
+      expect(typeof viewer.token).toBe('string');
+      const as = (t: string) => ({ Authorization: `Bearer ${t}` });
+      expect(host.httpGet(`${apiUrl}/api/v2/dags?limit=1`, as(viewer.token)).status).toBe(200);
+      // Viewer: reading, not changing
+      expect(host.httpPatchJson(`${apiUrl}/api/v2/dags/${DAG_ID}`, { is_paused: true }, as(viewer.token)).status).toBe(403);
+      // the FAB CLI prints the users as one JSON line (after any log lines)
+      const listed = inst.pod('api-server').exec('api-server', ['airflow', 'users', 'list', '--output', 'json'], 120).stdout;
+      const users = JSON.parse(listed.split('\n').find(l => l.startsWith('[')) ?? listed);
+      // the group's role, and the default role every user registered by a login gets (Public: no permissions)
+      expect(users.find((u: any) => u.username === 'jane')).toMatchObject({ email: 'jane@example.com', roles: ['Viewer', 'Public'] });
+
+      // a user in none of the mapped groups gets defaultRole Public: logged in, allowed nothing
+      const outsider = await signIn({ sub: 'u-2', preferred_username: 'joe', email: 'joe@example.com', groups: ['marketing'] });
+      expect(outsider).toMatchObject({ callback: { status: 302 }, token: expect.any(String) });
+      expect(host.httpGet(`${apiUrl}/api/v2/dags?limit=1`, as(outsider.token)).status).toBe(403);
+    });
+
     test('verified TLS to the external database: psycopg2 and asyncpg connect with verify-full, and refuse a server of another CA or name', () => {
       const pod = inst.pod('db-migrate');
       const container = pod.spec.containers[0].name;

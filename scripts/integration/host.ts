@@ -127,23 +127,34 @@ export class TestHost {
   // --- PostgreSQL ------------------------------------------------------------------------------
 
   /**
-   * The CA (PEM file) that signs the certificates of the PostgreSQL servers this host starts: what a managed
-   * database's provider publishes as its CA bundle. Made on first use.
+   * The CA (PEM file) that signs the certificates of the TLS servers this host starts (PostgreSQL, an identity
+   * provider): what a managed service's provider publishes as its CA bundle. Made on first use.
    */
-  public get databaseCaFile(): string {
-    const dir = join(this.dir, 'database-pki');
+  public get testCaFile(): string {
+    const dir = join(this.dir, 'test-ca');
     if (!existsSync(join(dir, 'ca.crt'))) {
       mkdirSync(dir, { recursive: true });
-      openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=test-database-ca',
+      openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=test-ca',
         '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt')]);
     }
     return join(dir, 'ca.crt');
   }
 
+  /** A server certificate signed by {@link testCaFile} for localhost, 127.0.0.1 and `names`: `<dir>/server.crt` and `<dir>/server.key`. */
+  public serverCertificate(dir: string, names: string[] = []): { cert: string; key: string } {
+    const ca = this.testCaFile;
+    const p = (f: string) => join(dir, f);
+    writeFileSync(p('server.ext'), `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', ...names.map(n => `DNS:${n}`)].join(',')}\n`);
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${names[0] ?? 'localhost'}`, '-keyout', p('server.key'), '-out', p('server.csr')]);
+    openssl(['x509', '-req', '-in', p('server.csr'), '-CA', ca, '-CAkey', ca.replace(/crt$/, 'key'), '-CAcreateserial',
+      '-CAserial', p('ca.srl'), '-days', '2', '-extfile', p('server.ext'), '-out', p('server.crt')]);
+    return { cert: p('server.crt'), key: p('server.key') };
+  }
+
   /**
    * A PostgreSQL server from Debian's packages on 127.0.0.1:`port` with one superuser and database, as
    * the postgres image makes them from POSTGRES_USER, POSTGRES_PASSWORD and POSTGRES_DB; with TLS on, its
-   * certificate signed by {@link databaseCaFile} for localhost, 127.0.0.1 and `serverNames`, so that
+   * certificate signed by {@link testCaFile} for localhost, 127.0.0.1 and `serverNames`, so that
    * `sslmode=require` and `verify-full` (with that CA) work.
    */
   public async startPostgres(user: string, password: string, database: string, port = 5432, serverNames: string[] = []): Promise<Process> {
@@ -152,11 +163,7 @@ export class TestHost {
     const pwfile = join(root, 'pwfile');
     writeFileSync(pwfile, password);
     const data = join(root, 'data');
-    const ca = this.databaseCaFile;
-    writeFileSync(join(root, 'server.ext'), `subjectAltName=${['DNS:localhost', 'IP:127.0.0.1', ...serverNames.map(n => `DNS:${n}`)].join(',')}\n`);
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=postgres', '-keyout', join(root, 'server.key'), '-out', join(root, 'server.csr')]);
-    openssl(['x509', '-req', '-in', join(root, 'server.csr'), '-CA', ca, '-CAkey', ca.replace(/crt$/, 'key'), '-CAcreateserial',
-      '-CAserial', join(root, 'ca.srl'), '-days', '2', '-extfile', join(root, 'server.ext'), '-out', join(root, 'server.crt')]);
+    this.serverCertificate(root, serverNames);
     const { uid, gid } = userIds('postgres');
     for (const f of [root, pwfile, join(root, 'server.key'), join(root, 'server.crt')]) chownSync(f, uid, gid);
     chmodSync(join(root, 'server.key'), 0o600);

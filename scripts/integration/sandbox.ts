@@ -232,10 +232,10 @@ export class SandboxPod {
     return (this.spec.initContainers ?? []).map((c: any) => this.runToCompletion(c.name, timeoutSeconds));
   }
 
-  /** Starts a long-running container. */
-  public start(name: string): Process {
+  /** Starts a long-running container, with `extraEnv` over its environment (what a test stands in for, e.g. a CA bundle). */
+  public start(name: string, extraEnv: Record<string, string> = {}): Process {
     const c = this.container(name);
-    const p = this.host.start(`${this.name}/${name}`, this.sandboxArgv(c, this.containerArgv(c)));
+    const p = this.host.start(`${this.name}/${name}`, this.sandboxArgv(c, this.containerArgv(c), extraEnv));
     this.processes.set(name, p);
     return p;
   }
