@@ -139,6 +139,24 @@ describe('AirflowDeployment (shared by every component)', () => {
     expect(constraint({ spreadAcrossNodes: 'DoNotSchedule' })).toBe('DoNotSchedule');
   });
 
+  test.each(EVERY_KIND)('%s: the spread counts one rollout\'s pods on the nodes they tolerate', (_, objects) => {
+    for (const d of deploymentsOf(objects())) {
+      const [c] = podSpec(d).topologySpreadConstraints;
+      // a drained (tainted) node must not count as a domain with zero pods: the replacement would stay Pending
+      expect(c.nodeTaintsPolicy).toBe('Honor');
+      // the ReplicaSet's own label: old pods of a rollout do not push new ones aside
+      expect(c.matchLabelKeys).toEqual(['pod-template-hash']);
+    }
+  });
+
+  test.each(EVERY_KIND)('%s: the cluster autoscaler may move its pods (safe-to-evict "true"), unless the pod options say otherwise', (_, objects) => {
+    for (const d of deploymentsOf(objects())) {
+      expect(d.spec.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('true');
+    }
+    const kept = render({ pod: { annotations: { 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false' } } }).deployment;
+    expect(kept.spec.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('false');
+  });
+
   test('a disruption budget is a PodDisruptionBudget with the Deployment\'s name and selector', () => {
     expect(render().objects.filter(o => o.kind === 'PodDisruptionBudget')).toEqual([]);
     const { objects, deployment } = render({ disruptionBudget: { maxUnavailable: 1 } });

@@ -396,7 +396,7 @@ describe('docs/getting-started.md', () => {
     const spread = prod.filter(o => o.kind === 'Deployment' && podSpec(o).topologySpreadConstraints?.some((c: any) => c.whenUnsatisfiable === 'DoNotSchedule'));
     for (const o of spread) {
       expect(podSpec(o).topologySpreadConstraints).toEqual([expect.objectContaining({ topologyKey: 'kubernetes.io/hostname', maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule' })]);
-      expect(podSpec(o).topologySpreadConstraints[0].nodeTaintsPolicy).toBeUndefined(); // counts tainted nodes
+      expect(podSpec(o).topologySpreadConstraints[0]).toEqual(expect.objectContaining({ nodeTaintsPolicy: 'Honor', matchLabelKeys: ['pod-template-hash'] }));
       expect(prod.find(p => p.kind === 'PodDisruptionBudget' && p.metadata.name === o.metadata.name)?.spec.maxUnavailable).toBe(1);
     }
     // the api-server's rolling update: Kubernetes' default strategy, whose maxSurge of 25 % rounds up to one pod
@@ -406,8 +406,18 @@ describe('docs/getting-started.md', () => {
     const stated = Object.fromEntries([...START.matchAll(/\b(scheduler|api-server|triggerer|PgBouncer) \((\d+)/g)].map(m => [`airflow-${m[1].toLowerCase()}`, Number(m[2])]));
     expect(stated).toEqual(Object.fromEntries(spread.map(o => [o.metadata.name, o.spec.replicas])));
     const most = Math.max(...spread.map(o => o.spec.replicas));
-    expect(FLAT).toContain(`**prod needs at least ${most} schedulable nodes.**`);
+    expect(FLAT).toContain(`**prod wants at least ${most} schedulable nodes.**`);
+    expect(FLAT).toContain('`nodeTaintsPolicy: Honor` and `matchLabelKeys: [pod-template-hash]`');
     expect(TIER_OBJECTS.staging.some(o => o.kind === 'Deployment' && podSpec(o).topologySpreadConstraints?.some((c: any) => c.whenUnsatisfiable === 'DoNotSchedule'))).toBe(false);
+  });
+
+  test('the cluster autoscaler annotation it states is on every long-running component and every task pod', () => {
+    const SAFE = 'cluster-autoscaler.kubernetes.io/safe-to-evict';
+    expect(FLAT).toContain(`Pods carry \`${SAFE}\`: \`"true"\` on the long-running components`);
+    for (const t of Object.keys(TIER_OBJECTS)) {
+      for (const o of TIER_OBJECTS[t].filter(x => x.kind === 'Deployment')) expect([t, o.metadata.name, o.spec.template.metadata.annotations[SAFE]]).toEqual([t, o.metadata.name, 'true']);
+      expect(TIER_MANIFESTS[t].find(m => m.embeddedIn)!.object.metadata.annotations[SAFE]).toBe('false');
+    }
   });
 
   test('the Pod Security labels it states are the Namespaces\'', () => {

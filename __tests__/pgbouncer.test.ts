@@ -269,7 +269,9 @@ describe('replicas and PodDisruptionBudget', () => {
     expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: deployment.spec.selector });
     expect(spec.topologySpreadConstraints).toEqual([{
       maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: deployment.spec.selector,
+      matchLabelKeys: ['pod-template-hash'], nodeTaintsPolicy: 'Honor',
     }]);
+    expect(deployment.spec.template.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('true');
   });
 
   test('a budget given is used as given', () => {

@@ -138,6 +138,12 @@ describe('TaskPodTemplate', () => {
     expect(render({ props: { image: 'apache/airflow:3.3.1' } }).template.checksum).not.toBe(template.checksum);
   });
 
+  test('asks the cluster autoscaler to keep a node while a task runs on it (safe-to-evict "false"), unless the pod options say otherwise', () => {
+    expect(render().pod.metadata.annotations).toEqual({ 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false' });
+    const moved = render({ props: { pod: { annotations: { 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true' } } } }).pod;
+    expect(moved.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('true');
+  });
+
   test('honours image and extra env, and uses the instance name', () => {
     const { base, objects } = render({ props: { image: 'apache/airflow:3.3.1', env: [{ name: 'TEAM', value: 'a' }] }, config: { instanceName: 'team-a' } });
     expect(base.image).toBe('apache/airflow:3.3.1');

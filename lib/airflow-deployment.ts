@@ -5,10 +5,10 @@ import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAI
 import { checkDisruptionBudget, DisruptionBudget, podDisruptionBudget } from './disruption-budget';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
-import { applyPodOptions, PodOptions } from './pod-options';
+import { applyPodOptions, NodeSpreading, PodOptions, SAFE_TO_EVICT, spreadOverNodes } from './pod-options';
 import { AirflowComponentName } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
-import { check, checkWholeNumber } from './validation';
+import { checkWholeNumber } from './validation';
 
 
 /** Properties every Airflow Deployment shares. */
@@ -26,11 +26,11 @@ export interface AirflowDeploymentProps {
   /** Extra environment variables of the main container; names unique, none that the library sets. @default [] */
   readonly env?: k8s.EnvVar[];
   /**
-   * Spread the pods over nodes (`topologySpreadConstraints` on `kubernetes.io/hostname`, maxSkew 1):
-   * 'DoNotSchedule' keeps a second pod off a node that already runs one (high availability);
-   * 'ScheduleAnyway' prefers it. @default 'ScheduleAnyway'
+   * Spread the pods over nodes (`topologySpreadConstraints` on `kubernetes.io/hostname`, maxSkew 1, counting
+   * the pods of one rollout on the nodes they tolerate; see spreadOverNodes): 'DoNotSchedule' keeps a second pod
+   * off a node that already runs one (high availability); 'ScheduleAnyway' prefers it. @default 'ScheduleAnyway'
    */
-  readonly spreadAcrossNodes?: 'DoNotSchedule' | 'ScheduleAnyway';
+  readonly spreadAcrossNodes?: NodeSpreading;
   /** A PodDisruptionBudget for the pods. @default none */
   readonly disruptionBudget?: DisruptionBudget;
   /** Scheduling, pull secrets, metadata, sidecars and extra volumes of the pods (see PodOptions). @default none */
@@ -87,8 +87,6 @@ export abstract class AirflowDeployment extends Construct {
     this.name = names.name(spec.component);
     this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
     const image = this.image = config.airflowImage(this, 'image', props.image);
-    const spread = props.spreadAcrossNodes ?? 'ScheduleAnyway';
-    check(['DoNotSchedule', 'ScheduleAnyway'].includes(spread), this, 'spreadAcrossNodes', spread, '"DoNotSchedule" or "ScheduleAnyway"');
     const podSpec = airflowPodSpec(this, {
       ...spec,
       config,
@@ -103,7 +101,8 @@ export abstract class AirflowDeployment extends Construct {
       ],
     });
     const selector = names.selector(spec.component);
-    const annotations: Record<string, string> = { 'checksum/airflow-config': config.checksum };
+    const spread = spreadOverNodes(this, 'spreadAcrossNodes', props.spreadAcrossNodes ?? 'ScheduleAnyway', selector);
+    const annotations: Record<string, string> = { [SAFE_TO_EVICT]: 'true', 'checksum/airflow-config': config.checksum };
     if (spec.gitSync) annotations['checksum/git-sync'] = spec.gitSync.sync.checksum;
     for (const [name, sum] of Object.entries(spec.checksums ?? {})) annotations[`checksum/${name}`] = sum;
 
@@ -112,12 +111,7 @@ export abstract class AirflowDeployment extends Construct {
       annotations,
       spec: {
         ...podSpec,
-        topologySpreadConstraints: [{
-          maxSkew: 1,
-          topologyKey: 'kubernetes.io/hostname',
-          whenUnsatisfiable: spread,
-          labelSelector: { matchLabels: selector },
-        }],
+        topologySpreadConstraints: [spread],
       },
     }, spec.component, props.pod);
     this.deployment = new k8s.KubeDeployment(this, 'Resource', {

@@ -9,7 +9,7 @@ import { checkKnownProps } from './known-props';
 import { AirflowComponentName, AirflowNames } from './names';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
-import { podTemplateSpec, PodOptions } from './pod-options';
+import { NodeSpreading, podTemplateSpec, PodOptions, SAFE_TO_EVICT, spreadOverNodes } from './pod-options';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkDnsLabel, checkImage, checkWholeNumber } from './validation';
 
@@ -130,10 +130,11 @@ export interface PgBouncerProps {
    */
   readonly disruptionBudget?: DisruptionBudget;
   /**
-   * Spread the pods over nodes (`topologySpreadConstraints` on `kubernetes.io/hostname`, maxSkew 1):
-   * 'DoNotSchedule' keeps a second pod off a node that already runs one; 'ScheduleAnyway' prefers it. @default 'ScheduleAnyway'
+   * Spread the pods over nodes (`topologySpreadConstraints` on `kubernetes.io/hostname`, maxSkew 1, counting
+   * the pods of one rollout on the nodes they tolerate; see spreadOverNodes): 'DoNotSchedule' keeps a second pod
+   * off a node that already runs one; 'ScheduleAnyway' prefers it. @default 'ScheduleAnyway'
    */
-  readonly spreadAcrossNodes?: 'DoNotSchedule' | 'ScheduleAnyway';
+  readonly spreadAcrossNodes?: NodeSpreading;
   /** @default requests 50m CPU / 64Mi, limit 128Mi (PgBouncer needs a few kB per connection) */
   readonly resources?: ContainerResourcesProps;
   /**
@@ -226,8 +227,6 @@ export class PgBouncer extends Construct {
     check(Number.isInteger(poolSize) && poolSize >= 1 && poolSize <= maxClientConn, this, 'metadataPoolSize', poolSize,
       `a whole number from 1 to maxClientConn (${maxClientConn})`);
     const replicas = this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
-    const spread = props.spreadAcrossNodes ?? 'ScheduleAnyway';
-    check(['DoNotSchedule', 'ScheduleAnyway'].includes(spread), this, 'spreadAcrossNodes', spread, '"DoNotSchedule" or "ScheduleAnyway"');
     const budget = checkDisruptionBudget(this, props.disruptionBudget ?? (replicas > 1 ? { maxUnavailable: 1 } : undefined), replicas);
     const resources = renderResources(this, 'resources', props.resources, { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '128Mi' } });
     const clients = props.clients ?? PGBOUNCER_CLIENTS;
@@ -263,6 +262,7 @@ export class PgBouncer extends Construct {
 
     const labels = names.labels('pgbouncer', image);
     const selector = names.selector('pgbouncer');
+    const spread = spreadOverNodes(this, 'spreadAcrossNodes', props.spreadAcrossNodes ?? 'ScheduleAnyway', selector);
     this.configMap = new k8s.KubeConfigMap(this, 'Config', {
       metadata: { name: this.name, labels },
       data: { 'pgbouncer.ini': this.ini },
@@ -277,7 +277,7 @@ export class PgBouncer extends Construct {
         selector: { matchLabels: selector },
         strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
         template: podTemplateSpec(this, props.pod, 'pgbouncer', {
-          metadata: { labels, annotations: { 'checksum/pgbouncer-config': this.checksum } },
+          metadata: { labels, annotations: { [SAFE_TO_EVICT]: 'true', 'checksum/pgbouncer-config': this.checksum } },
           spec: {
             automountServiceAccountToken: false,
             enableServiceLinks: false,
@@ -306,12 +306,7 @@ export class PgBouncer extends Construct {
               { name: 'userlist', secret: { secretName: userlist.secretName, items: [{ key: userlist.key, path: 'userlist.txt', mode: 0o440 }] } },
               ...(serverCa ? [caCertificateVolume('server-ca', serverCa)] : []),
             ],
-            topologySpreadConstraints: [{
-              maxSkew: 1,
-              topologyKey: 'kubernetes.io/hostname',
-              whenUnsatisfiable: spread,
-              labelSelector: { matchLabels: selector },
-            }],
+            topologySpreadConstraints: [spread],
           },
         }),
       },

@@ -54,6 +54,42 @@ export interface PodOptions {
   readonly terminationGracePeriodSeconds?: number;
 }
 
+/**
+ * The cluster autoscaler's pod annotation: `"true"` on the replicated components (their emptyDir volumes would
+ * otherwise keep a node from being scaled down), `"false"` on task pods (scaling a node down would kill a running
+ * task). `PodOptions.annotations` can override it.
+ * @see https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/FAQ.md#what-types-of-pods-can-prevent-ca-from-removing-a-node
+ */
+export const SAFE_TO_EVICT = 'cluster-autoscaler.kubernetes.io/safe-to-evict';
+
+/**
+ * How a component's replicas spread over nodes: 'DoNotSchedule' keeps a second pod off a node that already runs one
+ * (high availability), 'ScheduleAnyway' prefers it.
+ */
+export type NodeSpreading = 'DoNotSchedule' | 'ScheduleAnyway';
+
+/**
+ * The library's spread of a Deployment's pods over nodes (`kubernetes.io/hostname`, maxSkew 1), counting only
+ * - pods of the same ReplicaSet (`matchLabelKeys: [pod-template-hash]`): during a rollout the new pods spread among
+ *   themselves, the old ones going away do not push them aside;
+ * - nodes whose taints the pod tolerates (`nodeTaintsPolicy: Honor`): a cordoned or drained node
+ *   (`node.kubernetes.io/unschedulable`) or one tainted for other workloads is not a domain with zero pods that
+ *   would leave a 'DoNotSchedule' replacement Pending while the node is drained.
+ * @throws AirflowValidationError at `property` for a value other than 'DoNotSchedule' or 'ScheduleAnyway'.
+ * @see https://kubernetes.io/docs/concepts/scheduling-eviction/topology-spread-constraints/
+ */
+export function spreadOverNodes(scope: IConstruct, property: string, when: NodeSpreading, selector: Record<string, string>): k8s.TopologySpreadConstraint {
+  check(['DoNotSchedule', 'ScheduleAnyway'].includes(when), scope, property, when, '"DoNotSchedule" or "ScheduleAnyway"');
+  return {
+    maxSkew: 1,
+    topologyKey: 'kubernetes.io/hostname',
+    whenUnsatisfiable: when,
+    labelSelector: { matchLabels: selector },
+    matchLabelKeys: ['pod-template-hash'],
+    nodeTaintsPolicy: 'Honor',
+  };
+}
+
 const FIELDS: readonly (keyof PodOptions)[] = ['nodeSelector', 'tolerations', 'affinity', 'topologySpreadConstraints', 'priorityClassName',
   'annotations', 'labels', 'imagePullSecrets', 'volumes', 'volumeMounts', 'containers', 'initContainers', 'envFrom', 'terminationGracePeriodSeconds'];
 

@@ -6,7 +6,7 @@ import { AirflowConfig, checkConfig } from './airflow-config';
 import { airflowPodSpec, checkExtraEnv, reservedEnv } from './airflow-pod';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
-import { annotationsOf, applyPodOptions, PodOptions } from './pod-options';
+import { annotationsOf, applyPodOptions, PodOptions, SAFE_TO_EVICT } from './pod-options';
 import { POD_TEMPLATE_DIR, POD_TEMPLATE_FILE_NAME } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
 import { checkDnsSubdomain } from './validation';
@@ -95,7 +95,8 @@ export class TaskPodTemplate extends Construct {
       restartPolicy: 'Never',
       sharedLogs: true,
     });
-    const pod = applyPodOptions(this, 'pod', { labels: names.labels('worker', image), spec }, 'base', props.pod, true);
+    // the cluster autoscaler leaves a node alone while a task runs on it (a scale-down would kill the task)
+    const pod = applyPodOptions(this, 'pod', { labels: names.labels('worker', image), annotations: { [SAFE_TO_EVICT]: 'false' }, spec }, 'base', props.pod, true);
     this.pod = {
       apiVersion: 'v1',
       kind: 'Pod',
