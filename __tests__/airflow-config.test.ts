@@ -308,7 +308,7 @@ describe('JWT signing', () => {
     expect(holders(o)).toEqual({
       AIRFLOW__API_AUTH__JWT_PRIVATE_KEY_PATH: ['scheduler/scheduler', 'api-server/api-server'],
       AIRFLOW__API_AUTH__JWT_KID: ['scheduler/scheduler', 'api-server/api-server'],
-      [JWT_SIGNING_KEY_FILE.replace(/\/[^/]+$/, '')]: ['scheduler/scheduler', 'api-server/api-server'],
+      [JWT_SIGNING_KEY_FILE]: ['scheduler/scheduler', 'api-server/api-server'],
       AIRFLOW__API_AUTH__TRUSTED_JWKS_URL: ['api-server/api-server'],
       [JWT_PUBLIC_KEYS_FILE.replace(/\/[^/]+$/, '')]: ['api-server/api-server'],
     });
@@ -324,6 +324,15 @@ describe('JWT signing', () => {
       expect(volume.secret.items).toEqual([expect.objectContaining({ key, path: file.split('/').pop() })]);
     }
     expect(JSON.stringify(o)).not.toMatch(/JWT_SECRET|jwt-secret/);
+  });
+
+  test('keyPair: the signing key is fixed for the container\'s life like its id (subPath: the kubelet does not update it), the public keys are not', () => {
+    for (const d of objects('keyPair').filter(x => x.kind === 'Deployment' && ['airflow-scheduler', 'airflow-api-server'].includes(x.metadata.name))) {
+      const main = podSpec(d).containers[0];
+      expect(mountAt(main, JWT_SIGNING_KEY_FILE)).toEqual(expect.objectContaining({ mountPath: JWT_SIGNING_KEY_FILE, subPath: JWT_SIGNING_KEY_FILE.split('/').pop() }));
+      expect(envOf(main).AIRFLOW__API_AUTH__JWT_KID.secret).toBeDefined(); // from the Secret at container start
+      if (d.metadata.name === 'airflow-api-server') expect(mountAt(main, JWT_PUBLIC_KEYS_FILE).subPath).toBeUndefined();
+    }
   });
 
   test('the options it sets cannot be set beside it', () => {

@@ -179,7 +179,7 @@ export interface AirflowConfigProps {
   readonly remoteLogging?: RemoteLogging;
   /**
    * Verified TLS to the database `secrets.sqlAlchemyConn` names (see DatabaseTls): every container that gets that URL
-   * also gets `PGSSLMODE`, `PGSSLROOTCERT` and the CA. Not for a URL to PgBouncer (Airflow's Airflow sets it on the
+   * also gets `PGSSLMODE`, `PGSSLROOTCERT` and the CA. Not for a URL to PgBouncer (the Airflow construct sets it on the
    * migrations' direct connection and PgBouncer's server side instead). @default none: TLS as the URL says
    */
   readonly databaseTls?: DatabaseTls;
@@ -414,16 +414,24 @@ export class AirflowConfig extends Construct {
     return env;
   }
 
-  /** The Secret volumes and mounts that `uses` need: with `jwtSigning: 'keyPair'`, the signing key and the public keys' files. */
+  /**
+   * The Secret volumes and mounts that `uses` need: with `jwtSigning: 'keyPair'`, the signing key and the public keys'
+   * files. The signing key is mounted by `subPath`, which the kubelet never updates: Airflow re-reads the key file for
+   * every token while `[api_auth] jwt_kid` comes from an environment variable fixed at start, so a key updated in place
+   * would sign under the old key's id (tokens no api-server accepts) until the pod restarts.
+   * @see https://kubernetes.io/docs/concepts/configuration/secret/#using-secrets-as-files-from-a-pod (subPath: no updates)
+   */
   public secretFiles(uses: AirflowSecretUse[]): { volumes: k8s.Volume[]; mounts: k8s.VolumeMount[] } {
     if (this.jwtSigning !== 'keyPair') return { volumes: [], mounts: [] };
     const files = [
-      ...uses.includes('jwtSecret') ? [{ name: 'jwt-signing-key', ref: this.secrets.jwtSigningKey, file: JWT_SIGNING_KEY_FILE, mode: 0o440 }] : [],
-      ...uses.includes('jwtPublicKeys') ? [{ name: 'jwt-public-keys', ref: this.secrets.jwtPublicKeys, file: JWT_PUBLIC_KEYS_FILE, mode: 0o444 }] : [],
+      ...uses.includes('jwtSecret') ? [{ name: 'jwt-signing-key', ref: this.secrets.jwtSigningKey, file: JWT_SIGNING_KEY_FILE, mode: 0o440, fixed: true }] : [],
+      ...uses.includes('jwtPublicKeys') ? [{ name: 'jwt-public-keys', ref: this.secrets.jwtPublicKeys, file: JWT_PUBLIC_KEYS_FILE, mode: 0o444, fixed: false }] : [],
     ];
+    const base = (file: string) => file.split('/').pop()!;
     return {
-      volumes: files.map(f => ({ name: f.name, secret: { secretName: f.ref.secretName, items: [{ key: f.ref.key, path: f.file.split('/').pop()!, mode: f.mode }] } })),
-      mounts: files.map(f => ({ name: f.name, mountPath: f.file.replace(/\/[^/]+$/, ''), readOnly: true })),
+      volumes: files.map(f => ({ name: f.name, secret: { secretName: f.ref.secretName, items: [{ key: f.ref.key, path: base(f.file), mode: f.mode }] } })),
+      mounts: files.map(f => f.fixed ? { name: f.name, mountPath: f.file, subPath: base(f.file), readOnly: true }
+        : { name: f.name, mountPath: f.file.slice(0, -base(f.file).length - 1), readOnly: true }),
     };
   }
 
