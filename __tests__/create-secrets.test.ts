@@ -39,7 +39,7 @@ function run(env: string, extra: Record<string, string> = {}): Run {
   const log = join(dir, 'log');
   writeFileSync(log, '');
   const r = spawnSync('bash', [SCRIPT, env], {
-    env: { PATH: `${dir}:${process.env.PATH}`, FAKE_LOG: log, FAKE_EXISTING: '', ...extra },
+    env: { PATH: `${dir}:${extra.EXTRA_PATH ? `${extra.EXTRA_PATH}:` : ''}${process.env.PATH}`, FAKE_LOG: log, FAKE_EXISTING: '', ...extra },
     encoding: 'utf8',
   });
   const lines = readFileSync(log, 'utf8').split('\n');
@@ -123,10 +123,11 @@ test('dev: the connection URL reaches the in-cluster PostgreSQL with its passwor
     .toBe(`postgresql+psycopg2://airflow:${password}@airflow-postgresql.airflow-dev:5432/airflow`);
 });
 
-test('prod needs the managed database URL and the identity provider\'s client secret, and says so', () => {
-  const r = run('prod');
-  expect(r.status).not.toBe(0);
-  expect(r.stderr).toMatch(/AIRFLOW_DATABASE_URL/);
+test('prod needs the managed database URL and the identity provider\'s client secret, and says so before creating anything', () => {
+  const noUrl = run('prod', { AIRFLOW_OIDC_CLIENT_SECRET: DB_URL.AIRFLOW_OIDC_CLIENT_SECRET });
+  expect(noUrl.status).not.toBe(0);
+  expect(noUrl.stderr).toMatch(/AIRFLOW_DATABASE_URL/);
+  expect(noUrl.secrets).toEqual({});
   const noIdp = run('prod', { AIRFLOW_DATABASE_URL: DB_URL.AIRFLOW_DATABASE_URL });
   expect(noIdp.status).not.toBe(0);
   expect(noIdp.stderr).toMatch(/AIRFLOW_OIDC_CLIENT_SECRET/);
@@ -134,6 +135,20 @@ test('prod needs the managed database URL and the identity provider\'s client se
   const ok = run('prod', DB_URL);
   expect(ok.secrets['airflow-database'].connection).toBe(DB_URL.AIRFLOW_DATABASE_URL);
   expect(ok.secrets['airflow-oidc']['client-secret']).toBe(DB_URL.AIRFLOW_OIDC_CLIENT_SECRET);
+  // with Secret airflow-oidc there already, its client secret is not asked for
+  const idpThere = run('prod', { AIRFLOW_DATABASE_URL: DB_URL.AIRFLOW_DATABASE_URL, FAKE_EXISTING: 'airflow-oidc' });
+  expect({ status: idpThere.status, stderr: idpThere.stderr }).toEqual({ status: 0, stderr: '' });
+  expect(Object.keys(idpThere.secrets).sort()).toEqual(['airflow-database', 'airflow-pgbouncer', 'airflow-secrets']);
+});
+
+test('dev and staging make no JWT key pair: they run without openssl, which prod needs for it', () => {
+  const dir = tempDir('no-openssl-');
+  writeFileSync(join(dir, 'openssl'), '#!/bin/sh\necho "openssl: not here" >&2; exit 127\n');
+  chmodSync(join(dir, 'openssl'), 0o755);
+  // the fake kubectl's folder comes first on PATH, then this one
+  const withoutOpenssl = (tier: string, extra: Record<string, string> = {}) => run(tier, { ...extra, EXTRA_PATH: dir });
+  for (const tier of ['dev', 'staging']) expect({ tier, status: withoutOpenssl(tier).status }).toEqual({ tier, status: 0 });
+  expect(withoutOpenssl('prod', DB_URL).status).not.toBe(0);
 });
 
 test('staging: the components reach PgBouncer, the migrations PostgreSQL, PgBouncer logs in with the same password', () => {

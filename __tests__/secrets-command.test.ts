@@ -139,6 +139,25 @@ test('prod: nothing is written until the URL of your own database exists; then t
     'airflow-prod/airflow-oidc': { 'client-secret': 'x' }, 'airflow-prod/airflow-secrets': existing } });
   expect(partial.stderr).toBe('');
   expect(JSON.parse(partial.secrets['airflow-prod/airflow-secrets']['jwt-public-keys'])).toEqual({ keys: [publicJwk(existing['jwt-signing-key'], 'k-existing')] });
+  // an existing key set names the key in use: a new key or id beside it would sign tokens it refuses, so they are yours
+  const setOnly = run([dist('prod')], { namespaces: ['airflow-prod'], secrets: { 'airflow-prod/airflow-database': { connection: url },
+    'airflow-prod/airflow-oidc': { 'client-secret': 'x' }, 'airflow-prod/airflow-secrets': { 'jwt-public-keys': jwt['jwt-public-keys'] } } });
+  expect(setOnly.status).toBe(1);
+  expect(setOnly.stderr).toContain('airflow-prod/airflow-secrets: jwt-signing-key is yours to provide: a JWT signing key: Ed25519, PEM (PKCS #8); beside an existing public key set, the private key of a key in it');
+  expect(setOnly.stderr).toContain('airflow-prod/airflow-secrets: jwt-key-id is yours to provide');
+  expect(setOnly.secrets['airflow-prod/airflow-secrets']).toEqual({ 'jwt-public-keys': jwt['jwt-public-keys'] });
+});
+
+test('two installations in one namespace get a key pair each, each key set holding its own signing key', () => {
+  const chart = new Chart(Testing.app(), 'two', { namespace: 'data-platform', disableResourceNameHashes: true });
+  for (const instanceName of ['team-a', 'team-b']) new Airflow(chart, instanceName, { instanceName, jwtSigning: 'keyPair' });
+  const file = join(tempDir('two-'), 'two.yaml');
+  writeFileSync(file, Testing.synth(chart).map(o => JSON.stringify(o)).join('\n---\n'));
+  const r = run([file]);
+  expect(r.stderr).toBe('');
+  const pairs = ['team-a', 'team-b'].map(i => r.secrets[`data-platform/${i}-secrets`]);
+  for (const p of pairs) expect(JSON.parse(p['jwt-public-keys'])).toEqual({ keys: [publicJwk(p['jwt-signing-key'], p['jwt-key-id'])] });
+  expect(pairs[0]['jwt-signing-key']).not.toBe(pairs[1]['jwt-signing-key']);
 });
 
 test('a chart of one\'s own: other instance name and namespace, the Secrets its YAML names', () => {

@@ -3,8 +3,8 @@
 #
 #   scripts/create-secrets.sh dev|staging|prod
 #
-# Needs bash, coreutils, openssl and kubectl (no Python). Values are generated here from /dev/urandom and
-# handed to kubectl through file descriptors, so they never appear in a command line, a file or git.
+# Needs bash, coreutils, kubectl and, for prod's JWT key pair, openssl (no Python). Values are generated here from
+# /dev/urandom and handed to kubectl through file descriptors, so they never appear in a command line, a file or git.
 # A Secret that already exists is left alone: re-running never rotates a key (a new fernet key would
 # make every stored connection unreadable).
 #
@@ -34,18 +34,17 @@ hex() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
 exists() { kubectl -n "$ns" get secret "$1" >/dev/null 2>&1; }
 
-# A JWT key pair: an Ed25519 private key (PEM), its id, and the JSON Web Key Set with its public key (RFC 8037: the
-# raw 32-byte key, base64url, is the last 32 bytes of its DER form). Kept in shell variables only.
-jwt_key="$(openssl genpkey -algorithm ed25519)"
-jwt_kid="k$(date -u +%Y%m%d)-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-jwt_x="$(printf '%s\n' "$jwt_key" | openssl pkey -pubout -outform DER | tail -c 32 | base64 | tr '+/' '-_' | tr -d '=\n')"
-jwks() { printf '{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "%s", "kid": "%s", "alg": "EdDSA", "use": "sig"}]}' "$jwt_x" "$jwt_kid"; }
-
 # Extra --from-file arguments are passed on; process substitutions must be expanded on this call.
 # dev and staging: a shared JWT secret and SimpleAuthManager's admin password; prod (FAB auth manager, JWT key pair):
-# the key pair.
+# the key pair, made here and kept in shell variables only: an Ed25519 private key (PEM), its id, and the JSON Web
+# Key Set with its public key (RFC 8037: the raw 32-byte key, base64url, is the last 32 bytes of its DER form).
 create_airflow_secrets() {
   if [ "$env" = prod ]; then
+    local jwt_key jwt_kid jwt_x
+    jwt_key="$(openssl genpkey -algorithm ed25519)"
+    jwt_kid="k$(date -u +%Y%m%d)-$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    jwt_x="$(printf '%s\n' "$jwt_key" | openssl pkey -pubout -outform DER | tail -c 32 | base64 | tr '+/' '-_' | tr -d '=\n')"
+    jwks() { printf '{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "%s", "kid": "%s", "alg": "EdDSA", "use": "sig"}]}' "$jwt_x" "$jwt_kid"; }
     kubectl -n "$ns" create secret generic airflow-secrets \
       --from-file=fernet-key=<(fernet_key) \
       --from-file=api-secret-key=<(hex) \
@@ -75,12 +74,18 @@ pgbouncer_userlist() { printf '"%s" "%s"\n' "$1" "$2"; } # PgBouncer's auth_file
 
 db_user="airflow"; db_name="airflow"; db_password=""; url_password="" # url_password: as written in a URL
 if [ "$env" = prod ]; then
-  if exists airflow-database && exists airflow-pgbouncer && exists airflow-secrets && exists airflow-oidc; then
-    for name in airflow-database airflow-pgbouncer airflow-secrets airflow-oidc; do echo "secret/$name exists in $ns: left as it is"; done
+  # each variable is needed only while a Secret made from it is missing; all are checked before anything is created
+  oidc() {
+    if exists airflow-oidc; then echo "secret/airflow-oidc exists in $ns: left as it is"
+    else kubectl -n "$ns" create secret generic airflow-oidc --from-file=client-secret=<(printf '%s' "$AIRFLOW_OIDC_CLIENT_SECRET"); fi
+  }
+  exists airflow-oidc || : "${AIRFLOW_OIDC_CLIENT_SECRET:?prod logs users in through your identity provider: set AIRFLOW_OIDC_CLIENT_SECRET to the secret of its client for Airflow (README, Deploy an environment)}"
+  if exists airflow-database && exists airflow-pgbouncer && exists airflow-secrets; then
+    for name in airflow-database airflow-pgbouncer airflow-secrets; do echo "secret/$name exists in $ns: left as it is"; done
+    oidc
     exit 0
   fi
   : "${AIRFLOW_DATABASE_URL:?prod uses your managed PostgreSQL: set AIRFLOW_DATABASE_URL=postgresql+psycopg2://USER:PASSWORD@HOST:5432/DB}"
-  : "${AIRFLOW_OIDC_CLIENT_SECRET:?prod logs users in through your identity provider: set AIRFLOW_OIDC_CLIENT_SECRET to the secret of its client for Airflow (README, Deploy an environment)}"
   # prod verifies TLS through libpq's PGSSLMODE=verify-full and PGSSLROOTCERT (lib/environments.ts, externalDatabase.tls):
   # an sslmode (or asyncpg's ssl) in the URL would win over them and could turn the verification off
   if [[ "$AIRFLOW_DATABASE_URL" =~ [?\&](sslmode|ssl|sslrootcert)= ]]; then
@@ -106,11 +111,7 @@ if [ "$env" = prod ]; then
     kubectl -n "$ns" create secret generic airflow-database \
       --from-file=connection=<(printf '%s' "$AIRFLOW_DATABASE_URL")
   fi
-  if exists airflow-oidc; then
-    echo "secret/airflow-oidc exists in $ns: left as it is"
-  else
-    kubectl -n "$ns" create secret generic airflow-oidc --from-file=client-secret=<(printf '%s' "$AIRFLOW_OIDC_CLIENT_SECRET")
-  fi
+  oidc
 else
   if exists airflow-postgresql; then
     echo "secret/airflow-postgresql exists in $ns: left as it is"

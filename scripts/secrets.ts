@@ -14,7 +14,8 @@
 //   a file userlist.txt (PgBouncer's auth_file) "<user>" "<the database password>"
 //   a file private.pem, AIRFLOW__API_AUTH__JWT_KID, a file jwks.json
 //                                              a JWT key pair (jwtSigning: 'keyPair'): an Ed25519 private key, its
-//                                              id, and the JSON Web Key Set of its public key under that id
+//                                              id, and the JSON Web Key Set of its public key under that id (a new
+//                                              key only while no key set exists: one that does names the key in use)
 // With a database outside the cluster, the URL the migrations use must exist first; the PgBouncer URL and
 // userlist are built from it. Whatever cannot be generated (that URL, Git credentials, cloud connections) is
 // listed, and nothing is written until it exists.
@@ -59,7 +60,12 @@ interface PgBouncer { readonly host: string; readonly port: number; readonly ali
 interface Context {
   /** Values of keys, existing (from the cluster) or chosen in this run: `namespace/secret/key`. */
   readonly values: Map<string, string>;
+  /** The keys that existed before this run (`namespace/secret/key`). */
+  readonly existing: ReadonlyMap<string, string>;
 }
+
+/** The keys of one JWT key pair, as the pod that signs and verifies (the api-server) reads them together. */
+interface JwtKeys { signingKey?: KeyNeed; keyId?: KeyNeed; publicKeys?: KeyNeed }
 
 /** The file names the JWT key pair's Secret keys are mounted as (lib/airflow-config.ts, JWT_SIGNING_KEY_FILE and JWT_PUBLIC_KEYS_FILE). */
 const JWT_FILES = { signingKey: 'private.pem', publicKeys: 'jwks.json' };
@@ -110,8 +116,8 @@ export function planSecrets(manifests: Manifest[]): KeyNeed[] {
     return n;
   };
 
-  // the JWT key pair's keys per namespace: the public key set is made from the signing key and its id
-  const jwt = new Map<string, { signingKey?: KeyNeed; keyId?: KeyNeed }>();
+  // the JWT key pairs, one per pod that reads a signing key and a public key set (the api-server of an installation)
+  const jwtPairs: JwtKeys[] = [];
 
   // the databases and PgBouncers per namespace
   const databases = new Map<string, Database>();
@@ -145,6 +151,7 @@ export function planSecrets(manifests: Manifest[]): KeyNeed[] {
   for (const { spec, object: o, namespace } of pods) {
     const owner = `${o.kind}/${o.metadata.name}`;
     const refs = podReferences(spec);
+    const jwt: JwtKeys = {};
     for (const r of refs.filter(x => x.kind === 'Secret')) {
       const n = need(namespace, r.name, r.key ?? '*', `${owner} ${r.via}`, r.optional);
       if (r.env === 'AIRFLOW__CORE__FERNET_KEY') {
@@ -164,21 +171,14 @@ export function planSecrets(manifests: Manifest[]): KeyNeed[] {
         n.format = `JSON {"<user>": "<password>"} for each of [core] simple_auth_manager_users (${users.join(', ')}); passwords 32 random bytes as hex`;
         n.build = () => JSON.stringify(Object.fromEntries(users.map(u => [u, hex()])));
       } else if (r.path === JWT_FILES.signingKey) {
-        n.format = 'a JWT signing key: Ed25519, PEM (PKCS #8)';
-        n.build = () => generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-        jwt.set(namespace, { ...jwt.get(namespace), signingKey: n });
+        n.format = 'a JWT signing key: Ed25519, PEM (PKCS #8); beside an existing public key set, the private key of a key in it';
+        jwt.signingKey = n;
       } else if (r.env === 'AIRFLOW__API_AUTH__JWT_KID') {
         n.format = "the signing key's id (kid) in the JSON Web Key Set";
-        n.build = () => `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(4).toString('hex')}`;
-        jwt.set(namespace, { ...jwt.get(namespace), keyId: n });
+        jwt.keyId = n;
       } else if (r.path === JWT_FILES.publicKeys) {
         n.format = 'a JSON Web Key Set {"keys": [...]} with the public key of the signing key, under its id';
-        n.build = ctx => {
-          const { signingKey, keyId } = jwt.get(namespace) ?? {};
-          const pem = signingKey && ctx.values.get(ref(namespace, signingKey.secret, signingKey.key));
-          const kid = keyId && ctx.values.get(ref(namespace, keyId.secret, keyId.key));
-          return pem && kid ? JSON.stringify({ keys: [publicJwk(pem, kid)] }) : undefined;
-        };
+        jwt.publicKeys = n;
       } else if (r.path === 'userlist.txt' && pgbouncers.has(namespace)) {
         n.format = `PgBouncer's auth_file: "<user>" "<the database password>"`;
         n.build = ctx => {
@@ -187,7 +187,9 @@ export function planSecrets(manifests: Manifest[]): KeyNeed[] {
         };
       }
     }
+    if (jwt.signingKey && jwt.publicKeys) jwtPairs.push(jwt);
   }
+  for (const pair of jwtPairs) buildJwtKeys(pair);
   return [...needs.values()].sort((a, b) => ref(a.namespace, a.secret, a.key).localeCompare(ref(b.namespace, b.secret, b.key)));
 
   function databasePassword(ctx: Context, namespace: string): string | undefined {
@@ -210,9 +212,26 @@ export function planSecrets(manifests: Manifest[]): KeyNeed[] {
   }
 }
 
+/**
+ * Makes one JWT key pair's missing keys agree: a new signing key and id only while no public key set exists (an
+ * existing set names the key in use: a new key beside it would sign tokens the api-server refuses, so its key and
+ * id are yours to provide), and the set from the signing key and its id, existing or new.
+ */
+function buildJwtKeys({ signingKey, keyId, publicKeys }: JwtKeys): void {
+  const id = (n: KeyNeed) => ref(n.namespace, n.secret, n.key);
+  const setExists = (ctx: Context) => ctx.existing.has(id(publicKeys!));
+  signingKey!.build = ctx => setExists(ctx) ? undefined : generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  if (keyId) keyId.build = ctx => setExists(ctx) ? undefined : `k${new Date().toISOString().slice(0, 10).replace(/-/g, '')}-${randomBytes(4).toString('hex')}`;
+  publicKeys!.build = ctx => {
+    const pem = ctx.values.get(id(signingKey!));
+    const kid = keyId && ctx.values.get(id(keyId));
+    return pem && kid ? JSON.stringify({ keys: [publicJwk(pem, kid)] }) : undefined;
+  };
+}
+
 /** Chooses values for the missing keys: the database password first, so that every key built from it agrees. */
 export function fillValues(needs: KeyNeed[], existing: Map<string, string>): { values: Map<string, string>; missing: KeyNeed[] } {
-  const ctx: Context = { values: new Map(existing) };
+  const ctx: Context = { values: new Map(existing), existing };
   const open = needs.filter(n => n.key !== '*' && !existing.has(ref(n.namespace, n.secret, n.key)));
   // passwords and random keys have no inputs; URLs and userlists read them, so fill in rounds until nothing changes
   let progress = true;
