@@ -14,16 +14,26 @@ export const FAB_ROLES = ['Admin', 'Op', 'User', 'Viewer', 'Public'] as const;
 export type FabRole = typeof FAB_ROLES[number];
 
 /**
- * Single sign-on through an OpenID Connect identity provider (Keycloak, Okta, Microsoft Entra ID, Google, Auth0, Dex,
- * ...), with the FAB auth manager's OAuth login (Flask-AppBuilder `AUTH_OAUTH`, Authlib). Users log in at
+ * Provider names for which the FAB auth manager's `get_oauth_user_info` reads the user its own way (a provider's API or
+ * its ID token, with other claims) instead of the OIDC userinfo endpoint (apache-airflow-providers-fab 3.9.0,
+ * `auth_manager/security_manager/override.py`).
+ */
+const FAB_OWN_USERINFO = ['github', 'githublocal', 'twitter', 'linkedin', 'google', 'azure', 'openshift', 'okta', 'auth0',
+  'keycloak', 'keycloak_before_17', 'authentik'] as const;
+
+/**
+ * Single sign-on through an OpenID Connect identity provider whose userinfo endpoint returns `preferred_username` and
+ * `groups` (Keycloak with a group mapper, Okta with a groups claim, Dex; not Microsoft Entra ID's or Google's, which
+ * return neither), with the FAB auth manager's OAuth login (Flask-AppBuilder `AUTH_OAUTH`, Authlib). Users log in at
  * `/auth/login/<name>`; the provider sends them back to `<your Airflow URL>/auth/oauth-authorized/<name>`, which you
- * register with it as a redirect URI. A user's name is the `preferred_username` claim of the provider's userinfo
- * endpoint and their groups the `groups` claim (the FAB provider's generic OAuth path, `get_oauth_user_info`).
+ * register with it as a redirect URI (https behind a TLS-terminating proxy needs `[fab] enable_proxy_fix`). A user's
+ * name is the `preferred_username` claim of the provider's userinfo endpoint and their groups the `groups` claim (the
+ * FAB provider's generic OAuth path, `get_oauth_user_info`); a database user of the same name is that user.
  */
 export interface OidcProvider {
   /**
    * The issuer URL, `https://`; `<issuer>/.well-known/openid-configuration` must answer, e.g.
-   * `https://keycloak.example.com/realms/airflow`, `https://login.microsoftonline.com/<tenant>/v2.0`.
+   * `https://keycloak.example.com/realms/airflow`, `https://example.okta.com/oauth2/default`.
    */
   readonly issuer: string;
   /** The client id registered with the provider. */
@@ -43,7 +53,7 @@ export interface OidcProvider {
   readonly defaultRole?: FabRole;
   /** Scopes asked for; `openid` must be one. @default ['openid', 'email', 'profile'] */
   readonly scopes?: readonly string[];
-  /** The provider's name in the login URLs, a lower-case word. @default 'oidc' */
+  /** The provider's name in the login URLs, a lower-case word, none that the FAB auth manager reads its own way (`keycloak`, `google`, `azure`, `okta`, ...). @default 'oidc' */
   readonly name?: string;
   /**
    * The CA of the provider's TLS certificate, for a provider behind a private CA (Authlib's `verify`). @default none:
@@ -106,6 +116,8 @@ export function renderAuthManager(scope: IConstruct, property: string, a: AuthMa
   check(a !== null && typeof a === 'object' && [a.simple, a.fab].filter(x => x !== undefined).length === 1, scope, property, a,
     'exactly one of { simple: {} } (SimpleAuthManager, for development) and { fab: { oidc? } } (the FAB auth manager)');
   if (a.simple !== undefined) {
+    check(a.simple !== null && typeof a.simple === 'object' && Object.keys(a.simple).length === 0, scope, `${property}.simple`, a.simple,
+      '{} (SimpleAuthManager takes no settings here; its users are [core] simple_auth_manager_users in options)');
     return {
       kind: 'simple', env: [], volumes: [], volumeMounts: [],
       options: { core: { auth_manager: AUTH_MANAGER_CLASSES.simple, simple_auth_manager_passwords_file: simplePasswordsFile } },
@@ -113,11 +125,7 @@ export function renderAuthManager(scope: IConstruct, property: string, a: AuthMa
   }
   const oidc = a.fab!.oidc;
   const options = { core: { auth_manager: AUTH_MANAGER_CLASSES.fab }, fab: { config_file: WEBSERVER_CONFIG_FILE } };
-  const lines = [
-    '# Flask-AppBuilder settings of the FAB auth manager, written by cdk8s-airflow (AuthManager): edit the construct\'s props.',
-    'import os',
-    '',
-  ];
+  const lines = ['# Flask-AppBuilder settings of the FAB auth manager, written by cdk8s-airflow (AuthManager): edit the construct\'s props.', ''];
   if (!oidc) {
     lines.push('from flask_appbuilder.const import AUTH_DB', '', 'AUTH_TYPE = AUTH_DB', '');
     return { kind: 'fab', options, webserverConfig: lines.join('\n'), env: [], volumes: [], volumeMounts: [] };
@@ -131,6 +139,8 @@ export function renderAuthManager(scope: IConstruct, property: string, a: AuthMa
   const name = oidc.name ?? 'oidc';
   check(typeof name === 'string' && /^[a-z][a-z0-9_]{0,31}$/.test(name), scope, `${p}.name`, name,
     'a lower-case word (letters, digits, "_"; at most 32), the provider\'s part of /auth/login/<name>');
+  check(!(FAB_OWN_USERINFO as readonly string[]).includes(name), scope, `${p}.name`, name,
+    `a name other than ${FAB_OWN_USERINFO.map(n => `"${n}"`).join(', ')}: for those the FAB auth manager reads the user from that provider's own API, not the OIDC userinfo (preferred_username, groups)`);
   const scopes = oidc.scopes ?? ['openid', 'email', 'profile'];
   check(Array.isArray(scopes) && scopes.includes('openid') && scopes.every(s => typeof s === 'string' && /^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s)),
     scope, `${p}.scopes`, scopes, 'scope tokens (RFC 6749 3.3: printable ASCII without space, " or \\), "openid" among them');
@@ -148,6 +158,8 @@ export function renderAuthManager(scope: IConstruct, property: string, a: AuthMa
 
   const clientKwargs = [`"scope": ${py(scopes.join(' '))}`, ...ca ? [`"verify": ${py(`${OIDC_CA_DIR}/ca.crt`)}`] : []];
   lines.push(
+    'import os',
+    '',
     'from flask_appbuilder.const import AUTH_OAUTH',
     '',
     'AUTH_TYPE = AUTH_OAUTH',

@@ -115,14 +115,15 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
         spreadAcrossNodes: 'DoNotSchedule',
         database: { host: PROD_DATABASE_HOST },
       },
-      // single sign-on; a UI/API token lasts a working day (Airflow: 24 h), a UI session as long (FAB: 30 days)
+      // single sign-on; a UI/API token lasts a working day (Airflow: 24 h), a UI session as long (FAB: 30 days);
+      // behind an ingress that terminates TLS, its X-Forwarded-Proto makes the login callback https (enable_proxy_fix)
       authManager: { fab: { oidc: PROD_OIDC } },
       // JWTs signed with a private key in the scheduler and api-server only, verified through public keys that can
       // overlap, so the key rotates without failing a token (docs/operations.md, "Rotating the JWT signing key")
       jwtSigning: 'keyPair',
       options: {
         core: { parallelism: 128 }, kubernetes_executor: { worker_pods_creation_batch_size: 8 },
-        api_auth: { jwt_expiration_time: 8 * 3600 }, fab: { session_lifetime_minutes: 8 * 60 },
+        api_auth: { jwt_expiration_time: 8 * 3600 }, fab: { session_lifetime_minutes: 8 * 60, enable_proxy_fix: true },
       },
       highAvailability: true,
       // the scheduler may create only this installation's task pods (Kubernetes 1.30+)

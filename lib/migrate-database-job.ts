@@ -59,7 +59,7 @@ export class MigrateDatabaseJob extends Construct {
     const { config } = props;
     checkConfig(this, config);
     const image = props.config.airflowImage(this, 'image', props.image);
-    check(props.connectionTls === undefined || props.connection !== undefined, this, 'connectionTls', '<given without connection>',
+    check(props.connectionTls === undefined || props.connection !== undefined, this, 'connectionTls', props.connectionTls,
       'unset without connection: the config\'s sql_alchemy_conn takes the config\'s databaseTls');
     const podSpec = airflowPodSpec(this, {
       config,

@@ -307,7 +307,7 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
       mkdirSync(dir, { recursive: true });
       const { cert, key } = host.serverCertificate(dir, [issuer.hostname]);
       const python = join(venv, 'bin', 'python3');
-      const signIn = async (user: object) => {
+      const signIn = async (user: object, forwardedProto?: string) => {
         const provider = host.start('oidc-provider', [python, join(REPO, 'scripts', 'integration', 'oidc-provider.py')], {
           ...process.env, OIDC_ISSUER: PROD_OIDC.issuer, OIDC_CLIENT_ID: PROD_OIDC.clientId, OIDC_CLIENT_SECRET: oidcClientSecret,
           OIDC_USER: JSON.stringify(user), OIDC_CERT: cert, OIDC_KEY: key, OIDC_PORT: issuer.port || '443',
@@ -316,7 +316,8 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
         try {
           await waitFor('the stand-in OIDC provider', 30, () => /serving/.test(provider.output) || undefined, 200);
           const r = host.inNetns([python, join(REPO, 'scripts', 'integration', 'oidc-login.py')],
-            { env: { ...process.env, AIRFLOW_URL: apiUrl, OIDC_PROVIDER: 'oidc', OIDC_CA: host.testCaFile, OIDC_HOST: issuer.hostname }, timeout: 120_000 });
+            { env: { ...process.env, AIRFLOW_URL: apiUrl, OIDC_PROVIDER: 'oidc', OIDC_CA: host.testCaFile, OIDC_HOST: issuer.hostname,
+              ...forwardedProto ? { FORWARDED_PROTO: forwardedProto } : {} }, timeout: 120_000 });
           expect({ status: r.status, err: r.status === 0 ? '' : r.stderr.slice(-2000) }).toEqual({ status: 0, err: '' });
           outputs.push(provider.output);
           return JSON.parse(r.stdout);
@@ -325,13 +326,15 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
         }
       };
 
-      const viewer = await signIn({ sub: 'u-1', preferred_username: 'jane', email: 'jane@example.com', given_name: 'Jane', family_name: 'Doe', groups: ['airflow-viewers', 'other'] });
+      // behind an ingress that terminates TLS: prod trusts its X-Forwarded-Proto ([fab] enable_proxy_fix), so the
+      // callback it registers is the https one users reach, as the provider requires
+      const viewer = await signIn({ sub: 'u-1', preferred_username: 'jane', email: 'jane@example.com', given_name: 'Jane', family_name: 'Doe', groups: ['airflow-viewers', 'other'] }, 'https');
       // Airflow sends the browser to the provider's authorization endpoint with this client and its callback
       expect(viewer.login.status).toBe(302);
       const authorize = new URL(viewer.login.location);
       expect(`${authorize.origin}${authorize.pathname}`).toBe(`${PROD_OIDC.issuer}/protocol/openid-connect/auth`);
       expect(authorize.searchParams.get('client_id')).toBe(PROD_OIDC.clientId);
-      expect(authorize.searchParams.get('redirect_uri')).toBe(`${apiUrl}/auth/oauth-authorized/oidc`);
+      expect(authorize.searchParams.get('redirect_uri')).toBe(`${apiUrl.replace(/^http:/, 'https:')}/auth/oauth-authorized/oidc`);
       expect(authorize.searchParams.get('scope')!.split(' ')).toEqual(['openid', 'email', 'profile']);
       expect(viewer.authorize.status).toBe(302);
       // the callback exchanged the code (client secret from the Secret), checked the ID token and logged jane in
