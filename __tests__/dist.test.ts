@@ -90,11 +90,13 @@ describe('output hygiene', () => {
       'apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {password: aHVudGVyMg==}',
       'apiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: null}\nspec:\n  containers:\n  - name: c\n    image: apache/airflow:latest\n' +
       '    env: [{name: DB_PASSWORD, value: hunter2}, {name: URL, value: "postgresql://u:hunter2@db/x"}, {name: SIGNING_PRIVATE_KEY, value: "-----BEGIN"},\n' +
-      '      {name: JWT_PRIVATE_KEY_PATH, value: /etc/key/private.pem}, {name: GIT_PASSWORD_FILE, value: /etc/git/password}]',
+      '      {name: JWT_PRIVATE_KEY_PATH, value: /etc/key/private.pem}, {name: GIT_PASSWORD_FILE, value: /etc/git/password},\n' +
+      '      {name: API_TOKEN_FILE, value: hunter2}]',
     ].join('\n---\n'));
     const problems = bad.flatMap(hygieneProblems).join('\n');
-    // a path to a credential file is not a credential
+    // a path to a credential file is not a credential; a credential in a variable named like one is
     expect(problems).not.toMatch(/JWT_PRIVATE_KEY_PATH|GIT_PASSWORD_FILE/);
+    expect(problems).toContain('env API_TOKEN_FILE has a literal value');
     expect(problems).toContain('env SIGNING_PRIVATE_KEY has a literal value');
     for (const fragment of ['Secret with data', 'metadata.labels is null', 'URL with credentials', 'env DB_PASSWORD has a literal value',
       'not pinned', 'needs CPU and memory requests']) expect(problems).toContain(fragment);

@@ -416,7 +416,7 @@ describe('docs/getting-started.md', () => {
     expect(FLAT).toContain(`Pods carry \`${SAFE}\`: \`"true"\` on the long-running components`);
     for (const t of Object.keys(TIER_OBJECTS)) {
       for (const o of TIER_OBJECTS[t].filter(x => x.kind === 'Deployment')) expect([t, o.metadata.name, o.spec.template.metadata.annotations[SAFE]]).toEqual([t, o.metadata.name, 'true']);
-      expect(TIER_MANIFESTS[t].find(m => m.embeddedIn)!.object.metadata.annotations[SAFE]).toBe('false');
+      expect((TIER_MANIFESTS[t].find(m => m.embeddedIn)!.object as any).metadata.annotations[SAFE]).toBe('false');
     }
   });
 

@@ -141,7 +141,7 @@ describe('TaskPodTemplate', () => {
   test('asks the cluster autoscaler to keep a node while a task runs on it (safe-to-evict "false"), unless the pod options say otherwise', () => {
     expect(render().pod.metadata.annotations).toEqual({ 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false' });
     const moved = render({ props: { pod: { annotations: { 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true' } } } }).pod;
-    expect(moved.metadata.annotations['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('true');
+    expect(moved.metadata.annotations?.['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('true');
   });
 
   test('honours image and extra env, and uses the instance name', () => {

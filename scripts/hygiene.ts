@@ -36,8 +36,10 @@ export function hygieneProblems(m: Manifest): string[] {
   for (const { kind, container } of containersOf(m.object)) {
     const where = `${at}: ${kind} ${container.name}`;
     for (const e of container.env ?? []) {
-      // a variable naming where a credential file is (_FILE, _PATH: the key itself comes from a Secret volume) holds no credential
-      if (e.value !== undefined && CREDENTIAL_NAME.test(e.name) && !/_(FILE|PATH)$/.test(e.name)) {
+      // a variable naming where a credential file is (_FILE, _PATH, an absolute path: the key itself comes from a Secret
+      // volume) holds no credential
+      const filePath = /_(FILE|PATH)$/.test(e.name) && /^\/\S*$/.test(e.value ?? '');
+      if (e.value !== undefined && CREDENTIAL_NAME.test(e.name) && !filePath) {
         problems.push(`${where}: env ${e.name} has a literal value; take it from a Secret (valueFrom.secretKeyRef)`);
       }
     }
