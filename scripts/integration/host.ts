@@ -240,6 +240,21 @@ export class TestHost {
     });
   }
 
+  /**
+   * A kube-scheduler (built by setup.sh) against the kube-apiserver, with its default profile: it places the
+   * pods the tests create on the Nodes they create (no kubelet runs them). Call startKubeApiserver() first.
+   */
+  public async startKubeScheduler(): Promise<void> {
+    const bin = join(this.cache, 'kubernetes-' + KUBERNETES_VERSION, 'bin');
+    const scheduler = this.start('kube-scheduler', [join(bin, 'kube-scheduler'), `--kubeconfig=${this.kubeconfig}`,
+      `--authentication-kubeconfig=${this.kubeconfig}`, `--authorization-kubeconfig=${this.kubeconfig}`,
+      '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port=10259', '--v=0']);
+    await waitFor('kube-scheduler /readyz', 120, () => {
+      if (!scheduler.running) throw new Error(`kube-scheduler exited:\n${scheduler.output.slice(-3000)}`);
+      return this.inNetns(['curl', '-ksf', 'https://127.0.0.1:10259/readyz']).status === 0 || undefined;
+    });
+  }
+
   public kubectlBinary(): string { return join(this.cache, 'kubernetes-' + KUBERNETES_VERSION, 'bin', 'kubectl'); }
 
   /** kubectl as the cluster admin, inside the namespace; `input` goes to its stdin. */
