@@ -18,7 +18,7 @@ export type FabRole = typeof FAB_ROLES[number];
  * its ID token, with other claims) instead of the OIDC userinfo endpoint (apache-airflow-providers-fab 3.9.0,
  * `auth_manager/security_manager/override.py`).
  */
-const FAB_OWN_USERINFO = ['github', 'githublocal', 'twitter', 'linkedin', 'google', 'azure', 'openshift', 'okta', 'auth0',
+export const FAB_OWN_USERINFO = ['github', 'githublocal', 'twitter', 'linkedin', 'google', 'azure', 'openshift', 'okta', 'auth0',
   'keycloak', 'keycloak_before_17', 'authentik'] as const;
 
 /**

@@ -16,7 +16,7 @@ import { EXTERNAL_DATABASE_HOST, Installation, lintFindings } from '../../script
 import { SandboxPod } from '../../scripts/integration/sandbox';
 import { parseManifests } from '../../scripts/manifests';
 import { taskPodLeaks } from '../../scripts/task-pod-facts';
-import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT, AUTH_MANAGER_CLASSES, PROD_DATABASE_CA, PROD_OIDC } from '../../lib';
+import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT, AUTH_MANAGER_CLASSES, FAB_OWN_USERINFO, PROD_DATABASE_CA, PROD_OIDC } from '../../lib';
 import { TIERS } from '../helpers';
 
 /** Lists the options a process sets that the installed Airflow does not know (run in a container's sandbox). */
@@ -63,6 +63,15 @@ function configWarnings(output: string): string[] {
 test('AIRFLOW_VERSION_COMMIT, the commit prod syncs the example DAGs at, is the one the installed apache-airflow-core wheel was built from', () => {
   const site = join(venv, 'lib', readdirSync(join(venv, 'lib'))[0], 'site-packages');
   expect(readFileSync(join(site, 'airflow', 'git_version'), 'utf8').trim()).toBe(`.release:${AIRFLOW_VERSION_COMMIT}`);
+});
+
+test('the OIDC provider names refused (FAB_OWN_USERINFO) are those the installed FAB provider reads its own way, not from userinfo', () => {
+  const site = join(venv, 'lib', readdirSync(join(venv, 'lib'))[0], 'site-packages');
+  const source = readFileSync(join(site, 'airflow', 'providers', 'fab', 'auth_manager', 'security_manager', 'override.py'), 'utf8');
+  const body = /def get_oauth_user_info\([\s\S]*?(?=\n    def |\n    @)/.exec(source)![0];
+  const named = [...body.matchAll(/provider (?:==|in) (\[[^\]]*\]|"[^"]+")/g)].flatMap(m => [...m[1].matchAll(/"([^"]+)"/g)].map(n => n[1]));
+  expect(named.length).toBeGreaterThan(5);
+  expect([...new Set(named)].sort()).toEqual([...FAB_OWN_USERINFO].sort());
 });
 
 describe.each(TIERS)('%s, run by real Airflow', tier => {
