@@ -140,5 +140,7 @@ describe('the prod preset', () => {
 
   test('trusts the X-Forwarded-Proto of the ingress that terminates TLS, so the login callback it registers is https', () => {
     expect(airflowCfg(objects).fab.enable_proxy_fix).toBe('True');
+    // werkzeug's ProxyFix would set SCRIPT_NAME from X-Forwarded-Prefix, dropping the /auth mount of FAB's app
+    expect(airflowCfg(objects).fab.proxy_fix_x_prefix).toBe('0');
   });
 });

@@ -148,7 +148,9 @@ test('dev and staging make no JWT key pair: they run without openssl, which prod
   // the fake kubectl's folder comes first on PATH, then this one
   const withoutOpenssl = (tier: string, extra: Record<string, string> = {}) => run(tier, { ...extra, EXTRA_PATH: dir });
   for (const tier of ['dev', 'staging']) expect({ tier, status: withoutOpenssl(tier).status }).toEqual({ tier, status: 0 });
-  expect(withoutOpenssl('prod', DB_URL).status).not.toBe(0);
+  const prod = withoutOpenssl('prod', DB_URL);
+  expect(prod.status).not.toBe(0);
+  expect(prod.stderr).toContain('openssl: not here');
 });
 
 test('staging: the components reach PgBouncer, the migrations PostgreSQL, PgBouncer logs in with the same password', () => {

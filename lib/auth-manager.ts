@@ -51,7 +51,7 @@ export interface OidcProvider {
    * a user in none of `roles`' groups. @default 'Public' (no permissions)
    */
   readonly defaultRole?: FabRole;
-  /** Scopes asked for; `openid` must be one. @default ['openid', 'email', 'profile'] */
+  /** Scopes asked for; `openid` must be one; Dex and most Okta setups send `groups` only for a `groups` scope. @default ['openid', 'email', 'profile'] */
   readonly scopes?: readonly string[];
   /** The provider's name in the login URLs, a lower-case word, none that the FAB auth manager reads its own way (`keycloak`, `google`, `azure`, `okta`, ...). @default 'oidc' */
   readonly name?: string;

@@ -116,14 +116,15 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
         database: { host: PROD_DATABASE_HOST },
       },
       // single sign-on; a UI/API token lasts a working day (Airflow: 24 h), a UI session as long (FAB: 30 days);
-      // behind an ingress that terminates TLS, its X-Forwarded-Proto makes the login callback https (enable_proxy_fix)
+      // behind an ingress that terminates TLS, its X-Forwarded-Proto makes the login callback https (enable_proxy_fix);
+      // an X-Forwarded-Prefix would replace the /auth root of FAB's mount (werkzeug ProxyFix), so it is not trusted
       authManager: { fab: { oidc: PROD_OIDC } },
       // JWTs signed with a private key in the scheduler and api-server only, verified through public keys that can
       // overlap, so the key rotates without failing a token (docs/operations.md, "Rotating the JWT signing key")
       jwtSigning: 'keyPair',
       options: {
         core: { parallelism: 128 }, kubernetes_executor: { worker_pods_creation_batch_size: 8 },
-        api_auth: { jwt_expiration_time: 8 * 3600 }, fab: { session_lifetime_minutes: 8 * 60, enable_proxy_fix: true },
+        api_auth: { jwt_expiration_time: 8 * 3600 }, fab: { session_lifetime_minutes: 8 * 60, enable_proxy_fix: true, proxy_fix_x_prefix: 0 },
       },
       highAvailability: true,
       // the scheduler may create only this installation's task pods (Kubernetes 1.30+)

@@ -79,6 +79,7 @@ if [ "$env" = prod ]; then
     if exists airflow-oidc; then echo "secret/airflow-oidc exists in $ns: left as it is"
     else kubectl -n "$ns" create secret generic airflow-oidc --from-file=client-secret=<(printf '%s' "$AIRFLOW_OIDC_CLIENT_SECRET"); fi
   }
+  exists airflow-secrets || command -v openssl >/dev/null || { echo "prod's JWT key pair (in airflow-secrets) needs openssl on PATH" >&2; exit 1; }
   exists airflow-oidc || : "${AIRFLOW_OIDC_CLIENT_SECRET:?prod logs users in through your identity provider: set AIRFLOW_OIDC_CLIENT_SECRET to the secret of its client for Airflow (README, Deploy an environment)}"
   if exists airflow-database && exists airflow-pgbouncer && exists airflow-secrets; then
     for name in airflow-database airflow-pgbouncer airflow-secrets; do echo "secret/$name exists in $ns: left as it is"; done

@@ -30,6 +30,7 @@ const selected = () => {
   return m[1].split(',');
 };
 if (has('get', 'secret', 'airflow-secrets')) {
+  if (process.env.FAKE_KUBECTL_GET_FAILS) { console.error('error: You must be logged in to the server (Unauthorized)'); process.exit(1); }
   const key = /{\\.data\\.([^}]+)}/.exec(a.find(x => x.startsWith('jsonpath=')))[1];
   process.stdout.write(Buffer.from(state()[key]).toString('base64'));
 } else if (has('patch', 'secret', 'airflow-secrets')) {
@@ -95,10 +96,11 @@ describe('rotating the JWT signing key as docs/operations.md says, with real Air
     // step 3 runs in a shell of its own, hours later: it must need nothing the first one kept
     const [upTo3, step3] = steps.split(/^(?=# 3\. )/m);
     const helpers = upTo3.slice(0, upTo3.indexOf('# a new Ed25519 key'));
+    const bash = (script: string, env: Record<string, string> = {}) => spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: `${fake}:${process.env.PATH}`, FAKE_KUBECTL_DIR: venv.home, HOME: venv.home, ...env },
+    });
     for (const script of [upTo3, helpers + step3]) {
-      const shell = spawnSync('bash', ['-euo', 'pipefail', '-c', script], {
-        encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: `${fake}:${process.env.PATH}`, FAKE_KUBECTL_DIR: venv.home, HOME: venv.home },
-      });
+      const shell = bash(script);
       expect({ status: shell.status, stderr: shell.stderr }).toEqual({ status: 0, stderr: '' });
     }
     const restarts = saved('restart') as Array<{ components: string[]; secret: Record<string, string> }>;
@@ -124,13 +126,22 @@ describe('rotating the JWT signing key as docs/operations.md says, with real Air
     // why step 1 comes first: an api-server still on the old key set refuses the new key's tokens
     expect(await tokens(before, 'validate', newToken)).toMatch(/^invalid InvalidTokenError/);
 
-    // between step 2's patch and its restarts, an api-server of step 1 signs with what it read at start: the key
-    // file is mounted by subPath (lib/airflow-config.ts, secretFiles), fixed like its key id, and its tokens hold
+    // why the signing key is mounted by subPath (lib/airflow-config.ts, secretFiles; its unit test checks the mount):
+    // between step 2's patch and the restarts, a key file the kubelet had updated in place would sign the new key under
+    // the old id the api-server read at start, and its tokens would be refused
     const patched = saved('patch')[1] as Record<string, string>;
     expect(patched['jwt-signing-key']).toBe(newSigner['jwt-signing-key']);
-    expect(await tokens(airflowEnv(bothKeys, bothKeys, 'fixed'), 'validate', await tokens(afterStep1, 'sign'))).toBe('valid ti');
-    // a key file the kubelet had updated in place would sign the new key under the old id: refused
     const live = airflowEnv({ ...patched, 'jwt-key-id': bothKeys['jwt-key-id'] }, bothKeys, 'live');
     expect(await tokens(afterStep1, 'validate', await tokens(live, 'sign'))).toMatch(/^invalid InvalidSignatureError/);
+
+    // step 3 changes nothing when the Secret cannot be read, or when no public key has the signing key's id
+    const before3 = { patches: saved('patch').length, restarts: saved('restart').length };
+    const unreadable = bash(helpers + step3, { FAKE_KUBECTL_GET_FAILS: '1' });
+    expect(unreadable.status).not.toBe(0);
+    writeFileSync(join(venv.home, 'secret.json'), JSON.stringify({ ...newOnly, 'jwt-key-id': 'k-unknown' }));
+    const noSuchKid = bash(helpers + step3);
+    expect(noSuchKid.status).not.toBe(0);
+    expect(noSuchKid.stderr).toContain('no public key has the kid of jwt-key-id: nothing changed');
+    expect({ patches: saved('patch').length, restarts: saved('restart').length }).toEqual(before3);
   });
 });

@@ -109,6 +109,8 @@ describe('on three worker nodes and a tainted control-plane node', () => {
 
   test('draining a node: its replicas are replaced on the other nodes, where the old spread left them Pending', async () => {
     const drained = 'node-c';
+    // no control-plane node in view from here on (a managed control plane): only the drain can hold a pod back
+    host.kubectlOk(['delete', 'node', CONTROL_PLANE]);
     // `kubectl drain` cordons (spec.unschedulable), and the node controller then taints the node; both here
     host.kubectlOk(['patch', 'node', drained, '--type=merge', '-p', JSON.stringify({ spec: { unschedulable: true,
       taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }] } })]);
