@@ -592,6 +592,8 @@ clean_iptables() {
     done
   done
   # iptables-nft leaves the tables it created (empty); remove those that did not exist before `up`.
+  # (none on a machine that never ran `up`, which installs nftables: nothing to remove)
+  command -v nft >/dev/null || return 0
   local t
   nft list tables 2>/dev/null | while read -r _ fam name; do
     grep -qx "table $fam $name" "$BEFORE/nft-tables" 2>/dev/null && continue
