@@ -2,13 +2,14 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, checkConfig } from './airflow-config';
 import { airflowPodSpec, AirflowPodOptions, checkExtraEnv, DEFAULT_MIGRATION_WAIT_RESOURCES, reservedEnv } from './airflow-pod';
+import { Autoscaling, checkAutoscaling, horizontalPodAutoscaler } from './autoscaling';
 import { checkDisruptionBudget, DisruptionBudget, podDisruptionBudget } from './disruption-budget';
 import { GitSync } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { applyPodOptions, NodeSpreading, PodOptions, SAFE_TO_EVICT, spreadOverNodes } from './pod-options';
 import { AirflowComponentName } from './names';
 import { ContainerResources, ContainerResourcesProps, renderResources } from './resources';
-import { checkWholeNumber } from './validation';
+import { check, checkWholeNumber } from './validation';
 
 
 /** Properties every Airflow Deployment shares. */
@@ -58,6 +59,8 @@ export interface AirflowDeploymentSpec extends Omit<AirflowPodOptions,
   readonly checksums?: Record<string, string>;
   /** Environment variables the component sets itself, before the user's `env`. @default [] */
   readonly componentEnv?: k8s.EnvVar[];
+  /** A HorizontalPodAutoscaler owns the replicas (the component's `autoscaling` prop). @default none: `replicas` */
+  readonly autoscaling?: Autoscaling;
 }
 
 /**
@@ -68,7 +71,7 @@ export interface AirflowDeploymentSpec extends Omit<AirflowPodOptions,
 export abstract class AirflowDeployment extends Construct {
   /** The Deployment's name, e.g. `airflow-scheduler`. */
   public readonly name: string;
-  /** Number of pods. */
+  /** Number of pods; with an autoscaler, the fewest (`minReplicas`). */
   public readonly replicas: number;
   /** The image the pods run. */
   public readonly image: string;
@@ -76,6 +79,8 @@ export abstract class AirflowDeployment extends Construct {
   public readonly deployment: k8s.KubeDeployment;
   /** The PodDisruptionBudget, if one was asked for. */
   public readonly podDisruptionBudget?: k8s.KubePodDisruptionBudget;
+  /** The HorizontalPodAutoscaler that owns the replicas, if the component has one. */
+  public readonly autoscaler?: k8s.KubeHorizontalPodAutoscalerV2;
 
   /** @throws AirflowValidationError for bad replicas, image, resources, env or disruption budget. */
   protected constructor(scope: Construct, id: string, props: AirflowDeploymentProps, spec: AirflowDeploymentSpec) {
@@ -85,7 +90,9 @@ export abstract class AirflowDeployment extends Construct {
     checkConfig(this, config);
     const names = config.names;
     this.name = names.name(spec.component);
-    this.replicas = checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1);
+    check(spec.autoscaling === undefined || props.replicas === undefined, this, 'replicas', props.replicas,
+      'unset with autoscaling: the HorizontalPodAutoscaler owns the replicas (autoscaling.minReplicas and maxReplicas)');
+    const fixedReplicas = spec.autoscaling === undefined ? checkWholeNumber(this, 'replicas', props.replicas ?? 1, 1) : undefined;
     const image = this.image = config.airflowImage(this, 'image', props.image);
     const podSpec = airflowPodSpec(this, {
       ...spec,
@@ -114,10 +121,13 @@ export abstract class AirflowDeployment extends Construct {
         topologySpreadConstraints: [spread],
       },
     }, spec.component, props.pod);
+    const autoscaling = spec.autoscaling && checkAutoscaling(this, spec.autoscaling);
+    this.replicas = autoscaling?.minReplicas ?? fixedReplicas!;
     this.deployment = new k8s.KubeDeployment(this, 'Resource', {
       metadata: { name: this.name, labels: names.labels(spec.component, image) },
       spec: {
-        replicas: this.replicas,
+        // with an autoscaler, no replicas: applying the manifests again would reset what it chose
+        replicas: fixedReplicas,
         revisionHistoryLimit: 5,
         selector: { matchLabels: selector },
         template: { metadata: { labels: template.labels, annotations: template.annotations }, spec: template.spec },
@@ -126,5 +136,6 @@ export abstract class AirflowDeployment extends Construct {
 
     const budget = checkDisruptionBudget(this, props.disruptionBudget, this.replicas);
     if (budget !== undefined) this.podDisruptionBudget = podDisruptionBudget(this, budget, { name: this.name, labels: names.labels(spec.component, image) }, selector);
+    if (autoscaling) this.autoscaler = horizontalPodAutoscaler(this, autoscaling, { name: this.name, labels: names.labels(spec.component, image) });
   }
 }

@@ -105,7 +105,7 @@ export interface AirflowProps {
   /** @default see AirflowScheduler */
   readonly scheduler?: ComponentOptions;
   /** @default see ApiServer */
-  readonly apiServer?: ComponentOptions & Pick<ApiServerProps, 'serviceType'>;
+  readonly apiServer?: ComponentOptions & Pick<ApiServerProps, 'serviceType' | 'autoscaling'>;
   /** @default see DagProcessor */
   readonly dagProcessor?: ComponentOptions;
   /** @default see Triggerer */
@@ -228,8 +228,9 @@ export class Airflow extends Construct {
     const ha = props.highAvailability ?? false;
     if (ha) {
       for (const key of ['scheduler', 'apiServer'] as const) {
-        const replicas = props[key]?.replicas ?? 1;
-        check(replicas >= 2, this, `${key}.replicas`, replicas, 'at least 2 with highAvailability (a single pod is a single point of failure)');
+        const autoscaled = key === 'apiServer' && props.apiServer?.autoscaling !== undefined;
+        const [property, replicas] = autoscaled ? [`${key}.autoscaling.minReplicas`, props.apiServer!.autoscaling!.minReplicas] : [`${key}.replicas`, props[key]?.replicas ?? 1];
+        check(replicas >= 2, this, property, replicas, 'at least 2 with highAvailability (a single pod is a single point of failure)');
       }
     }
     const haDefaults = (key: 'scheduler' | 'apiServer', o: ComponentOptions | undefined): ComponentOptions => {

@@ -3,6 +3,7 @@ import * as k8s from '../imports/k8s';
 import { AirflowConfig, AUTH_DIR } from './airflow-config';
 import { AirflowDeployment, AirflowDeploymentProps } from './airflow-deployment';
 import { AirflowPodOptions } from './airflow-pod';
+import { Autoscaling } from './autoscaling';
 import { WEBSERVER_CONFIG_FILE } from './auth-manager';
 import { AIRFLOW_GID, AIRFLOW_UID, API_SERVER_PORT } from './names';
 import { restrictedContainerSecurity } from './security';
@@ -65,6 +66,11 @@ export interface ApiServerProps extends AirflowDeploymentProps {
   readonly serviceAccountName?: string;
   /** Type of the Service. @default 'ClusterIP' (expose it with your Ingress or Gateway) */
   readonly serviceType?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  /**
+   * A HorizontalPodAutoscaler owns the replicas (see Autoscaling), e.g. `{ minReplicas: 2, maxReplicas: 10,
+   * cpuUtilization: 70, memoryUtilization: 80 }`; `replicas` must then be unset. @default none: `replicas` pods
+   */
+  readonly autoscaling?: Autoscaling;
 }
 
 /**
@@ -102,6 +108,7 @@ export class ApiServer extends AirflowDeployment {
       startupProbe: probe(6, 20),
       readinessProbe: probe(5, 5),
       livenessProbe: probe(5, 5),
+      autoscaling: props.autoscaling,
     });
     checkDnsSubdomain(this, 'serviceAccountName', serviceAccountName!);
     const serviceType = props.serviceType ?? 'ClusterIP';

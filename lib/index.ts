@@ -6,6 +6,7 @@ export * from './airflow-deployment';
 export * from './api-server';
 export * from './dag-processor';
 export * from './database-cleanup';
+export * from './autoscaling';
 export * from './disruption-budget';
 export * from './environments';
 export * from './git-sync';
