@@ -1,18 +1,15 @@
 // A real kube-apiserver (built from the Go module proxy, with etcd) judges dist/: every object of every
 // environment is admitted by a server-side dry run with PodSecurity enforcing and warnings as errors, and
 // the ServiceAccounts get exactly the rights the README documents, nothing in other namespaces.
-import { execFileSync } from 'child_process';
 import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { parse, stringify } from 'yaml';
 import { Airflow } from '../../lib';
-import { parseManifests } from '../../scripts/manifests';
 import { REPO, setup, TestHost } from '../../scripts/integration/host';
+import { distFile, distObjects, earlierDist } from '../../scripts/integration/releases';
 import { TIERS } from '../helpers';
 
-const distFile = (tier: string) => join(REPO, 'dist', `${tier}.k8s.yaml`);
-const objectsOf = (tier: string) => parseManifests(distFile(tier), readFileSync(distFile(tier), 'utf8')).map(m => m.object as any);
 
 /** The README's RBAC table: ServiceAccount -> resource -> verbs. */
 function documentedRights(): Record<string, Record<string, string[]>> {
@@ -42,21 +39,6 @@ function parseCanIList(text: string): Record<string, string[]> {
   return out;
 }
 
-/**
- * The version of dist/<tier>.k8s.yaml before this one: the newest in git history that differs from the file
- * as it is now (in CI, the release the new one is applied over).
- */
-function previousDist(tier: string): { rev: string; yaml: string } {
-  const file = `dist/${tier}.k8s.yaml`;
-  const current = readFileSync(distFile(tier), 'utf8');
-  const git = (...args: string[]) => execFileSync('git', ['-C', REPO, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  for (const rev of git('log', '--format=%H', '--', file).split('\n').filter(Boolean)) {
-    const yaml = git('show', `${rev}:${file}`);
-    if (yaml !== current) return { rev, yaml };
-  }
-  throw new Error(`no earlier version of ${file} in git history (a shallow clone? fetch the history)`);
-}
-
 // Starting real servers takes longer than a unit test may: each test sets its own waits.
 jest.setTimeout(1_200_000);
 
@@ -70,12 +52,12 @@ beforeAll(async () => {
 afterAll(async () => { await host?.stop(); });
 
 describe.each(TIERS)('%s on a real kube-apiserver', tier => {
-  const objects = objectsOf(tier);
+  const objects = distObjects(tier);
   const namespace = objects.find(o => o.kind === 'Namespace').metadata.name;
 
   test('an upgrade applies: this dist/ goes over the previous version, applied for real, with nothing deleted by hand', () => {
     // immutable fields (selectors, volumeClaimTemplates, Job templates, roleRefs) would fail here
-    const previous = previousDist(tier);
+    const previous = earlierDist(tier);
     const old = host.kubectl(['apply', '-f', '-'], previous.yaml);
     expect({ rev: previous.rev, status: old.status, stderr: old.stderr }).toEqual({ rev: previous.rev, status: 0, stderr: '' });
     const r = host.kubectl(['apply', '--warnings-as-errors', '-f', distFile(tier)]);
@@ -160,7 +142,7 @@ describe('cdk8s-airflow secrets on a real kube-apiserver (real kubectl)', () => 
 });
 
 describe('prod\'s task pod admission policy on a real kube-apiserver: what the scheduler may create', () => {
-  const objects = objectsOf('prod');
+  const objects = distObjects('prod');
   const namespace = objects.find(o => o.kind === 'Namespace').metadata.name;
   const scheduler = `system:serviceaccount:${namespace}:airflow-scheduler`;
   const template = parse(objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-pod-template').data['pod_template_file.yaml']);

@@ -17,6 +17,9 @@ const namespace = prod.find(o => o.kind === 'Namespace').metadata.name;
 const spread = prod.filter(o => o.kind === 'Deployment'
   && o.spec.template.spec.topologySpreadConstraints?.some((c: any) => c.whenUnsatisfiable === 'DoNotSchedule'));
 const WORKERS = ['node-a', 'node-b', 'node-c'];
+/** The pods of a spread component here: its replicas, or, autoscaled, one per worker (the HPA may choose that). */
+const podCount = (d: any): number => d.spec.replicas ?? WORKERS.length;
+const autoscaler = (d: any) => prod.find(o => o.kind === 'HorizontalPodAutoscaler' && o.spec.scaleTargetRef.name === d.metadata.name);
 const CONTROL_PLANE = 'control-plane';
 
 let host: TestHost;
@@ -87,7 +90,12 @@ afterAll(async () => { await host?.stop(); });
 
 test('prod spreads the scheduler, api-server, triggerer and PgBouncer with a DoNotSchedule constraint', () => {
   expect(spread.map(d => d.metadata.name).sort()).toEqual(['airflow-api-server', 'airflow-pgbouncer', 'airflow-scheduler', 'airflow-triggerer']);
-  expect(Math.max(...spread.map(d => d.spec.replicas))).toBe(WORKERS.length);
+  expect(Math.max(...spread.map(podCount))).toBe(WORKERS.length);
+  // the one without replicas is autoscaled, and three pods are within its range
+  for (const d of spread.filter(x => x.spec.replicas === undefined)) {
+    expect(autoscaler(d).spec.minReplicas).toBeLessThanOrEqual(WORKERS.length);
+    expect(autoscaler(d).spec.maxReplicas).toBeGreaterThanOrEqual(WORKERS.length);
+  }
 });
 
 describe('on three worker nodes and a tainted control-plane node', () => {
@@ -96,13 +104,13 @@ describe('on three worker nodes and a tainted control-plane node', () => {
   test('each replica of a component gets its own worker node', async () => {
     for (const d of spread) {
       placement[d.metadata.name] = {};
-      for (let i = 0; i < d.spec.replicas; i++) {
+      for (let i = 0; i < podCount(d); i++) {
         const name = `${d.metadata.name}-rev1-${i}`;
         createPod(d, name, 'rev1');
         placement[d.metadata.name][name] = await placed(name);
       }
       const nodes = Object.values(placement[d.metadata.name]);
-      expect({ [d.metadata.name]: new Set(nodes).size }).toEqual({ [d.metadata.name]: d.spec.replicas });
+      expect({ [d.metadata.name]: new Set(nodes).size }).toEqual({ [d.metadata.name]: podCount(d) });
       expect(nodes).not.toContain(CONTROL_PLANE);
     }
   });

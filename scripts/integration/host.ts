@@ -255,6 +255,23 @@ export class TestHost {
     });
   }
 
+  /**
+   * A kube-controller-manager (built by setup.sh) against the kube-apiserver, running only `controllers` (its
+   * names, e.g. `horizontal-pod-autoscaler-controller`), each sync period 1 s where a flag sets one. Call
+   * startKubeApiserver() first.
+   */
+  public async startKubeControllerManager(controllers: string[]): Promise<void> {
+    const bin = join(this.cache, 'kubernetes-' + KUBERNETES_VERSION, 'bin');
+    const manager = this.start('kube-controller-manager', [join(bin, 'kube-controller-manager'), `--kubeconfig=${this.kubeconfig}`,
+      `--authentication-kubeconfig=${this.kubeconfig}`, `--authorization-kubeconfig=${this.kubeconfig}`,
+      `--controllers=${controllers.join(',')}`, '--horizontal-pod-autoscaler-sync-period=1s',
+      '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port=10257', '--v=2']);
+    await waitFor('kube-controller-manager /healthz', 120, () => {
+      if (!manager.running) throw new Error(`kube-controller-manager exited:\n${manager.output.slice(-3000)}`);
+      return this.inNetns(['curl', '-ksf', 'https://127.0.0.1:10257/healthz']).status === 0 || undefined;
+    });
+  }
+
   public kubectlBinary(): string { return join(this.cache, 'kubernetes-' + KUBERNETES_VERSION, 'bin', 'kubectl'); }
 
   /** kubectl as the cluster admin, inside the namespace; `input` goes to its stdin. */

@@ -5,7 +5,8 @@
 #     (a private network namespace per test run), git, curl, Python's venv;
 #   - Airflow, exactly as locked in scripts/integration/airflow-<version>.lock.txt (pip --require-hashes),
 #     in a venv made with Debian's python3 so that uid 50000 can run it;
-#   - kube-apiserver, kube-scheduler and kubectl, built from the Go module proxy (scripts/integration/build-kubernetes.sh);
+#   - kube-apiserver, kube-scheduler, kube-controller-manager and kubectl, built from the Go module proxy
+#     (scripts/integration/build-kubernetes.sh);
 #   - PgBouncer 1.24.1, built from Debian's copy of its source (scripts/integration/build-pgbouncer.sh).
 # Builds and venvs are cached in the git-ignored .cache/ (see scripts/integration/cache-dir.sh); Go's and
 # pip's own caches make a fresh clone on a used machine quick.
@@ -53,6 +54,6 @@ if [ "$(cat "$venv/.lock-sha" 2>/dev/null)" != "$stamp" ]; then
   echo "$stamp" > "$venv/.lock-sha"
 fi
 
-INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-kubernetes.sh" kube-apiserver kube-scheduler kubectl
+INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-kubernetes.sh" kube-apiserver kube-scheduler kube-controller-manager kubectl
 INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-pgbouncer.sh" >/dev/null
 echo "$cache"
