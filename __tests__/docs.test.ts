@@ -10,7 +10,7 @@ import * as lib from '../lib';
 import { AIRFLOW_VERSION, DEFAULT_AIRFLOW_IMAGE, SUPPORTED_AIRFLOW_SERIES } from '../lib/names';
 import { K8S_SCHEMAS } from '../scripts/schema';
 import { loadManifests, Manifest, podReferences, podTemplateOf } from '../scripts/manifests';
-import { runCheck, tempDir } from './helpers';
+import { fewestReplicas, runCheck, tempDir } from './helpers';
 
 const ROOT = join(__dirname, '..');
 const GUIDE = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
@@ -402,13 +402,25 @@ describe('docs/getting-started.md', () => {
     // the api-server's rolling update: Kubernetes' default strategy, whose maxSurge of 25 % rounds up to one pod
     const apiServer = prod.find(o => o.kind === 'Deployment' && o.metadata.name === 'airflow-api-server');
     expect(apiServer.spec.strategy).toBeUndefined();
-    expect(FLAT).toContain(`the default \`maxSurge\` of 25 % rounds up to ${Math.ceil(apiServer.spec.replicas * 0.25)}`);
-    const stated = Object.fromEntries([...START.matchAll(/\b(scheduler|api-server|triggerer|PgBouncer) \((\d+)/g)].map(m => [`airflow-${m[1].toLowerCase()}`, Number(m[2])]));
-    expect(stated).toEqual(Object.fromEntries(spread.map(o => [o.metadata.name, o.spec.replicas])));
-    const most = Math.max(...spread.map(o => o.spec.replicas));
+    expect(FLAT).toContain(`the default \`maxSurge\` of 25 % rounds up to ${Math.ceil(fewestReplicas(prod, apiServer) * 0.25)} at the fewest replicas`);
+    const stated = Object.fromEntries([...START.matchAll(/\b(scheduler|api-server|triggerer|PgBouncer) \((\d+)( to (\d+), autoscaled)?/g)]
+      .map(m => [`airflow-${m[1].toLowerCase()}`, m[3] ? [Number(m[2]), Number(m[4])] : Number(m[2])]));
+    const range = (o: any) => prod.find(h => h.kind === 'HorizontalPodAutoscaler' && h.spec.scaleTargetRef.name === o.metadata.name)?.spec;
+    expect(stated).toEqual(Object.fromEntries(spread.map(o => [o.metadata.name, range(o) ? [range(o).minReplicas, range(o).maxReplicas] : o.spec.replicas])));
+    const most = Math.max(...spread.map(o => fewestReplicas(prod, o)));
     expect(FLAT).toContain(`**prod wants at least ${most} schedulable nodes.**`);
     expect(FLAT).toContain('`nodeTaintsPolicy: Honor` and `matchLabelKeys: [pod-template-hash]`');
     expect(TIER_OBJECTS.staging.some(o => o.kind === 'Deployment' && podSpec(o).topologySpreadConstraints?.some((c: any) => c.whenUnsatisfiable === 'DoNotSchedule'))).toBe(false);
+  });
+
+  test('the api-server autoscaler it states is prod\'s: its targets, its minimum, and the upgrade step named', () => {
+    const hpa = TIER_OBJECTS.prod.find(o => o.kind === 'HorizontalPodAutoscaler');
+    const target = (name: string) => hpa.spec.metrics.find((m: any) => m.resource.name === name).resource.target.averageUtilization;
+    expect(FLAT).toContain(`a HorizontalPodAutoscaler at ${target('cpu')} % of the CPU and ${target('memory')} % of the memory the pods request`);
+    expect(FLAT).toContain(`Without it the api-server stays at ${hpa.spec.minReplicas} pods`);
+    expect(GUIDE.replace(/\s+/g, ' ')).toContain(`prod's api-server is scaled by a HorizontalPodAutoscaler (${hpa.spec.minReplicas} to ${hpa.spec.maxReplicas} pods;`);
+    expect(GUIDE).toContain('### Handing the replicas to an autoscaler');
+    for (const t of ['dev', 'staging']) expect(TIER_OBJECTS[t].filter(o => o.kind === 'HorizontalPodAutoscaler')).toEqual([]);
   });
 
   test('the cluster autoscaler annotation it states is on every long-running component and every task pod', () => {

@@ -1,10 +1,10 @@
 // The environment presets: one snapshot each, and the facts each environment must hold.
 import { ENVIRONMENTS, parseQuantity, Tier } from '../lib';
-import { airflowCfg, allContainers, envOf, find, K8sObject, podSpec, synthEnvironment, taskPod, TIERS } from './helpers';
+import { airflowCfg, allContainers, envOf, fewestReplicas, find, K8sObject, podSpec, synthEnvironment, taskPod, TIERS } from './helpers';
 
 const OBJECTS = Object.fromEntries(TIERS.map(t => [t, synthEnvironment(t)])) as Record<Tier, K8sObject[]>;
 
-const replicas = (tier: Tier, name: string): number => find(OBJECTS[tier], 'Deployment', name).spec.replicas;
+const replicas = (tier: Tier, name: string): number => fewestReplicas(OBJECTS[tier], find(OBJECTS[tier], 'Deployment', name));
 
 /** Every container of every pod (Deployments, StatefulSets, Jobs and the task pod template), labelled. */
 function containers(objects: K8sObject[]): Array<{ where: string; c: any }> {
@@ -75,7 +75,7 @@ describe('prod', () => {
 
   test.each(['airflow-scheduler', 'airflow-api-server'])('%s: two or more replicas, spread across nodes, a PodDisruptionBudget', name => {
     const d = find(objects, 'Deployment', name);
-    expect(d.spec.replicas).toBeGreaterThanOrEqual(2);
+    expect(fewestReplicas(objects, d)).toBeGreaterThanOrEqual(2);
     const spread = podSpec(d).topologySpreadConstraints ?? [];
     const hostname = spread.filter((t: any) => t.topologyKey === 'kubernetes.io/hostname' && t.whenUnsatisfiable === 'DoNotSchedule');
     expect(hostname).toHaveLength(1);
@@ -87,7 +87,23 @@ describe('prod', () => {
     expect(pdb[0].spec.minAvailable).toBeUndefined();
     expect(typeof pdb[0].spec.maxUnavailable).toBe('number');
     expect(pdb[0].spec.maxUnavailable).toBeGreaterThanOrEqual(1);
-    expect(pdb[0].spec.maxUnavailable).toBeLessThan(d.spec.replicas);
+    expect(pdb[0].spec.maxUnavailable).toBeLessThan(fewestReplicas(objects, d));
+  });
+
+  test('the api-server is autoscaled: 2 to 10 pods at 70 % CPU and 80 % memory, and the Deployment leaves replicas to it', () => {
+    const d = find(objects, 'Deployment', 'airflow-api-server');
+    const hpa = find(objects, 'HorizontalPodAutoscaler', 'airflow-api-server');
+    expect(hpa.apiVersion).toBe('autoscaling/v2');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: d.apiVersion, kind: 'Deployment', name: d.metadata.name });
+    expect([hpa.spec.minReplicas, hpa.spec.maxReplicas]).toEqual([2, 10]);
+    const targets = Object.fromEntries(hpa.spec.metrics.map((m: any) => [m.resource.name, [m.type, m.resource.target.type, m.resource.target.averageUtilization]]));
+    expect(targets).toEqual({ cpu: ['Resource', 'Utilization', 70], memory: ['Resource', 'Utilization', 80] });
+    // utilization is a percentage of the requests: every container must request what is targeted
+    for (const c of podSpec(d).containers) expect([c.name, Object.keys(c.resources.requests).sort()]).toEqual([c.name, ['cpu', 'memory']]);
+    // a replicas field would be re-applied over the autoscaler's choice on every kubectl apply
+    expect('replicas' in d.spec).toBe(false);
+    // nothing else is autoscaled
+    expect(objects.filter(o => o.kind === 'HorizontalPodAutoscaler')).toHaveLength(1);
   });
 
   test('DAG code at a commit id in every git-sync container; dev and staging follow the release tag', () => {

@@ -49,6 +49,17 @@ export function find(objects: K8sObject[], kind: string, name: string): K8sObjec
   return found[0];
 }
 
+/**
+ * The fewest pods a Deployment or StatefulSet runs: the `minReplicas` of the HorizontalPodAutoscaler that scales it,
+ * or else its `replicas` (Kubernetes' default 1 when unset).
+ */
+export function fewestReplicas(objects: K8sObject[], workload: K8sObject): number {
+  const hpa = objects.filter(o => o.kind === 'HorizontalPodAutoscaler' && o.spec.scaleTargetRef.kind === workload.kind
+    && o.spec.scaleTargetRef.name === workload.metadata.name);
+  if (hpa.length > 1) throw new Error(`${hpa.length} HorizontalPodAutoscalers scale ${workload.kind}/${workload.metadata.name}`);
+  return hpa.length === 1 ? hpa[0].spec.minReplicas ?? 1 : workload.spec.replicas ?? 1;
+}
+
 /** The pod spec of a workload (Deployment, StatefulSet, Job, CronJob) or Pod. */
 export function podSpec(o: K8sObject): any {
   if (o.kind === 'Pod') return o.spec;

@@ -130,7 +130,11 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       // the scheduler may create only this installation's task pods (Kubernetes 1.30+)
       taskPodAdmissionPolicy: true,
       scheduler: { replicas: 2, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },
-      apiServer: { replicas: 3, resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } } },
+      // 2 to 10 pods at 70 % of the CPU and 80 % of the memory requested (needs metrics-server)
+      apiServer: {
+        autoscaling: { minReplicas: 2, maxReplicas: 10, cpuUtilization: 70, memoryUtilization: 80 },
+        resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } },
+      },
       // one dag-processor: a second would parse the same bundle again; while it restarts, scheduling goes on
       dagProcessor: { replicas: 1 },
       triggerer: { replicas: 2, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 } },

@@ -30,7 +30,9 @@ export function diagram(objects: Obj[]): string {
     const pod = podTemplateOf(o);
     if (!pod) continue;
     const node = id(o.kind!, o.metadata.name);
-    const count = o.kind === 'CronJob' ? ` ${o.spec.schedule}` : o.kind === 'Job' ? '' : ` ×${o.spec.replicas ?? 1}`;
+    const hpa = objects.find(h => h.kind === 'HorizontalPodAutoscaler' && h.spec.scaleTargetRef.kind === o.kind && h.spec.scaleTargetRef.name === o.metadata.name);
+    const count = o.kind === 'CronJob' ? ` ${o.spec.schedule}` : o.kind === 'Job' ? ''
+      : hpa ? ` ×${hpa.spec.minReplicas ?? 1}–${hpa.spec.maxReplicas}, autoscaled` : ` ×${o.spec.replicas ?? 1}`;
     nodes.set(node, `${node}["${o.kind} ${o.metadata.name}${count}"]`);
     pods.push({ node, labels: pod.labels, spec: pod.spec });
   }
