@@ -5,7 +5,7 @@ import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer,
+  Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer, NamespaceQuota,
   DagProcessor, DatabaseCleanup, ENVIRONMENTS, GitSync, MigrateDatabaseJob, PgBouncer, PostgresBackup, PostgresStatefulSet,
   SchedulerRbac, TaskLogVolume, TaskPodAdmissionPolicy, TaskPodCleanup, TaskPodTemplate, Triggerer,
 } from '../lib';
@@ -81,6 +81,7 @@ describe('every construct rejects an unknown property of its own props', () => {
     DatabaseCleanup: c => new DatabaseCleanup(c, 'x', { config: config(c), ...typo }),
     GitSync: c => new GitSync(c, 'x', { repository: 'https://github.com/example/dags.git', ...typo }),
     MigrateDatabaseJob: c => new MigrateDatabaseJob(c, 'x', { config: config(c), ...typo }),
+    NamespaceQuota: c => new NamespaceQuota(c, 'x', { airflow: new Airflow(c, 'airflow', {}), requests: { cpu: '64', memory: '256Gi' }, limits: { memory: '512Gi' }, pods: 500, ...typo }),
     PgBouncer: c => new PgBouncer(c, 'x', { database: { host: 'db.example.internal' }, ...typo }),
     PostgresBackup: c => new PostgresBackup(c, 'x', typo),
     PostgresStatefulSet: c => new PostgresStatefulSet(c, 'x', typo),

@@ -6,7 +6,7 @@ import { App, Chart, Testing } from 'cdk8s';
 import {
   Airflow, AirflowChart, AirflowComponentName, AirflowConfig, AirflowNetworkPolicies, AirflowProps, AirflowScheduler,
   AirflowValidationError, ApiServer, ContainerResources, ENVIRONMENTS, ExternalDatabase, GitAuth, GitSync, PostgresStatefulSet,
-  MigrateDatabaseJob, SchedulerRbac, SecretKeyRef, TaskPodTemplate, Tier,
+  MigrateDatabaseJob, NamespaceQuotaProps, SchedulerRbac, SecretKeyRef, TaskPodTemplate, Tier,
 } from '../lib';
 
 interface Row {
@@ -45,6 +45,11 @@ function airflow(props: AirflowProps): (app: App) => Airflow {
 function preset(tier: Tier, patch: (a: AirflowProps) => AirflowProps, namespace?: string): (app: App) => AirflowChart {
   const env = ENVIRONMENTS[tier];
   return app => new AirflowChart(app, tier, { ...env, namespace: namespace ?? env.namespace, airflow: patch(env.airflow) });
+}
+
+/** dev with its quota changed by `patch`; path dev/quota. */
+function quota(patch: (q: Omit<NamespaceQuotaProps, 'airflow'>) => Omit<NamespaceQuotaProps, 'airflow'>): (app: App) => AirflowChart {
+  return app => new AirflowChart(app, 'dev', { ...ENVIRONMENTS.dev, quota: patch(ENVIRONMENTS.dev.quota!) });
 }
 
 /** An AirflowConfig at test/config. */
@@ -131,6 +136,20 @@ const RULES: Record<string, Row[]> = {
       cls: 'ApiServer', path: 'test/airflow/api-server', property: 'autoscaling.cpuUtilization', value: 0, expected: 'a whole number >= 1' },
     { what: 'prod with highAvailability: false', build: preset('prod', a => ({ ...a, highAvailability: false })),
       cls: 'AirflowChart', path: 'prod', property: 'airflow.highAvailability', value: false, expected: 'prod is highly available' },
+  ],
+  'namespace quota': [
+    { what: 'a quota with fewer pods than the peak', build: quota(q => ({ ...q, pods: 5 })),
+      cls: 'NamespaceQuota', path: 'dev/quota', property: 'pods', value: 5, expected: 'at least 21, what the installation\'s pods take at their peak' },
+    { what: 'a quota of less memory than the peak', build: quota(q => ({ ...q, requests: { ...q.requests, memory: '4Gi' } })),
+      cls: 'NamespaceQuota', path: 'dev/quota', property: 'requests.memory', value: '4Gi', expected: 'task pods: [core] parallelism 8 × 1 scheduler: 3072Mi' },
+    { what: 'a quota in GB', build: quota(q => ({ ...q, limits: { memory: '20GB' } })),
+      cls: 'NamespaceQuota', path: 'dev/quota', property: 'limits.memory', value: '20GB', expected: BYTES },
+    { what: 'a quota of 0 pods', build: quota(q => ({ ...q, pods: 0 })),
+      cls: 'NamespaceQuota', path: 'dev/quota', property: 'pods', value: 0, expected: 'a whole number >= 1' },
+    { what: 'a quota without requests', build: quota(q => ({ ...q, requests: undefined as any })),
+      cls: 'NamespaceQuota', path: 'dev/quota', property: 'requests', value: undefined, expected: 'given: { requests: { cpu, memory }, limits: { memory }, pods }' },
+    { what: 'a default memory limit below the default request', build: quota(q => ({ ...q, containerDefaults: { requests: { cpu: '100m', memory: '1Gi' }, limits: { memory: '512Mi' } } })),
+      cls: 'NamespaceQuota', path: 'dev/quota', property: 'containerDefaults.limits.memory', value: '512Mi', expected: 'at least containerDefaults.requests.memory (1Gi)' },
   ],
   'images': [
     { what: 'Airflow image without a tag', build: app => { const { c, config: cfg } = config(app); return new ApiServer(c, 'api-server', { config: cfg, image: 'apache/airflow' }); },

@@ -4,6 +4,7 @@ import * as k8s from '../imports/k8s';
 import { Airflow, AirflowProps } from './airflow';
 import { checkKnownProps } from './known-props';
 import { AIRFLOW_VERSION } from './names';
+import { NamespaceQuota, NamespaceQuotaProps } from './namespace-quota';
 import { check, checkDnsLabel } from './validation';
 
 /** How demanding an environment is; `prod` requires high availability. */
@@ -15,16 +16,23 @@ export interface AirflowEnvironment {
   /** The Namespace to create; a DNS-1123 label. */
   readonly namespace: string;
   readonly airflow: AirflowProps;
+  /**
+   * A ResourceQuota and LimitRange for the Namespace, which must hold the installation at its peak (see
+   * NamespaceQuota). @default none
+   */
+  readonly quota?: Omit<NamespaceQuotaProps, 'airflow'>;
 }
 
 /**
  * A Chart holding one environment: its Namespace, labelled to enforce Pod Security "restricted",
- * first, then a complete {@link Airflow}. The tier `prod` turns `highAvailability` on, requires `dags.ref` to be a
+ * first, then a complete {@link Airflow} and the Namespace's quota, if given. The tier `prod` turns `highAvailability` on, requires `dags.ref` to be a
  * commit id (GitSyncProps.requireCommit) and requires single sign-on (`authManager: { fab: { oidc } }`).
  * @see https://kubernetes.io/docs/concepts/security/pod-security-admission/
  */
 export class AirflowChart extends Chart {
   public readonly airflow: Airflow;
+  /** The Namespace's quota, if the environment has one. */
+  public readonly quota?: NamespaceQuota;
 
   /** @throws AirflowValidationError for an unknown tier, a bad namespace or any invalid Airflow prop. */
   constructor(scope: Construct, id: string, props: AirflowEnvironment) {
@@ -63,5 +71,6 @@ export class AirflowChart extends Chart {
     namespace.addJsonPatch(JsonPatch.remove('/metadata/namespace'));
     const dags = props.airflow?.dags && props.tier === 'prod' ? { ...props.airflow.dags, requireCommit: true } : props.airflow?.dags;
     this.airflow = new Airflow(this, 'airflow', { ...props.airflow, dags, highAvailability: props.tier === 'prod' || props.airflow?.highAvailability });
+    if (props.quota !== undefined) this.quota = new NamespaceQuota(this, 'quota', { ...props.quota, airflow: this.airflow });
   }
 }

@@ -236,6 +236,11 @@ export class AirflowConfig extends Construct {
   public readonly configMapName: string;
   /** The rendered airflow.cfg. */
   public readonly airflowCfg: string;
+  /**
+   * The options airflow.cfg sets, `{ section: { option: literal } }`, as rendered; Airflow's defaults apply to the
+   * others, and options from Secrets are not in it.
+   */
+  public readonly cfgOptions: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** sha256 of airflow.cfg and of the Secret references, for the pods' rollout annotation. */
   public readonly checksum: string;
   private readonly secretOptions: Array<{ section: string; env: string; ref: SecretKeyRef }> = [];
@@ -358,6 +363,7 @@ export class AirflowConfig extends Construct {
         `at least [scheduler] task_queued_timeout (${values.scheduler.task_queued_timeout} s) with Airflow 3.1, whose task pods start with ` +
         'that token: one that starts after its token expired fails with an authentication error instead of being requeued');
     }
+    this.cfgOptions = values;
     this.airflowCfg = renderIni(values);
     this.configMapName = this.names.name('config');
     const secretRefs = this.secretEnv(['fernetKey', 'jwtSecret', 'jwtPublicKeys', 'apiSecretKey', 'sqlAlchemyConn']);

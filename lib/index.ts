@@ -12,6 +12,7 @@ export * from './environments';
 export * from './git-sync';
 export * from './migrate-database-job';
 export * from './names';
+export * from './namespace-quota';
 export * from './network-policies';
 export * from './auth-manager';
 export * from './database-tls';

@@ -53,7 +53,7 @@ export const AIRFLOW_GID = 0;
 /** The Airflow components, as they appear in object names and the `app.kubernetes.io/component` label. */
 export const AIRFLOW_COMPONENTS = [
   'scheduler', 'api-server', 'dag-processor', 'triggerer', 'postgresql', 'db-migrate', 'config', 'pod-template', 'worker', 'secrets',
-  'default-deny', 'logs', 'cleanup-pods', 'pgbouncer', 'db-cleanup', 'postgresql-backup', 'pools', 'task-pod-policy',
+  'default-deny', 'logs', 'cleanup-pods', 'pgbouncer', 'db-cleanup', 'postgresql-backup', 'pools', 'task-pod-policy', 'quota',
 ] as const;
 /** One of {@link AIRFLOW_COMPONENTS}. */
 export type AirflowComponentName = typeof AIRFLOW_COMPONENTS[number];
