@@ -7,7 +7,7 @@
 // "restricted", carry no database URL and no token, and run the task to success.
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { spawnSync } from 'child_process';
 import type { CheckReport } from '../../scripts/check';
 import { REPO, setup, TestHost, waitFor } from '../../scripts/integration/host';
@@ -16,7 +16,7 @@ import { EXTERNAL_DATABASE_HOST, Installation, lintFindings } from '../../script
 import { SandboxPod } from '../../scripts/integration/sandbox';
 import { parseManifests } from '../../scripts/manifests';
 import { taskPodLeaks } from '../../scripts/task-pod-facts';
-import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT, AUTH_MANAGER_CLASSES, FAB_OWN_USERINFO, PROD_DATABASE_CA, PROD_OIDC } from '../../lib';
+import { AIRFLOW_DEFAULT_PARALLELISM, AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT, AUTH_MANAGER_CLASSES, FAB_OWN_USERINFO, PROD_DATABASE_CA, PROD_OIDC } from '../../lib';
 import { TIERS } from '../helpers';
 
 /** Lists the options a process sets that the installed Airflow does not know (run in a container's sandbox). */
@@ -72,6 +72,15 @@ test('the OIDC provider names refused (FAB_OWN_USERINFO) are those the installed
   const named = [...body.matchAll(/provider (?:==|in) (\[[^\]]*\]|"[^"]+")/g)].flatMap(m => [...m[1].matchAll(/"([^"]+)"/g)].map(n => n[1]));
   expect(named.length).toBeGreaterThan(5);
   expect([...new Set(named)].sort()).toEqual([...FAB_OWN_USERINFO].sort());
+});
+
+test('the quota\'s assumptions are the installed Airflow\'s: [core] parallelism 32 per scheduler, and a task pod the quota refuses is not retried', () => {
+  const site = join(venv, 'lib', readdirSync(join(venv, 'lib'))[0], 'site-packages');
+  const core = parse(readFileSync(join(site, 'airflow', 'config_templates', 'config.yml'), 'utf8')).core.options;
+  expect(core.parallelism.default).toBe(String(AIRFLOW_DEFAULT_PARALLELISM));
+  expect(core.parallelism.description).toMatch(/per scheduler/);
+  const provider = readFileSync(join(site, 'airflow', 'providers', 'cncf', 'kubernetes', 'get_provider_info.py'), 'utf8');
+  expect(/"task_publish_max_retries": \{[^}]*"default": "(\d+)"/.exec(provider)?.[1]).toBe('0');
 });
 
 describe.each(TIERS)('%s, run by real Airflow', tier => {

@@ -1,0 +1,86 @@
+// The quota's arithmetic against Kubernetes' own. dev, with a ResourceQuota set to exactly the peak the library
+// computes (installationPeak), on a real kube-apiserver and kube-controller-manager (the controllers that create
+// pods, and the quota controller that counts them; no kubelet runs the pods): every pod of the peak is admitted
+// (the components, a rollout's surging pods, the migration Job, a run of every CronJob, [core] parallelism task
+// pods), Kubernetes counts exactly the quota, and one task pod more is refused. A peak computed too low refuses a
+// pod of the peak; one computed too high leaves the count below the quota: either fails here.
+import { Testing } from 'cdk8s';
+import { parse, stringify } from 'yaml';
+import { AirflowChart, ENVIRONMENTS, parseQuantity, PodUsage } from '../../lib';
+import { setup, TestHost, waitFor } from '../../scripts/integration/host';
+
+jest.setTimeout(1_200_000);
+
+const env = ENVIRONMENTS.dev;
+const namespace = env.namespace;
+const peak = new AirflowChart(Testing.app(), 'dev', env).quota!.peak;
+const total = (k: keyof PodUsage) => peak.reduce((a, p) => a + p[k], 0);
+// the quota at exactly the peak: millicores and bytes, as Kubernetes counts them
+const exact = { requests: { cpu: `${Math.round(total('cpu') * 1000)}m`, memory: String(total('memory')) },
+  limits: { memory: String(total('memoryLimits')) }, pods: total('pods') };
+const chart = new AirflowChart(Testing.app(), 'dev', { ...env, quota: { ...exact, containerDefaults: undefined } });
+const objects: any[] = Testing.synth(chart);
+const taskPod = parse(objects.find(o => o.kind === 'ConfigMap' && o.data?.['pod_template_file.yaml']).data['pod_template_file.yaml']);
+const parallelism = Number(chart.airflow.config.cfgOptions.core.parallelism);
+
+let host: TestHost;
+
+const kubectlJson = (...args: string[]) => JSON.parse(host.kubectlOk([...args, '-n', namespace, '-o', 'json']));
+const pods = () => kubectlJson('get', 'pods').items as any[];
+const createTaskPod = (name: string) => host.kubectl(['create', '-f', '-'], stringify({ ...taskPod, metadata: { ...taskPod.metadata, name, namespace } }));
+
+beforeAll(async () => {
+  host = new TestHost(setup(), 'quota');
+  await host.startKubeApiserver();
+  await host.startKubeControllerManager(['resourcequota-controller', 'deployment-controller', 'replicaset-controller',
+    'statefulset-controller', 'job-controller']);
+  host.kubectlOk(['apply', '-f', '-'], objects.map(o => stringify(o)).join('---\n'));
+  // what the serviceaccount controller (not running here) would make: task pods run as `default`
+  host.kubectlOk(['create', 'serviceaccount', 'default', '-n', namespace]);
+}, 3600_000);
+
+afterAll(async () => { await host?.stop(); });
+
+test('the quota of dist/dev is the preset\'s, at least the peak', () => {
+  const hard = objects.find(o => o.kind === 'ResourceQuota').spec.hard;
+  expect(Object.keys(hard).sort()).toEqual(['limits.memory', 'pods', 'requests.cpu', 'requests.memory']);
+  expect(parallelism).toBe(8);
+  expect(peak.at(-1)!.pods).toBe(parallelism * chart.airflow.scheduler.replicas);
+});
+
+test('every pod of the peak is admitted, Kubernetes counts exactly the quota, and one task pod more is refused', async () => {
+  const deployments = objects.filter(o => o.kind === 'Deployment');
+  const steady = deployments.reduce((a, d) => a + (d.spec.replicas ?? 1), 0)
+    + objects.filter(o => ['StatefulSet', 'Job'].includes(o.kind)).length;
+  await waitFor(`${steady} pods of the Deployments, StatefulSet and migration Job`, 120, () => pods().length === steady || undefined);
+  // the quota controller has filled in the quota's status, so that admission enforces it from here on
+  await waitFor('the quota\'s status', 60, () => kubectlJson('get', 'resourcequota').items[0]?.status?.hard !== undefined || undefined);
+
+  // a new release rolling out: each Deployment adds its surging pods; the old ones stay (no kubelet makes the new ready)
+  host.kubectlOk(['rollout', 'restart', 'deployment', '-n', namespace, '-l', 'app.kubernetes.io/instance=airflow']);
+  for (const cronJob of objects.filter(o => o.kind === 'CronJob')) {
+    host.kubectlOk(['create', 'job', `${cronJob.metadata.name}-now`, `--from=cronjob/${cronJob.metadata.name}`, '-n', namespace]);
+  }
+  for (let i = 0; i < parallelism; i++) {
+    const r = createTaskPod(`task-${i}`);
+    expect({ i, status: r.status, stderr: r.stderr }).toEqual({ i, status: 0, stderr: '' });
+  }
+
+  const expectedPods = total('pods');
+  await waitFor(`${expectedPods} pods`, 120, () => pods().length === expectedPods || undefined)
+    .catch(e => { throw new Error(`${e.message}: ${pods().map(p => p.metadata.name).join(', ')}\n${host.kubectl(['get', 'events', '-n', namespace]).stdout}`); });
+  const refused = host.kubectlOk(['get', 'events', '-n', namespace, '--field-selector', 'reason=FailedCreate', '-o', 'name']);
+  expect(refused).toBe('');
+  const used = await waitFor('the quota controller to count every pod', 120, () => {
+    const status = kubectlJson('get', 'resourcequota').items[0].status;
+    return Number(status.used?.pods) === expectedPods ? status.used : undefined;
+  });
+  const count = (q: string) => parseQuantity(q)!;
+  expect({
+    cpu: count(used['requests.cpu']), memory: count(used['requests.memory']), memoryLimits: count(used['limits.memory']), pods: count(used.pods),
+  }).toEqual({ cpu: count(exact.requests.cpu), memory: count(exact.requests.memory), memoryLimits: count(exact.limits.memory), pods: exact.pods });
+
+  const extra = createTaskPod('task-one-more');
+  expect(extra.status).not.toBe(0);
+  expect(extra.stderr).toMatch(/exceeded quota: airflow-quota/);
+});
