@@ -413,6 +413,25 @@ describe('docs/getting-started.md', () => {
     expect(TIER_OBJECTS.staging.some(o => o.kind === 'Deployment' && podSpec(o).topologySpreadConstraints?.some((c: any) => c.whenUnsatisfiable === 'DoNotSchedule'))).toBe(false);
   });
 
+  test('the quotas it states are dist/\'s, with the peaks the library computes; the LimitRange defaults too', () => {
+    const one = (v: number) => String(Math.round(v * 10) / 10);
+    const rows = table('quota of').map(([env, cpu, memory, limits, pods, peak]) =>
+      [env, cpu, memory, limits, pods, peak.split(' (')[0]]);
+    const expected = (['dev', 'staging', 'prod'] as const).map(t => {
+      const hard = TIER_OBJECTS[t].find(o => o.kind === 'ResourceQuota').spec.hard;
+      const p = new lib.AirflowChart(cdk8s.Testing.app(), t, lib.ENVIRONMENTS[t]).quota!.peak;
+      const sum = (k: keyof lib.PodUsage) => p.reduce((a, x) => a + x[k], 0);
+      return [t, hard['requests.cpu'], hard['requests.memory'], hard['limits.memory'], hard.pods,
+        `${one(sum('cpu'))}, ${one(sum('memory') / 2 ** 30)} GiB, ${one(sum('memoryLimits') / 2 ** 30)} GiB, ${sum('pods')}`];
+    });
+    expect(rows).toEqual(expected);
+    for (const t of Object.keys(TIER_OBJECTS)) {
+      const [range] = TIER_OBJECTS[t].find(o => o.kind === 'LimitRange').spec.limits;
+      expect(FLAT).toContain(`gives a container that states no request ${range.defaultRequest.cpu} CPU and ${range.defaultRequest.memory}, and no memory limit ${range.default.memory}`);
+    }
+    expect(FLAT).toContain('`[kubernetes_executor] task_publish_max_retries` 0');
+  });
+
   test('the api-server autoscaler it states is prod\'s: its targets, its minimum, and the upgrade step named', () => {
     const hpa = TIER_OBJECTS.prod.find(o => o.kind === 'HorizontalPodAutoscaler');
     const target = (name: string) => hpa.spec.metrics.find((m: any) => m.resource.name === name).resource.target.averageUtilization;
@@ -453,6 +472,25 @@ describe('docs/getting-started.md', () => {
     expect(FLAT).toContain(`\`npm run e2e\` runs \`dev\` on a real v${e2e} cluster`);
     expect(FLAT).toContain(`a single-node Kubernetes v${e2e} built from source`);
   });
+});
+
+test('the README\'s environments table gives each preset\'s schedulers, api-servers, task pods at once and quota', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const row = (first: string) => readme.split('\n').find(l => l.startsWith(`| ${first} |`))!.split('|').slice(2, -1).map(c => c.trim());
+  const tiers = ['dev', 'staging', 'prod'] as const;
+  const charts = tiers.map(t => new lib.AirflowChart(cdk8s.Testing.app(), t, lib.ENVIRONMENTS[t]));
+  expect(row('scheduler / api-server').map(c => /^\d+ \/ \d+( to \d+)?/.exec(c)![0])).toEqual(charts.map(c => {
+    const hpa = c.airflow.apiServer.autoscaler;
+    return `${c.airflow.scheduler.replicas} / ${hpa ? `${hpa.toJson().spec.minReplicas} to ${hpa.toJson().spec.maxReplicas}` : c.airflow.apiServer.replicas}`;
+  }));
+  expect(row('task pods at once (`[core] parallelism` × schedulers)')).toEqual(charts.map(c => {
+    const parallelism = c.airflow.config.cfgOptions.core?.parallelism ?? String(lib.AIRFLOW_DEFAULT_PARALLELISM);
+    return c.airflow.scheduler.replicas === 1 ? parallelism : `${c.airflow.scheduler.replicas} × ${parallelism}`;
+  }));
+  expect(row('ResourceQuota (`requests.cpu`, `requests.memory`, `limits.memory`, `pods`)')).toEqual(charts.map(c => {
+    const hard = c.quota!.resourceQuota.toJson().spec.hard;
+    return [hard['requests.cpu'], hard['requests.memory'], hard['limits.memory'], hard.pods].join(', ');
+  }));
 });
 
 test('the README lists the supported Airflow series and the default version the library pins', () => {

@@ -63,6 +63,7 @@ export const SHARED_LOGS_STORAGE_CLASS = 'nfs-client';
  *   would be the one component without a standby. Two PgBouncer pods on different nodes in front of it.
  * Task logs go to a shared volume in every preset: dev ReadWriteOnce (one node), staging and prod ReadWriteMany
  * on SHARED_LOGS_STORAGE_CLASS.
+ * Every preset has a ResourceQuota and LimitRange with room for its peak (NamespaceQuota).
  * Every preset cleans metadata older than its retention (dev 14 days, staging 30, prod 90) and backs up its
  * in-cluster PostgreSQL daily at 02:00 UTC, kept 30 days (prod's managed database has its provider's backups).
  */
@@ -73,7 +74,8 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
     airflow: {
       dags: { ...EXAMPLE_DAGS, period: '60s' },
       postgres: { storage: '1Gi', resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '512Mi' } } },
-      options: { api: { workers: 1 } },
+      // 8 task pods at once: what a laptop holds beside the components (Airflow's default is 32)
+      options: { api: { workers: 1 }, core: { parallelism: 8 } },
       scheduler: { replicas: 1, resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
       apiServer: { replicas: 1, resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
       dagProcessor: { replicas: 1, resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
@@ -84,6 +86,8 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       taskPodCleanup: { succeededAfterSeconds: 60 },
       databaseCleanup: { retentionDays: 14 },
     },
+    // room for the peak: a release rolling out while every CronJob and 8 task pods run (docs/getting-started.md)
+    quota: { requests: { cpu: '4', memory: '10Gi' }, limits: { memory: '20Gi' }, pods: 25 },
   },
   staging: {
     tier: 'staging',
@@ -100,6 +104,8 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       databaseCleanup: { retentionDays: 30 },
       taskLogs: { size: '20Gi', accessMode: 'ReadWriteMany', storageClassName: SHARED_LOGS_STORAGE_CLASS },
     },
+    // room for the peak: a release rolling out while every CronJob and 2 × 32 task pods run
+    quota: { requests: { cpu: '24', memory: '48Gi' }, limits: { memory: '96Gi' }, pods: 90 },
   },
   prod: {
     tier: 'prod',
@@ -140,5 +146,7 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       triggerer: { replicas: 2, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 } },
       taskLogs: { size: '100Gi', accessMode: 'ReadWriteMany', storageClassName: SHARED_LOGS_STORAGE_CLASS },
     },
+    // room for the peak: a release rolling out while 10 api-servers, every CronJob and 2 × 128 task pods run
+    quota: { requests: { cpu: '96', memory: '192Gi' }, limits: { memory: '384Gi' }, pods: 300 },
   },
 };
