@@ -75,6 +75,8 @@ export abstract class AirflowDeployment extends Construct {
   public readonly replicas: number;
   /** The image the pods run. */
   public readonly image: string;
+  /** The installation's configuration the pods read. */
+  public readonly config: AirflowConfig;
   /** The Deployment object (escape hatch). */
   public readonly deployment: k8s.KubeDeployment;
   /** The PodDisruptionBudget, if one was asked for. */
@@ -88,6 +90,7 @@ export abstract class AirflowDeployment extends Construct {
     checkKnownProps(this, props);
     const { config } = props;
     checkConfig(this, config);
+    this.config = config;
     const names = config.names;
     this.name = names.name(spec.component);
     check(spec.autoscaling === undefined || props.replicas === undefined, this, 'replicas', props.replicas,

@@ -5,6 +5,7 @@ import { AirflowConfig, AirflowOptions, JwtSigning } from './airflow-config';
 import { AirflowDeploymentProps } from './airflow-deployment';
 import { AuthManager } from './auth-manager';
 import { ApiServer, ApiServerProps } from './api-server';
+import { ApiServerIngress, ApiServerIngressProps } from './api-server-ingress';
 import { DagProcessor } from './dag-processor';
 import { DatabaseCleanup, DatabaseCleanupProps } from './database-cleanup';
 import { checkDatabaseTls, DatabaseTls } from './database-tls';
@@ -105,7 +106,7 @@ export interface AirflowProps {
   /** @default see AirflowScheduler */
   readonly scheduler?: ComponentOptions;
   /** @default see ApiServer */
-  readonly apiServer?: ComponentOptions & Pick<ApiServerProps, 'serviceType' | 'autoscaling'>;
+  readonly apiServer?: ComponentOptions & Pick<ApiServerProps, 'serviceType' | 'nodePort' | 'autoscaling'>;
   /** @default see DagProcessor */
   readonly dagProcessor?: ComponentOptions;
   /** @default see Triggerer */
@@ -165,6 +166,12 @@ export interface AirflowProps {
   readonly requireImageDigests?: boolean;
   /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on: the api-server open to the installation's task pods only; add your Ingress controller with `apiServerFrom`) */
   readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
+  /**
+   * An Ingress to the UI and REST API, the Task Execution API closed (see ApiServerIngress), e.g.
+   * `{ hosts: ['airflow.example.com'], className: 'nginx', tlsSecretName: 'airflow-tls' }`. With NetworkPolicies on,
+   * `networkPolicies.apiServerFrom` must name the Ingress controller's pods. @default none
+   */
+  readonly ingress?: Omit<ApiServerIngressProps, 'apiServer'>;
 }
 
 /**
@@ -185,6 +192,7 @@ export class Airflow extends Construct {
   public readonly dagProcessor: DagProcessor;
   public readonly triggerer: Triggerer;
   public readonly networkPolicies?: AirflowNetworkPolicies;
+  public readonly ingress?: ApiServerIngress;
   public readonly taskLogVolume?: TaskLogVolume;
   public readonly taskPodCleanup?: TaskPodCleanup;
   public readonly pgbouncer?: PgBouncer;
@@ -301,6 +309,12 @@ export class Airflow extends Construct {
     if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...jobPod(props.databaseCleanup) });
     if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...jobPod(props.taskPodCleanup) });
     if (props.requireImageDigests) this.checkImageDigests();
+    if (props.ingress !== undefined) {
+      const from = props.networkPolicies === false ? undefined : props.networkPolicies?.apiServerFrom;
+      check(props.networkPolicies === false || (from ?? []).length > 0, this, 'networkPolicies.apiServerFrom', from, 'the Ingress controller\'s pods with ingress set, e.g. [{ namespaceSelector: { matchLabels: ' +
+        '{ \'kubernetes.io/metadata.name\': \'ingress-nginx\' } } }]: the api-server\'s NetworkPolicy admits only task pods otherwise');
+      this.ingress = new ApiServerIngress(this, 'ingress', { ...props.ingress, apiServer: this.apiServer });
+    }
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName,

@@ -57,6 +57,9 @@ function authManagerPod(config: AirflowConfig | undefined, image: string | undef
   };
 }
 
+/** Kubernetes' default `--service-node-port-range` (kube-apiserver). */
+const NODE_PORTS = [30000, 32767] as const;
+
 /** Properties of {@link ApiServer}. */
 export interface ApiServerProps extends AirflowDeploymentProps {
   /**
@@ -66,6 +69,13 @@ export interface ApiServerProps extends AirflowDeploymentProps {
   readonly serviceAccountName?: string;
   /** Type of the Service. @default 'ClusterIP' (expose it with your Ingress or Gateway) */
   readonly serviceType?: 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+  /**
+   * The port every node opens for the Service (`nodePort`), with `serviceType` NodePort or LoadBalancer: 30000 to
+   * 32767, Kubernetes' default `--service-node-port-range`, e.g. 30007 for a kind cluster's port mapping
+   * (docs/kind-cluster.yaml). @default one Kubernetes picks
+   * @see https://kubernetes.io/docs/concepts/services-networking/service/#type-nodeport
+   */
+  readonly nodePort?: number;
   /**
    * A HorizontalPodAutoscaler owns the replicas (see Autoscaling), e.g. `{ minReplicas: 2, maxReplicas: 10,
    * cpuUtilization: 70, memoryUtilization: 80 }`; `replicas` must then be unset. @default none: `replicas` pods
@@ -113,13 +123,18 @@ export class ApiServer extends AirflowDeployment {
     checkDnsSubdomain(this, 'serviceAccountName', serviceAccountName!);
     const serviceType = props.serviceType ?? 'ClusterIP';
     check(['ClusterIP', 'NodePort', 'LoadBalancer'].includes(serviceType), this, 'serviceType', serviceType, '"ClusterIP", "NodePort" or "LoadBalancer"');
+    if (props.nodePort !== undefined) {
+      check(serviceType !== 'ClusterIP', this, 'nodePort', props.nodePort, 'unset with serviceType "ClusterIP", which opens no port on the nodes (or serviceType "NodePort")');
+      check(Number.isInteger(props.nodePort) && props.nodePort >= NODE_PORTS[0] && props.nodePort <= NODE_PORTS[1], this, 'nodePort', props.nodePort,
+        `a port of Kubernetes' default NodePort range, ${NODE_PORTS[0]} to ${NODE_PORTS[1]}`);
+    }
     const names = props.config.names;
     this.service = new k8s.KubeService(this, 'Service', {
       metadata: { name: this.name, labels: names.labels('api-server', this.image) },
       spec: {
         type: serviceType,
         selector: names.selector('api-server'),
-        ports: [{ name: 'http', port: API_SERVER_PORT, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
+        ports: [{ name: 'http', port: API_SERVER_PORT, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP', nodePort: props.nodePort }],
       },
     });
   }
