@@ -164,9 +164,15 @@ describe('docs/getting-started.md', () => {
       expect([...names(spec.initContainers), ...names(spec.containers)]).toContain(container);
     }
     const [, service, local, remote] = /port-forward service\/([a-z0-9-]+) (\d+):(\d+)/.exec(SH.join('\n'))!;
-    expect(objects.find(o => o.kind === 'Service' && o.metadata.name === service).spec.ports.map((p: any) => p.port)).toContain(Number(remote));
+    const ports = objects.find(o => o.kind === 'Service' && o.metadata.name === service).spec.ports;
+    expect(ports.map((p: any) => p.port)).toContain(Number(remote));
     expect(START).toContain(`http://localhost:${local}`);
-    expect([...START.matchAll(/http:\/\/localhost:(\d+)/g)].map(m => m[1]).filter(p => p !== local)).toEqual([]);
+    // the other address is the NodePort, which kind maps to the same port on the machine's loopback
+    const nodePort = String(ports[0].nodePort);
+    expect(KIND_CONFIG.nodes[0].extraPortMappings).toEqual([{ containerPort: ports[0].nodePort, hostPort: ports[0].nodePort, listenAddress: '127.0.0.1', protocol: 'TCP' }]);
+    expect(START).toContain(`http://localhost:${nodePort}/auth/token`);
+    expect([...START.matchAll(/http:\/\/localhost:(\d+)/g)].map(m => m[1]).filter(p => p !== local && p !== nodePort)).toEqual([]);
+    expect(E2E).toContain('the login page at the api-server\\\'s NodePort');
   });
 
   test('every npm script, file and link (with its anchor) it names exists', () => {
@@ -196,7 +202,7 @@ describe('docs/getting-started.md', () => {
 
   test('docs/kind-cluster.yaml is a kind v1alpha4 Cluster of one node (dev\'s task log volume is ReadWriteOnce), named as the commands name it', () => {
     expect(KIND_CONFIG).toMatchObject({ kind: 'Cluster', apiVersion: 'kind.x-k8s.io/v1alpha4' });
-    expect(KIND_CONFIG.nodes).toEqual([{ role: 'control-plane' }]);
+    expect(KIND_CONFIG.nodes.map((n: any) => n.role)).toEqual(['control-plane']);
     expect(objects.find(o => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'airflow-logs').spec.accessModes).toEqual(['ReadWriteOnce']);
     expect(SH).toContain('kind create cluster --config docs/kind-cluster.yaml');
     const kindNames = COMMANDS.flatMap(c => [...c.matchAll(/\bkind (?:delete cluster|load docker-image \S+) --name (\S+)/g)].map(m => m[1]));
@@ -536,8 +542,15 @@ describe('SECURITY.md', () => {
 
   test('what it says of the api-server\'s reachability is what dist/ does: task pods, then only apiServerFrom', () => {
     expect(security).toContain('admits the installation\'s task pods and only the clients named in\n  `networkPolicies.apiServerFrom`');
-    const policy = dev.find(o => o.kind === 'NetworkPolicy' && o.metadata.name === 'airflow-api-server');
-    expect(policy.spec.ingress[0].from).toEqual([{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'airflow', 'app.kubernetes.io/instance': 'airflow', 'app.kubernetes.io/component': 'worker' } } }]);
+    const from = (tier: string) => loadManifests([join(__dirname, '..', 'dist', `${tier}.k8s.yaml`)]).map(m => m.object as any)
+      .find(o => o.kind === 'NetworkPolicy' && o.metadata.name === 'airflow-api-server').spec.ingress[0].from;
+    const taskPods = { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'airflow', 'app.kubernetes.io/instance': 'airflow', 'app.kubernetes.io/component': 'worker' } } };
+    expect(from('staging')).toEqual([taskPods]);
+    expect(from('dev')).toEqual([taskPods, { ipBlock: { cidr: '0.0.0.0/0' } }]);
+    expect(security.replace(/\s+/g, ' ')).toContain('The dev preset names every source (`0.0.0.0/0`), so that its NodePort answers');
+    const ingressController = from('prod')[1].namespaceSelector.matchLabels['kubernetes.io/metadata.name'];
+    expect(from('prod')).toEqual([taskPods, { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ingressController } } }]);
+    expect(security.replace(/\s+/g, ' ')).toContain('prod names its Ingress controller\'s namespace, whose Ingress routes the UI and REST API but closes the Task Execution API');
   });
 
   test('the secrets it says DAG-running components hold are the ones their containers read, and no JWT key', () => {

@@ -84,13 +84,23 @@ test("one installation's policies do not select another's pods in the same names
 });
 
 test('by default only the installation\'s task pods reach the api-server: no other pod, of this namespace or another', () => {
-  const p = policy('airflow-api-server');
+  const chart = testChart();
+  new Airflow(chart, 'airflow', {});
+  const defaults = synth(chart);
+  const p = find(defaults, 'NetworkPolicy', 'airflow-api-server').spec;
   expect(p.ingress).toHaveLength(1);
   expect(p.ingress[0].from).toHaveLength(1);
   const [peer] = p.ingress[0].from;
   expect(peer.namespaceSelector).toBeUndefined(); // a podSelector alone: pods of the policy's own namespace
-  const allowed = pods(objects).filter(pod => selects(peer.podSelector, pod.labels)).map(pod => pod.what);
+  const allowed = pods(defaults).filter(pod => selects(peer.podSelector, pod.labels)).map(pod => pod.what);
   expect(allowed).toEqual(['task pod']);
+});
+
+test('dev opens the api-server to every source for its NodePort; staging keeps it to task pods', () => {
+  expect(policy('airflow-api-server').ingress[0].from.slice(1)).toEqual([{ ipBlock: { cidr: '0.0.0.0/0' } }]);
+  expect(find(objects, 'Service', 'airflow-api-server').spec.type).toBe('NodePort');
+  const staging = synth(new AirflowChart(Testing.app(), 'staging', ENVIRONMENTS.staging));
+  expect(find(staging, 'NetworkPolicy', 'airflow-api-server').spec.ingress[0].from).toHaveLength(1);
 });
 
 test('apiServerFrom opens the api-server to your clients, and never cuts task pods off from the execution API', () => {

@@ -32,6 +32,18 @@ export const PROD_DATABASE_HOST = 'airflow-database.example.internal';
 export const PROD_DATABASE_CA: ConfigMapKeyRef = { configMapName: 'airflow-database-ca', key: 'ca.crt' };
 
 /**
+ * How people reach prod: an Ingress of class `nginx` for the host `airflow.example.com`, its certificate in the
+ * kubernetes.io/tls Secret `airflow-tls` (yours or cert-manager's), from the controller's namespace `ingress-nginx`
+ * (the api-server's NetworkPolicy admits its pods). Replace them with yours; the OIDC redirect URI uses the host.
+ */
+export const PROD_INGRESS = {
+  hosts: ['airflow.example.com'],
+  className: 'nginx',
+  tlsSecretName: 'airflow-tls',
+  controllerNamespace: 'ingress-nginx',
+} as const;
+
+/**
  * prod's OpenID Connect identity provider (the FAB auth manager's single sign-on): replace the issuer with yours and
  * register client `airflow` there with the redirect URI `https://<your Airflow host>/auth/oauth-authorized/oidc`. Its
  * secret goes in the Secret `airflow-oidc` (key `client-secret`; README, "Secrets"). The `groups` claim of a user's
@@ -77,7 +89,14 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       // 8 task pods at once: what a laptop holds beside the components (Airflow's default is 32)
       options: { api: { workers: 1 }, core: { parallelism: 8 } },
       scheduler: { replicas: 1, resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
-      apiServer: { replicas: 1, resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
+      // http://localhost:30007 on a kind cluster made from docs/kind-cluster.yaml, which maps that host port to this
+      // NodePort; its traffic comes from the node's address, so dev's api-server port is open to every source (not
+      // only task pods, as in staging and prod): a laptop's cluster
+      apiServer: {
+        replicas: 1, serviceType: 'NodePort', nodePort: 30007,
+        resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
+      },
+      networkPolicies: { apiServerFrom: [{ ipBlock: { cidr: '0.0.0.0/0' } }] },
       dagProcessor: { replicas: 1, resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
       triggerer: { replicas: 1, resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
       taskPods: { resources: { requests: { cpu: '100m', memory: '384Mi', ephemeralStorage: '512Mi' }, limits: { memory: '768Mi', ephemeralStorage: '2Gi' } } },
@@ -125,6 +144,9 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       // behind an ingress that terminates TLS, its X-Forwarded-Proto makes the login callback https (enable_proxy_fix);
       // an X-Forwarded-Prefix would replace the /auth root of FAB's mount (werkzeug ProxyFix), so it is not trusted
       authManager: { fab: { oidc: PROD_OIDC } },
+      // the UI and REST API through the Ingress controller, the execution API closed there (task pods only)
+      ingress: { hosts: [...PROD_INGRESS.hosts], className: PROD_INGRESS.className, tlsSecretName: PROD_INGRESS.tlsSecretName },
+      networkPolicies: { apiServerFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': PROD_INGRESS.controllerNamespace } } }] },
       // JWTs signed with a private key in the scheduler and api-server only, verified through public keys that can
       // overlap, so the key rotates without failing a token (docs/operations.md, "Rotating the JWT signing key")
       jwtSigning: 'keyPair',

@@ -140,6 +140,16 @@ const checks: Check[] = [
       return Object.keys(h).join(', ') + ': healthy';
     }, 5000);
   } },
+  { name: 'the login page at the api-server\'s NodePort, as kind maps it to http://localhost:30007 (docs/kind-cluster.yaml)', timeoutSeconds: 60, async run() {
+    const nodePort = kubectlJson('-n', NS, 'get', 'service', 'airflow-api-server').spec.ports[0].nodePort;
+    const node = kubectlJson('get', 'nodes').items[0].status.addresses.find((a: any) => a.type === 'InternalIP').address;
+    const url = `http://${node}:${nodePort}/auth/login`;
+    const r = sh('curl', ['-sS', '-m', '30', '-o', '-', '-w', '\n%{http_code} %{content_type}', url]);
+    if (r.status !== 0) throw new Error(`GET ${url}: curl exit ${r.status}: ${r.stderr.trim()}`);
+    const [status, type] = r.stdout.slice(r.stdout.lastIndexOf('\n') + 1).split(' ');
+    if (status !== '200' || !type.startsWith('text/html') || !/<html/i.test(r.stdout)) throw new Error(`GET ${url}: ${status} ${type}: ${r.stdout.slice(0, 300)}`);
+    return `GET ${url}: ${status} ${type}`;
+  } },
   { name: 'a token from /auth/token with the admin password from the Secret', timeoutSeconds: 60, async run() {
     login();
     return 'token issued';
