@@ -3,16 +3,19 @@
 import { createHash } from 'crypto';
 import { existsSync, readFileSync } from 'fs';
 import { basename, join } from 'path';
-import { K8S_SCHEMAS } from '../scripts/schema';
+import { GATEWAY_API_VERSION } from '../lib';
+import { CRD_SCHEMAS, K8S_SCHEMAS } from '../scripts/schema';
 import { REFERENCE, SHARED } from './helpers';
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
 const README = readFileSync(join(REFERENCE, 'README.md'), 'utf8');
 
 describe.each([
-  ['k8s-1.28-definitions.json', 'the Kubernetes v1.28.0 schema', '26005b7e779ea2fcbd87e4f23d76dc565eef8381c2287e149c676c03d48b0df6'],
-  ['k8s-1.36-definitions.json', 'the Kubernetes v1.36.0 schema', 'a9e98cdc6ab09980f23b5e987a5f11d0ec1fc838187efb92f347ccf38ed8fd65'],
-])('scripts/reference/%s', (name, what, hash) => {
+  ['k8s-1.28-definitions.json', 'the Kubernetes v1.28.0 schema', '26005b7e779ea2fcbd87e4f23d76dc565eef8381c2287e149c676c03d48b0df6', true],
+  ['k8s-1.36-definitions.json', 'the Kubernetes v1.36.0 schema', 'a9e98cdc6ab09980f23b5e987a5f11d0ec1fc838187efb92f347ccf38ed8fd65', true],
+  // not in the developers' shared reference: its hash and README entry are the check
+  ['gateway-api-v1.7.0-httproutes.yaml', 'the Gateway API v1.7.0 HTTPRoute CRD', 'ac4c1e0ad475793728a3c599cdac602cc658a633787a2fa568339e98aae93674', false],
+])('scripts/reference/%s', (name, what, hash, inShared) => {
   const file = join(REFERENCE, name);
 
   test(`is ${what} its README names, byte for byte`, () => {
@@ -21,12 +24,13 @@ describe.each([
   });
 
   const shared = join(SHARED, name);
-  (existsSync(shared) ? test : test.skip)('and equals the shared reference copy beside the project (developers and CI only)', () => {
+  if (inShared) (existsSync(shared) ? test : test.skip)('and equals the shared reference copy beside the project (developers and CI only)', () => {
     expect(sha256(file)).toBe(sha256(shared));
   });
 });
 
-test('npm run check validates against the two Kubernetes schemas shipped there', () => {
+test('npm run check validates against the two Kubernetes schemas shipped there, and the CRDs beside them', () => {
   expect(K8S_SCHEMAS.map(f => basename(f))).toEqual(['k8s-1.28-definitions.json', 'k8s-1.36-definitions.json']);
-  expect(K8S_SCHEMAS.every(f => f.startsWith(REFERENCE))).toBe(true);
+  expect([...K8S_SCHEMAS, ...CRD_SCHEMAS].every(f => f.startsWith(REFERENCE))).toBe(true);
+  expect(CRD_SCHEMAS.map(f => basename(f))).toEqual([`gateway-api-${GATEWAY_API_VERSION}-httproutes.yaml`]);
 });

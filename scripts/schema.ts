@@ -1,13 +1,39 @@
 // Validates Kubernetes objects against a Kubernetes JSON schema strictly, as `kubeconform -strict` does:
 // unknown fields are errors. The project ships two (scripts/reference/, see its README): 1.28, the API
-// the constructs are typed against, and 1.36, the newest schema published; output must pass both.
+// the constructs are typed against, and 1.36, the newest schema published; output must pass both. The
+// CustomResourceDefinitions of CRD_SCHEMAS (the Gateway API's HTTPRoute) are added to each.
 import { readFileSync } from 'fs';
 import { basename, join } from 'path';
 import Ajv, { ValidateFunction } from 'ajv';
+import { parse } from 'yaml';
 import { Manifest } from './manifests';
 
 /** The schemas `npm run check` and the tests validate against, oldest first. */
 export const K8S_SCHEMAS = ['1.28', '1.36'].map(v => join(__dirname, 'reference', `k8s-${v}-definitions.json`));
+
+/**
+ * CustomResourceDefinitions of resources the library emits, added to every Kubernetes schema: the Gateway API's
+ * HTTPRoute (standard channel; scripts/reference/README.md). Their CEL rules (`x-kubernetes-validations`) are the
+ * API server's to enforce; the integration tests install the CRD on a real one.
+ */
+export const CRD_SCHEMAS = [join(__dirname, 'reference', 'gateway-api-v1.7.0-httproutes.yaml')];
+
+/** The JSON schema definitions of a CRD's served versions, each marked with its group, version and kind. */
+export function crdDefinitions(file: string): Record<string, Schema> {
+  const crd = parse(readFileSync(file, 'utf8'));
+  const { group, names: { kind } } = crd.spec;
+  const out: Record<string, Schema> = {};
+  for (const version of crd.spec.versions.filter((v: any) => v.served)) {
+    const schema = version.schema.openAPIV3Schema;
+    out[`crd.${group}.${version.name}.${kind}`] = {
+      ...schema,
+      // a CRD's schema says only `type: object` of metadata; the API server checks it as ObjectMeta
+      properties: { ...schema.properties, metadata: { $ref: '#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta' } },
+      'x-kubernetes-group-version-kind': [{ group, version: version.name, kind }],
+    };
+  }
+  return out;
+}
 
 type Schema = { [key: string]: any };
 
@@ -33,7 +59,8 @@ export class SchemaValidator {
   constructor(schemaPath = K8S_SCHEMAS[0], private readonly allowUnknownKinds = false) {
     const version = /^k8s-(\d+\.\d+)-definitions\.json$/.exec(basename(schemaPath));
     this.label = version ? `Kubernetes ${version[1]}` : basename(schemaPath);
-    const { definitions } = JSON.parse(readFileSync(schemaPath, 'utf8')) as { definitions: Record<string, Schema> };
+    const { definitions: k8sDefinitions } = JSON.parse(readFileSync(schemaPath, 'utf8')) as { definitions: Record<string, Schema> };
+    const definitions: Record<string, Schema> = Object.assign({}, k8sDefinitions, ...CRD_SCHEMAS.map(crdDefinitions));
     for (const [name, def] of Object.entries(definitions)) {
       for (const gvk of def['x-kubernetes-group-version-kind'] ?? []) {
         const apiVersion = gvk.group ? `${gvk.group}/${gvk.version}` : gvk.version;
