@@ -5,7 +5,7 @@ import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer, ApiServerIngress, NamespaceQuota,
+  Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer, ApiServerHttpRoute, ApiServerIngress, NamespaceQuota,
   DagProcessor, DatabaseCleanup, ENVIRONMENTS, GitSync, MigrateDatabaseJob, PgBouncer, PostgresBackup, PostgresStatefulSet,
   SchedulerRbac, TaskLogVolume, TaskPodAdmissionPolicy, TaskPodCleanup, TaskPodTemplate, Triggerer,
 } from '../lib';
@@ -77,6 +77,7 @@ describe('every construct rejects an unknown property of its own props', () => {
     AirflowPools: c => new AirflowPools(c, 'x', { config: config(c), pools: { etl: { slots: 1 } }, ...typo }),
     AirflowScheduler: c => { const cfg = config(c); return new AirflowScheduler(c, 'x', { config: cfg, podTemplate: new TaskPodTemplate(c, 't', { config: cfg }), ...typo }); },
     ApiServer: c => new ApiServer(c, 'x', { config: config(c), ...typo }),
+    ApiServerHttpRoute: c => new ApiServerHttpRoute(c, 'x', { apiServer: new ApiServer(c, 'api-server', { config: config(c) }), gateway: { name: 'shared' }, ...typo }),
     ApiServerIngress: c => new ApiServerIngress(c, 'x', { apiServer: new ApiServer(c, 'api-server', { config: config(c) }), hosts: ['airflow.example.com'], ...typo }),
     DagProcessor: c => { const g = gitSync(c); return new DagProcessor(c, 'x', { config: new AirflowConfig(c, 'config', { dagsFolder: g.dagsFolder }), gitSync: g, ...typo }); },
     DatabaseCleanup: c => new DatabaseCleanup(c, 'x', { config: config(c), ...typo }),

@@ -5,6 +5,7 @@ import { AirflowConfig, AirflowOptions, JwtSigning } from './airflow-config';
 import { AirflowDeploymentProps } from './airflow-deployment';
 import { AuthManager } from './auth-manager';
 import { ApiServer, ApiServerProps } from './api-server';
+import { ApiServerHttpRoute, ApiServerHttpRouteProps } from './api-server-http-route';
 import { ApiServerIngress, ApiServerIngressProps } from './api-server-ingress';
 import { DagProcessor } from './dag-processor';
 import { DatabaseCleanup, DatabaseCleanupProps } from './database-cleanup';
@@ -172,6 +173,12 @@ export interface AirflowProps {
    * `networkPolicies.apiServerFrom` must name the Ingress controller's pods. @default none
    */
   readonly ingress?: Omit<ApiServerIngressProps, 'apiServer'>;
+  /**
+   * A Gateway API HTTPRoute to the UI and REST API, the Task Execution API closed (see ApiServerHttpRoute), e.g.
+   * `{ gateway: { name: 'shared', namespace: 'gateways' }, hosts: ['airflow.example.com'] }`. With NetworkPolicies on,
+   * `networkPolicies.apiServerFrom` must name the Gateway's data-plane pods. @default none
+   */
+  readonly httpRoute?: Omit<ApiServerHttpRouteProps, 'apiServer'>;
 }
 
 /**
@@ -193,6 +200,7 @@ export class Airflow extends Construct {
   public readonly triggerer: Triggerer;
   public readonly networkPolicies?: AirflowNetworkPolicies;
   public readonly ingress?: ApiServerIngress;
+  public readonly httpRoute?: ApiServerHttpRoute;
   public readonly taskLogVolume?: TaskLogVolume;
   public readonly taskPodCleanup?: TaskPodCleanup;
   public readonly pgbouncer?: PgBouncer;
@@ -309,12 +317,14 @@ export class Airflow extends Construct {
     if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...jobPod(props.databaseCleanup) });
     if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...jobPod(props.taskPodCleanup) });
     if (props.requireImageDigests) this.checkImageDigests();
-    if (props.ingress !== undefined) {
+    for (const [key, what] of [['ingress', 'Ingress controller'], ['httpRoute', 'Gateway']] as const) {
+      if (props[key] === undefined) continue;
       const from = props.networkPolicies === false ? undefined : props.networkPolicies?.apiServerFrom;
-      check(props.networkPolicies === false || (from ?? []).length > 0, this, 'networkPolicies.apiServerFrom', from, 'the Ingress controller\'s pods with ingress set, e.g. [{ namespaceSelector: { matchLabels: ' +
-        '{ \'kubernetes.io/metadata.name\': \'ingress-nginx\' } } }]: the api-server\'s NetworkPolicy admits only task pods otherwise');
-      this.ingress = new ApiServerIngress(this, 'ingress', { ...props.ingress, apiServer: this.apiServer });
+      check(props.networkPolicies === false || (from ?? []).length > 0, this, 'networkPolicies.apiServerFrom', from, `the ${what}'s pods with ${key} set, ` +
+        'e.g. [{ namespaceSelector: { matchLabels: { \'kubernetes.io/metadata.name\': \'ingress-nginx\' } } }]: the api-server\'s NetworkPolicy admits only task pods otherwise');
     }
+    if (props.ingress !== undefined) this.ingress = new ApiServerIngress(this, 'ingress', { ...props.ingress, apiServer: this.apiServer });
+    if (props.httpRoute !== undefined) this.httpRoute = new ApiServerHttpRoute(this, 'http-route', { ...props.httpRoute, apiServer: this.apiServer });
     if (props.networkPolicies !== false) {
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName,

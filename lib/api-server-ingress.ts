@@ -37,7 +37,7 @@ export interface ApiServerIngressProps {
  */
 export class ApiServerIngress extends Construct {
   public readonly ingress: k8s.KubeIngress;
-  /** The Service without endpoints that the execution API's path goes to. */
+  /** The Service without endpoints that the execution API's path goes to (ApiServer.noRouteService). */
   public readonly noRoute: k8s.KubeService;
 
   constructor(scope: Construct, id: string, props: ApiServerIngressProps) {
@@ -54,13 +54,9 @@ export class ApiServerIngress extends Construct {
     if (props.annotations !== undefined) checkAnnotations(this, 'annotations', props.annotations);
 
     const config = props.apiServer.config;
-    const names = config.names;
     const base = config.apiBasePath;
-    const labels = names.labels('api-server', props.apiServer.image);
-    this.noRoute = new k8s.KubeService(this, 'NoRoute', {
-      metadata: { name: names.name('no-route'), labels: names.labels('no-route') },
-      spec: { type: 'ClusterIP', ports: [{ name: 'closed', port: 80, protocol: 'TCP' }] },
-    });
+    const labels = config.names.labels('api-server', props.apiServer.image);
+    this.noRoute = props.apiServer.noRouteService();
     const backend = (name: string, port: number): k8s.IngressBackend => ({ service: { name, port: { number: port } } });
     const paths: k8s.HttpIngressPath[] = [
       { path: `${base}/`, pathType: 'Prefix', backend: backend(props.apiServer.service.name, API_SERVER_PORT) },

@@ -138,4 +138,19 @@ export class ApiServer extends AirflowDeployment {
       },
     });
   }
+
+  /**
+   * A Service with no selector and so no endpoints (`<instanceName>-no-route`, port 80), for the paths an Ingress or
+   * HTTPRoute must not forward to the api-server (the Task Execution API): Ingress controllers and Gateways answer
+   * them with an error (HTTP 503 or 500). Made once, by the first caller.
+   */
+  public noRouteService(): k8s.KubeService {
+    const existing = this.node.tryFindChild('NoRoute');
+    if (existing) return existing as k8s.KubeService;
+    const names = this.config.names;
+    return new k8s.KubeService(this, 'NoRoute', {
+      metadata: { name: names.name('no-route'), labels: names.labels('no-route') },
+      spec: { type: 'ClusterIP', ports: [{ name: 'closed', port: 80, protocol: 'TCP' }] },
+    });
+  }
 }

@@ -4,6 +4,7 @@ export * from './airflow-chart';
 export * from './airflow-config';
 export * from './airflow-deployment';
 export * from './api-server';
+export * from './api-server-http-route';
 export * from './api-server-ingress';
 export * from './dag-processor';
 export * from './database-cleanup';

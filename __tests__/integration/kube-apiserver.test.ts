@@ -8,6 +8,7 @@ import { parse, stringify } from 'yaml';
 import { Airflow } from '../../lib';
 import { REPO, setup, TestHost } from '../../scripts/integration/host';
 import { distFile, distObjects, earlierDist } from '../../scripts/integration/releases';
+import { CRD_SCHEMAS } from '../../scripts/schema';
 import { TIERS } from '../helpers';
 
 
@@ -251,5 +252,36 @@ describe('the task pod admission policy reads Secrets no further than the templa
     expect(otherKey.stderr).toMatch(/task pods reference only the Secret keys of the task pod template: airflow-secrets\/fernet-key/);
     const whole = create(pod(p => { p.spec.containers[0].envFrom = [{ secretRef: { name: 'airflow-secrets' } }]; }));
     expect(whole.stderr).toMatch(/task pods reference only the Secret keys/);
+  });
+});
+
+describe('the Gateway API HTTPRoute on a real kube-apiserver with the CRD installed (its CEL rules enforced)', () => {
+  const namespace = 'airflow-routes';
+  let route: any;
+
+  beforeAll(() => {
+    // too large for kubectl apply's last-applied annotation (256 KiB): created
+    host.kubectlOk(['create', '-f', CRD_SCHEMAS[0]]);
+    host.kubectlOk(['wait', '--for=condition=Established', 'crd/httproutes.gateway.networking.k8s.io', '--timeout=60s']);
+    const chart = new Chart(Testing.app(), 'routes', { namespace });
+    new Airflow(chart, 'airflow', {
+      httpRoute: { gateway: { name: 'shared', namespace: 'gateways', sectionName: 'https' }, hosts: ['airflow.example.com'] },
+      networkPolicies: { apiServerFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'gateways' } } }] },
+    });
+    route = Testing.synth(chart).find((o: any) => o.kind === 'HTTPRoute');
+    host.kubectlOk(['create', 'namespace', namespace]);
+  });
+
+  test('the route the library makes is admitted, warnings as errors', () => {
+    const r = host.kubectl(['apply', '--dry-run=server', '--warnings-as-errors', '-f', '-'], stringify(route));
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  test('the CRD\'s own rules run there: a path without its leading slash is refused', () => {
+    const broken = JSON.parse(JSON.stringify(route));
+    broken.spec.rules[0].matches[0].path.value = 'execution';
+    const r = host.kubectl(['apply', '--dry-run=server', '-f', '-'], stringify(broken));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/must be an absolute path/);
   });
 });
