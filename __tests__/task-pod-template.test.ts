@@ -1,6 +1,7 @@
 import { createHash } from 'crypto';
-import { AirflowConfig, AirflowConfigProps, DagProcessor, GitSync, GitSyncProps, SecretKeyRef, TaskPodTemplate, TaskPodTemplateProps } from '../lib';
-import { airflowCfg, allContainers, envOf, find, podSpec, synth, taskPod, testChart } from './helpers';
+import { parse } from 'yaml';
+import { AirflowConfig, AirflowConfigProps, DagProcessor, GitSync, GitSyncProps, GPU_RESOURCE, POD_TEMPLATE_DIR, SecretKeyRef, TaskPodTemplate, TaskPodTemplateProps } from '../lib';
+import { airflowCfg, allContainers, envOf, find, podSpec, runCheck, synth, taskPod, testChart, writeYaml } from './helpers';
 
 const REPO = 'https://github.com/example/dags.git';
 const SERVER_SECRETS = ['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN', 'AIRFLOW__API_AUTH__JWT_SECRET', 'AIRFLOW__API__SECRET_KEY'];
@@ -210,5 +211,92 @@ describe('TaskPodTemplate start-up', () => {
 
   test('the check cannot be turned back on through env', () => {
     expect(() => render({ props: { env: [{ name: 'CONNECTION_CHECK_MAX_COUNT', value: '20' }] } })).toThrow(/env: got "CONNECTION_CHECK_MAX_COUNT"/);
+  });
+});
+
+describe('TaskPodTemplate profiles', () => {
+  const GPU_NODES = { 'nvidia.com/gpu.present': 'true' };
+  const GPU_TAINT = { key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' };
+  const profiles = () => render({ gitSync: { repository: REPO }, props: {
+    resources: { requests: { cpu: '500m' } },
+    pod: { nodeSelector: { pool: 'tasks' }, tolerations: [{ key: 'tasks', operator: 'Exists', effect: 'NoSchedule' }] },
+    profiles: {
+      large: { resources: { requests: { memory: '8Gi' }, limits: { memory: '8Gi' } }, slots: 2 },
+      gpu: { gpus: 1, nodeSelector: GPU_NODES, tolerations: [GPU_TAINT] },
+    },
+  } });
+  const file = (objects: any[], name: string) => parse(find(objects, 'ConfigMap', 'airflow-pod-template').data[`${name}.yaml`]);
+
+  test('each is one more file in the template\'s ConfigMap, at the path the scheduler mounts it', () => {
+    const { objects, template } = profiles();
+    // and the cluster policy that puts large's tasks in its pool (below)
+    expect(Object.keys(find(objects, 'ConfigMap', 'airflow-pod-template').data).sort()).toEqual(['airflow_local_settings.py', 'gpu.yaml', 'large.yaml', 'pod_template_file.yaml']);
+    expect(template.profileFiles).toEqual({ large: `${POD_TEMPLATE_DIR}/large.yaml`, gpu: `${POD_TEMPLATE_DIR}/gpu.yaml` });
+  });
+
+  test('the same pod as the template but for what the profile changes: resources field by field, GPUs, node selector, tolerations', () => {
+    const { objects, pod } = profiles();
+    const large = file(objects, 'large');
+    const gpu = file(objects, 'gpu');
+    const strip = (p: any) => ({ ...p.spec, containers: p.spec.containers.map((c: any) => ({ ...c, resources: undefined })), nodeSelector: undefined, tolerations: undefined });
+    expect(strip(large)).toEqual(strip(pod));
+    expect(strip(gpu)).toEqual(strip(pod));
+    expect(large.metadata).toEqual(pod.metadata);
+    expect(large.spec.containers[0].resources).toEqual({ ...pod.spec.containers[0].resources,
+      requests: { ...pod.spec.containers[0].resources.requests, cpu: '500m', memory: '8Gi' }, limits: { ...pod.spec.containers[0].resources.limits, memory: '8Gi' } });
+    expect(gpu.spec.containers[0].resources.requests[GPU_RESOURCE]).toBe(1);
+    expect(gpu.spec.containers[0].resources.limits[GPU_RESOURCE]).toBe(1);
+    expect(gpu.spec.nodeSelector).toEqual({ pool: 'tasks', ...GPU_NODES });
+    expect(gpu.spec.tolerations).toEqual([{ key: 'tasks', operator: 'Exists', effect: 'NoSchedule' }, GPU_TAINT]);
+    expect(large.spec.nodeSelector).toEqual({ pool: 'tasks' });
+  });
+
+  test('the scheduler\'s rollout checksum covers them: a changed profile rolls the scheduler', () => {
+    const a = profiles().template.checksum;
+    const b = render({ props: { profiles: { large: { gpus: 2 } } } }).template.checksum;
+    const none = render();
+    expect(a).not.toBe(b);
+    // without profiles, the template's own hash, as before profiles existed
+    expect(none.template.checksum).toBe(createHash('sha256').update(none.template.podTemplateYaml).digest('hex'));
+  });
+
+  test('every profile file passes the strict schema and Pod Security checks of npm run check', () => {
+    const chart = testChart();
+    const config = new AirflowConfig(chart, 'config');
+    new TaskPodTemplate(chart, 'pod-template', { config, profiles: { large: { resources: { requests: { cpu: '4' } } }, gpu: { gpus: 1 } } });
+    const { status, report } = runCheck(writeYaml(synth(chart)));
+    expect(report.podTemplates).toBe(3);
+    expect([status, report.schemaErrors, report.policyViolations, report.hygieneProblems]).toEqual([0, [], [], []]);
+  });
+});
+
+describe('the cluster policy of task pod profiles with slots', () => {
+  const build = (profiles: TaskPodTemplateProps['profiles']) => {
+    const chart = testChart();
+    const config = new AirflowConfig(chart, 'config');
+    const template = new TaskPodTemplate(chart, 'pod-template', { config, profiles });
+    const processor = new DagProcessor(chart, 'dag-processor', { config, podTemplate: template });
+    const objects = synth(chart);
+    return { template, objects, processor: find(objects, 'Deployment', processor.name) };
+  };
+
+  test('airflow_local_settings.py maps each slotted profile\'s file to its pool; the dag-processor mounts it where Airflow imports it', () => {
+    const { template, objects, processor } = build({ large: { slots: 2 }, small: {} });
+    const data = find(objects, 'ConfigMap', 'airflow-pod-template').data;
+    expect(data['airflow_local_settings.py']).toBe(template.clusterPolicy);
+    expect(template.clusterPolicy).toContain(`PROFILE_POOLS = {\n    "${POD_TEMPLATE_DIR}/large.yaml": "large",\n}`);
+    expect(template.clusterPolicy).toContain('def task_policy(task):');
+    expect(template.clusterPolicy).not.toContain('small');
+    const mount = podSpec(processor).containers[0].volumeMounts.find((m: any) => m.subPath === 'airflow_local_settings.py');
+    expect(mount).toEqual({ name: 'pod-template', mountPath: '/opt/airflow/config/airflow_local_settings.py', subPath: 'airflow_local_settings.py', readOnly: true });
+    expect(podSpec(processor).volumes).toEqual(expect.arrayContaining([{ name: 'pod-template', configMap: { name: 'airflow-pod-template' } }]));
+    expect(processor.spec.template.metadata.annotations['checksum/pod-template']).toBe(template.checksum);
+  });
+
+  test('without a slotted profile: no policy, nothing mounted', () => {
+    const { template, objects, processor } = build({ small: {} });
+    expect(template.clusterPolicy).toBeUndefined();
+    expect(Object.keys(find(objects, 'ConfigMap', 'airflow-pod-template').data).sort()).toEqual(['pod_template_file.yaml', 'small.yaml']);
+    expect(JSON.stringify(podSpec(processor))).not.toContain('"name":"pod-template"');
   });
 });

@@ -1,9 +1,17 @@
 import { Construct } from 'constructs';
 import { AirflowDeployment, DagReaderProps } from './airflow-deployment';
 import { jobsCheckProbe } from './airflow-pod';
+import { TaskPodTemplate } from './task-pod-template';
+import { check } from './validation';
 
 /** Properties of {@link DagProcessor}. */
-export interface DagProcessorProps extends DagReaderProps {}
+export interface DagProcessorProps extends DagReaderProps {
+  /**
+   * The installation's task pod template, whose cluster policy (TaskPodTemplate.clusterPolicy: tasks on a profile
+   * with slots run in its pool) the dag-processor loads when it parses DAGs. @default none
+   */
+  readonly podTemplate?: TaskPodTemplate;
+}
 
 /**
  * `airflow dag-processor`, which Airflow 3 always runs standalone: it parses the DAG files and
@@ -21,6 +29,7 @@ export class DagProcessor extends AirflowDeployment {
   /** @throws AirflowValidationError for bad props, or a `[core] dags_folder` that is not where git-sync puts the DAGs. */
   constructor(scope: Construct, id: string, props: DagProcessorProps) {
     const { gitSync } = props;
+    const policy = props.podTemplate instanceof TaskPodTemplate ? props.podTemplate.policyVolumeMount() : undefined;
     super(scope, id, props, {
       component: 'dag-processor',
       args: ['airflow', 'dag-processor'],
@@ -28,6 +37,15 @@ export class DagProcessor extends AirflowDeployment {
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
       livenessProbe: jobsCheckProbe('DagProcessorJob'),
       gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,
+      ...(policy ? {
+        extraVolumes: [props.podTemplate!.volume()],
+        extraVolumeMounts: [policy],
+        checksums: { 'pod-template': props.podTemplate!.checksum },
+      } : {}),
     });
+    if (props.podTemplate !== undefined) {
+      check(props.podTemplate instanceof TaskPodTemplate && props.podTemplate.config === props.config, this, 'podTemplate', props.podTemplate?.node?.path,
+        'the TaskPodTemplate of the same installation (made with the same AirflowConfig)');
+    }
   }
 }
