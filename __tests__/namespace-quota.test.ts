@@ -62,17 +62,44 @@ describe('installationPeak', () => {
     }
   });
 
-  test('task pods: [core] parallelism per scheduler, each as the pod template asks', () => {
+  test('task pods: [core] parallelism per scheduler, prod\'s profiles\' slots full, the rest as the template asks', () => {
     const tasks = part('task pods');
-    expect(tasks.pods).toBe(128 * 2);
-    expect(tasks.memory).toBe(podResource(chart.airflow.podTemplate.pod.spec, 'requests', 'memory') * 256);
+    expect(tasks.pods).toBe(128 * 3); // 2 schedulers and the one their rollout adds
+    const t = chart.airflow.podTemplate;
+    const memory = (spec: any) => podResource(spec, 'requests', 'memory');
+    const slotted = Object.entries(t.profiles).filter(([, p]) => p.slots !== undefined);
+    const unbounded = Math.max(memory(t.pod.spec), ...Object.entries(t.profiles).filter(([, p]) => p.slots === undefined).map(([n]) => memory(t.profilePods[n].spec)));
+    const used = slotted.reduce((a, [, p]) => a + p.slots!, 0);
+    expect(tasks.memory).toBe(slotted.reduce((a, [n, p]) => a + p.slots! * Math.max(unbounded, memory(t.profilePods[n].spec)), 0) + (384 - used) * unbounded);
   });
 
   test('Airflow\'s default parallelism when airflow.cfg sets none', () => {
     const c = testChart();
     const airflow = new Airflow(c, 'airflow', { scheduler: { replicas: 3 } });
     expect(airflow.config.cfgOptions.core.parallelism).toBeUndefined();
-    expect(installationPeak(airflow).find(p => p.what.startsWith('task pods'))!.pods).toBe(AIRFLOW_DEFAULT_PARALLELISM * 3);
+    // 3 schedulers and the one their rollout adds (25 % of 3, rounded up)
+    expect(installationPeak(airflow).find(p => p.what.startsWith('task pods'))!.pods).toBe(AIRFLOW_DEFAULT_PARALLELISM * 4);
+  });
+
+  test('task pod profiles: one with slots counts that many pods at its size, one without counts at every other task pod', () => {
+    const taskCpu = (profiles: object) => {
+      const airflow = new Airflow(testChart(), 'airflow', {
+        options: { core: { parallelism: 10 } }, networkPolicies: false,
+        taskPods: { resources: { requests: { cpu: '250m' } }, profiles: profiles as any },
+      });
+      return installationPeak(airflow).find(p => p.what.startsWith('task pods'))!.cpu;
+    };
+    const big = { resources: { requests: { cpu: '2' } } };
+    const mid = { resources: { requests: { cpu: '500m' } } };
+    // 20 task pods: parallelism 10 for the scheduler and for the one its rollout adds
+    expect(taskCpu({})).toBeCloseTo(20 * 0.25);
+    expect(taskCpu({ big: { ...big, slots: 3 } })).toBeCloseTo(3 * 2 + 17 * 0.25);
+    expect(taskCpu({ big: { ...big, slots: 3 }, mid })).toBeCloseTo(3 * 2 + 17 * 0.5);
+    expect(taskCpu({ big, mid })).toBeCloseTo(20 * 2);
+    // a profile smaller than what any task may take counts at that larger size
+    expect(taskCpu({ tiny: { resources: { requests: { cpu: '100m' } }, slots: 4 }, mid })).toBeCloseTo(20 * 0.5);
+    // more slots than task pods: the task pods bound them
+    expect(taskCpu({ big: { ...big, slots: 30 } })).toBeCloseTo(20 * 2);
   });
 
   test('every workload is in it, and nothing else', () => {
@@ -115,7 +142,7 @@ describe('NamespaceQuota', () => {
     const below = `${Math.floor(cpu * 1000) - 1}m`;
     const tasks = Math.round(q.peak.find(p => p.what.startsWith('task pods'))!.cpu * 1000);
     expect(() => build({ requests: { cpu: below, memory: '64Gi' } })).toThrow(
-      new RegExp(`requests\\.cpu: got "${below}"; expected at least ${Math.ceil(cpu * 1000)}m, .*task pods: \\[core\\] parallelism 4 × 1 scheduler: ${tasks}m`));
+      new RegExp(`requests\\.cpu: got "${below}"; expected at least ${Math.ceil(cpu * 1000)}m, .*task pods: \\[core\\] parallelism 4 × 2 schedulers \\(the rollout's included\\): ${tasks}m`));
     expect(() => build({ requests: { cpu: `${Math.ceil(cpu * 1000)}m`, memory: '64Gi' } })).not.toThrow();
   });
 

@@ -93,8 +93,8 @@ const RULES: Record<string, Row[]> = {
       expect: o => expect(cfg(o).dag_processor.dag_bundle_storage_path).toBe('/tmp/bundles') },
     { what: 'a base_url with a path and a trailing "/"', props: { options: { api: { base_url: 'https://example.com/airflow/' } } },
       expect: o => expect(container(o, 'airflow-api-server', 'api-server').readinessProbe.httpGet.path).toBe('/airflow/api/v2/monitor/health') },
-    { what: 'an option through env (AIRFLOW__CORE__PARALLELISM)', props: { scheduler: { env: [{ name: 'AIRFLOW__CORE__PARALLELISM', value: '64' }] } },
-      expect: o => expect(envOf(container(o, 'airflow-scheduler', 'scheduler')).AIRFLOW__CORE__PARALLELISM.value).toBe('64') },
+    { what: 'an option through env (AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG)', props: { scheduler: { env: [{ name: 'AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG', value: '64' }] } },
+      expect: o => expect(envOf(container(o, 'airflow-scheduler', 'scheduler')).AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG.value).toBe('64') },
     { what: 'a sensitive option through env: its _CMD variant, and valueFrom a Secret', props: { triggerer: { env: [
       { name: 'AIRFLOW__SENTRY__SENTRY_DSN_CMD', value: 'cat /run/secrets/sentry-dsn' },
       { name: 'AIRFLOW__SENTRY__SENTRY_DSN', valueFrom: { secretKeyRef: { name: 'sentry', key: 'dsn' } } },

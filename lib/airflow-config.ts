@@ -124,6 +124,9 @@ const WRITTEN_PATHS: Record<string, readonly string[]> = {
 /** Every AirflowConfig of an App by `<namespace>/<instanceName>`: two would write the same objects. */
 const INSTALLATIONS = new WeakMap<object, Map<string, AirflowConfig>>();
 
+/** The option the library reads from airflow.cfg itself (NamespaceQuota's task pods): a literal in `options` only. */
+const READ_BY_LIBRARY = 'core.parallelism';
+
 /** `section.option` of every option the library sets itself. */
 export const MANAGED_OPTIONS = Object.keys(MANAGED);
 
@@ -458,6 +461,8 @@ export class AirflowConfig extends Construct {
     const variant = /^(.+)_(cmd|secret)$/.exec(name);
     const option = variant && this.reference.sections[section]?.[variant[1]]?.sensitive ? variant[1] : name;
     const reference = env.value === undefined || option !== name;
+    check(`${section}.${option}` !== READ_BY_LIBRARY, scope, property, env.value ?? '<from valueFrom>',
+      `it unset: give [core] parallelism in options, from airflow.cfg, where NamespaceQuota reads it (an env var overrides it in one pod only)`);
     this.checkOption(section, option, reference ? '<from valueFrom>' : env.value!, scope, property, !reference);
   }
 
@@ -487,6 +492,7 @@ export class AirflowConfig extends Construct {
     check(info !== undefined, scope, property, shown, () => this.unknownOption(section, option));
     if (!literalOnly) return undefined;
     if (value instanceof SecretKeyRef) {
+      check(key !== READ_BY_LIBRARY, scope, property, shown, 'a literal: NamespaceQuota reads [core] parallelism from airflow.cfg');
       value.validate(scope, property);
       this.secretOptions.push({ section, env: envVarName(section, option), ref: value });
       return undefined;
@@ -510,6 +516,10 @@ export class AirflowConfig extends Construct {
     const kinds = info.readAs ?? [info.type];
     check(kinds.every(k => OPTION_TYPES[k] === undefined || OPTION_TYPES[k].test(literal)), scope, property, value,
       `a value of type ${[...new Set(kinds)].join(' and ')}${info.readAs ? ' (as Airflow reads it)' : ''}`);
+    if (key === READ_BY_LIBRARY) {
+      // NamespaceQuota counts task pods by it; Airflow's executors refuse 0 or lower (BaseExecutor.__init__)
+      check(pythonNumber(literal) >= 1, scope, property, value, 'a whole number >= 1, the task pods each scheduler runs at once');
+    }
     return literal;
   }
 
@@ -538,7 +548,7 @@ export function checkConfig(scope: Construct, config: unknown): AirflowConfig {
 }
 
 /** A number as CPython's int() or float() reads an option that OPTION_TYPES accepted: '1_200', 'inf', '1e3'. */
-function pythonNumber(literal: string): number {
+export function pythonNumber(literal: string): number {
   const text = literal.replace(/_/g, '').toLowerCase();
   if (/^[+-]?inf(inity)?$/.test(text)) return text.startsWith('-') ? -Infinity : Infinity;
   return Number(text);

@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import type { ApiServer } from './api-server';
 import { checkKnownProps } from './known-props';
 import { API_SERVER_PORT } from './names';
-import { check, checkDnsLabel, checkDnsSubdomain } from './validation';
+import { check, checkDnsLabel, checkDnsSubdomain, checkHostName } from './validation';
 
 /** The Gateway an HTTPRoute attaches to (a `parentRefs` entry). */
 export interface GatewayRef {
@@ -49,8 +49,7 @@ export class ApiServerHttpRoute extends Construct {
     if (props.gateway.namespace !== undefined) checkDnsLabel(this, 'gateway.namespace', props.gateway.namespace);
     if (props.gateway.sectionName !== undefined) checkDnsSubdomain(this, 'gateway.sectionName', props.gateway.sectionName);
     props.hosts?.forEach((host, i) => {
-      check(typeof host === 'string', this, `hosts[${i}]`, host, 'a host name');
-      checkDnsSubdomain(this, `hosts[${i}]`, host.replace(/^\*\./, ''));
+      checkHostName(this, `hosts[${i}]`, host);
     });
 
     const config = props.apiServer.config;

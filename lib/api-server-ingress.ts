@@ -3,7 +3,7 @@ import * as k8s from '../imports/k8s';
 import type { ApiServer } from './api-server';
 import { checkKnownProps } from './known-props';
 import { API_SERVER_PORT } from './names';
-import { check, checkAnnotations, checkDnsSubdomain } from './validation';
+import { check, checkAnnotations, checkDnsSubdomain, checkHostName } from './validation';
 
 /** Properties of {@link ApiServerIngress}. */
 export interface ApiServerIngressProps {
@@ -45,8 +45,7 @@ export class ApiServerIngress extends Construct {
     checkKnownProps(this, props);
     check(Array.isArray(props.hosts) && props.hosts.length > 0, this, 'hosts', props.hosts, 'one host name or more, e.g. ["airflow.example.com"]');
     props.hosts.forEach((host, i) => {
-      check(typeof host === 'string', this, `hosts[${i}]`, host, 'a host name');
-      checkDnsSubdomain(this, `hosts[${i}]`, host.replace(/^\*\./, ''));
+      checkHostName(this, `hosts[${i}]`, host);
     });
     check(new Set(props.hosts).size === props.hosts.length, this, 'hosts', props.hosts, 'each host once');
     if (props.className !== undefined) checkDnsSubdomain(this, 'className', props.className);

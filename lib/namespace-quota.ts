@@ -3,6 +3,8 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import type { Airflow } from './airflow';
 import { checkKnownProps } from './known-props';
+import type { TaskPodTemplate } from './task-pod-template';
+import { pythonNumber } from './airflow-config';
 import { check, checkBytes, checkCpu, checkWholeNumber, parseQuantity } from './validation';
 
 /**
@@ -29,7 +31,9 @@ export interface PeakPart extends PodUsage {
  * What an installation's pods ask of its namespace at their peak: a new release rolling out while everything runs.
  * Each Deployment at its most pods (`replicas`, or its HorizontalPodAutoscaler's `maxReplicas`) plus the pods
  * its rolling update adds (`maxSurge`, Kubernetes' default 25 % rounded up); each StatefulSet's replicas; a pod
- * of every Job (the migrations) and of every CronJob at once; and `[core] parallelism` task pods per scheduler.
+ * of every Job (the migrations) and of every CronJob at once; and `[core] parallelism` task pods per scheduler, the
+ * one the rollout adds included, as large as the task pod profiles let them be (a profile with `slots` only that
+ * many times).
  * A pod counts as Kubernetes counts it against a quota: its containers and sidecars, or its largest init
  * container if that is more.
  * @see https://kubernetes.io/docs/concepts/policy/resource-quotas/
@@ -53,10 +57,12 @@ export function installationPeak(airflow: Airflow): PeakPart[] {
       parts.push(times(`${name}: 1 pod`, 1, o.spec.jobTemplate.spec.template.spec));
     }
   }
-  const parallelism = Number(airflow.config.cfgOptions.core?.parallelism ?? AIRFLOW_DEFAULT_PARALLELISM);
-  const schedulers = airflow.scheduler.replicas;
-  parts.push(times(`task pods: [core] parallelism ${parallelism} × ${schedulers} scheduler${schedulers > 1 ? 's' : ''}`,
-    parallelism * schedulers, airflow.podTemplate.pod.spec));
+  const parallelism = pythonNumber(airflow.config.cfgOptions.core?.parallelism ?? String(AIRFLOW_DEFAULT_PARALLELISM));
+  // a scheduler the rollout adds starts its own parallelism while the old ones' task pods still run (until they
+  // finish or the new scheduler adopts them)
+  const schedulers = airflow.scheduler.replicas + surgePods(airflow.scheduler.deployment.toJson().spec.strategy, airflow.scheduler.replicas);
+  parts.push(taskPods(airflow.podTemplate, parallelism * schedulers,
+    `task pods: [core] parallelism ${parallelism} × ${schedulers} schedulers (the rollout's included)`));
   return parts;
 }
 
@@ -69,11 +75,33 @@ function surgePods(strategy: k8s.DeploymentStrategy | undefined, replicas: numbe
   return typeof surge === 'number' ? surge : Math.ceil(replicas * Number(String(surge).replace('%', '')) / 100);
 }
 
+/**
+ * `pods` task pods at their largest: a profile with `slots` (an Airflow pool) takes at most that many, largest
+ * first; the others are as large as the template or the largest profile without slots, which any task may take.
+ */
+function taskPods(template: TaskPodTemplate, pods: number, what: string): PeakPart {
+  const profiles = Object.entries(template.profiles);
+  const unbounded = [template.pod.spec, ...profiles.filter(([, p]) => p.slots === undefined).map(([name]) => template.profilePods[name].spec)];
+  const bounded = profiles.filter(([, p]) => p.slots !== undefined).map(([name, p]) => ({ slots: p.slots!, spec: template.profilePods[name].spec }));
+  const most = (kind: 'requests' | 'limits', resource: 'cpu' | 'memory') => {
+    const any = Math.max(...unbounded.map(spec => podResource(spec, kind, resource)));
+    let left = pods;
+    let total = 0;
+    for (const b of bounded.map(x => ({ ...x, size: Math.max(any, podResource(x.spec, kind, resource)) })).sort((a, c) => c.size - a.size)) {
+      const n = Math.min(b.slots, left);
+      total += n * b.size;
+      left -= n;
+    }
+    return total + left * any;
+  };
+  const named = profiles.length === 0 ? '' : `, profiles ${profiles.map(([name, p]) => p.slots === undefined ? name : `${name} (${p.slots} slot${p.slots === 1 ? '' : 's'})`).join(', ')}`;
+  return { what: `${what}${named}`, pods, cpu: most('requests', 'cpu'), memory: most('requests', 'memory'), memoryLimits: most('limits', 'memory') };
+}
+
+/** `pods` pods of one pod spec. */
 function times(what: string, pods: number, spec: k8s.PodSpec): PeakPart {
-  const cpu = podResource(spec, 'requests', 'cpu');
-  const memory = podResource(spec, 'requests', 'memory');
-  const memoryLimits = podResource(spec, 'limits', 'memory');
-  return { what, pods, cpu: cpu * pods, memory: memory * pods, memoryLimits: memoryLimits * pods };
+  const each = (kind: 'requests' | 'limits', resource: 'cpu' | 'memory') => podResource(spec, kind, resource) * pods;
+  return { what, pods, cpu: each('requests', 'cpu'), memory: each('requests', 'memory'), memoryLimits: each('limits', 'memory') };
 }
 
 /**
@@ -118,11 +146,11 @@ export interface NamespaceQuotaProps {
    * What the LimitRange gives a container that states no request or memory limit (a sidecar a DAG's
    * `pod_override` adds): a namespace with a quota on requests refuses such pods otherwise. Every container of the
    * library states its own.
-   * @default requests: 100m CPU and 256Mi; limits: 512Mi memory
+   * Each field left out keeps its default. @default requests: 100m CPU and 256Mi; limits: 512Mi memory
    */
   readonly containerDefaults?: {
-    readonly requests: { readonly cpu: string; readonly memory: string };
-    readonly limits: { readonly memory: string };
+    readonly requests?: { readonly cpu?: string; readonly memory?: string };
+    readonly limits?: { readonly memory?: string };
   };
 }
 
@@ -156,7 +184,10 @@ export class NamespaceQuota extends Construct {
       memoryLimits: checkBytes(this, 'limits.memory', props.limits.memory),
       pods: checkWholeNumber(this, 'pods', props.pods, 1),
     };
-    const defaults = props.containerDefaults ?? DEFAULT_CONTAINER;
+    const defaults = {
+      requests: { ...DEFAULT_CONTAINER.requests, ...props.containerDefaults?.requests },
+      limits: { ...DEFAULT_CONTAINER.limits, ...props.containerDefaults?.limits },
+    };
     checkCpu(this, 'containerDefaults.requests.cpu', defaults.requests.cpu);
     const defaultRequest = checkBytes(this, 'containerDefaults.requests.memory', defaults.requests.memory);
     check(checkBytes(this, 'containerDefaults.limits.memory', defaults.limits.memory) >= defaultRequest, this,

@@ -118,6 +118,16 @@ export function parseQuantity(value: string): number | undefined {
   return Number(m[1]) * factor;
 }
 
+/**
+ * A host name an Ingress rule or HTTPRoute answers: a DNS-1123 subdomain, with a leading `*.` for a wildcard, and not
+ * an IP address (Kubernetes refuses one in Ingress hosts; the Gateway API does not allow them in hostnames).
+ */
+export function checkHostName(scope: IConstruct, property: string, host: string): string {
+  check(typeof host === 'string' && !/^[0-9.]+$/.test(host), scope, property, host, 'a DNS name, not an IP address');
+  checkDnsSubdomain(scope, property, host.replace(/^\*\./, ''));
+  return host;
+}
+
 /** Checks a CPU quantity (cores "1.5" or millicores "500m") that is more than zero; returns its value in cores. */
 export function checkCpu(scope: IConstruct, property: string, value: string): number {
   const cores = parseQuantity(value);
