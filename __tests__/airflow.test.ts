@@ -32,7 +32,8 @@ function main(objects: K8sObject[], component: string): any {
 
 /** The migration Job (its name ends in a revision hash). */
 function migrationJob(objects: K8sObject[]): K8sObject {
-  const jobs = objects.filter(o => o.kind === 'Job');
+  // the migration Job (a pools Job, where pools or task pod profiles with slots are declared, is another)
+  const jobs = objects.filter(o => o.kind === 'Job' && o.metadata.labels?.['app.kubernetes.io/component'] === 'db-migrate');
   expect(jobs).toHaveLength(1);
   expect(jobs[0].metadata.name).toMatch(/^airflow-db-migrate-[0-9a-f]{10}$/);
   return jobs[0];

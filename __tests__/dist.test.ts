@@ -80,7 +80,8 @@ describe('output hygiene', () => {
     for (const m of manifests) {
       const name = m.object.metadata!.name!;
       // cdk8s appends "-c8" plus six hex digits of the construct path's hash; our names are chosen
-      if (m.object.kind === 'Job') expect(name).toMatch(/^airflow-db-migrate-[0-9a-f]{10}$/);
+      // the Jobs whose names end in a hash of their spec (revisionedJob): the migrations and the pools
+      if (m.object.kind === 'Job') expect(name).toMatch(/^airflow-(db-migrate|pools)-[0-9a-f]{10}$/);
       else expect(name).not.toMatch(/-[0-9a-f]{8}$/);
     }
   });

@@ -480,6 +480,31 @@ describe('docs/getting-started.md', () => {
   });
 });
 
+test('the README\'s PgBouncer client connections in prod are the preset\'s', () => {
+  const flat = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  const prod = lib.ENVIRONMENTS.prod.airflow;
+  expect(flat).toContain(`prod's PgBouncer takes \`maxClientConn\` ${prod.pgbouncer!.maxClientConn} per pod`);
+  expect(flat).toContain(`prod's 2 to ${prod.apiServer!.autoscaling!.maxReplicas} api-servers`);
+  expect(prod.options?.api?.workers).toBeUndefined(); // Airflow's default, which the README states
+});
+
+test('the README\'s DAG of task pod profiles is docs/examples/task_pod_profiles.py, and uses the presets\' profile files and pools', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const dag = readFileSync(join(ROOT, 'docs', 'examples', 'task_pod_profiles.py'), 'utf8');
+  expect(readme).toContain('```python\n' + dag + '```');
+  const profiles = lib.ENVIRONMENTS.prod.airflow.taskPods!.profiles!;
+  const used = [...dag.matchAll(/executor_config=\{"pod_template_file": f"\{PROFILES\}\/([a-z0-9-]+)\.yaml"\}\)/g)].map(m => m[1]);
+  expect(used).toEqual(['small', 'large']);
+  for (const profile of used) expect(profiles[profile]).toBeDefined();
+  expect(/^PROFILES = "([^"]+)"$/m.exec(dag)![1]).toBe(lib.POD_TEMPLATE_DIR);
+  // no pool in the DAG: the cluster policy in dist/ puts the slotted profile's task in its pool
+  expect(dag).not.toMatch(/pool=/);
+  const policy = loadManifests([join(ROOT, 'dist', 'prod.k8s.yaml')]).map(m => m.object as any)
+    .find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-pod-template').data['airflow_local_settings.py'];
+  expect(policy).toContain(`"${lib.POD_TEMPLATE_DIR}/large.yaml": "large",`);
+  expect(policy).not.toContain('small.yaml');
+});
+
 test('the README\'s environments table gives each preset\'s schedulers, api-servers, task pods at once and quota', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const row = (first: string) => readme.split('\n').find(l => l.startsWith(`| ${first} |`))!.split('|').slice(2, -1).map(c => c.trim());

@@ -53,7 +53,8 @@ describe('installation-wide pod options reach every pod', () => {
     expect(all.map(p => p.where)).toEqual(expect.arrayContaining(['Deployment/airflow-scheduler', 'Deployment/airflow-pgbouncer',
       'StatefulSet/airflow-postgresql', 'CronJob/airflow-postgresql-backup', 'CronJob/airflow-db-cleanup', 'CronJob/airflow-cleanup-pods', 'task pod']));
     expect(all.some(p => p.where.startsWith('Job/airflow-db-migrate-'))).toBe(true);
-    expect(all.length).toBe(11);
+    expect(all.some(p => p.where.startsWith('Job/airflow-pools-'))).toBe(true); // the pools of the task pod profiles
+    expect(all.length).toBe(12);
   });
 
   test.each(['nodeSelector', 'tolerations', 'affinity', 'priorityClassName', 'terminationGracePeriodSeconds'] as const)('%s', field => {

@@ -1,7 +1,7 @@
 // AirflowPools: pools as data, applied by a re-runnable Job. What `airflow pools import` does with the file is an
 // integration test (__tests__/integration/pools.test.ts, real Airflow); here, the Job's shape and the rules.
 import { Chart, Testing } from 'cdk8s';
-import { Airflow, AirflowConfig, AirflowPools, AirflowProps, AirflowPoolsProps, AirflowValidationError, ENVIRONMENTS } from '../lib';
+import { Airflow, AirflowChart, AirflowConfig, AirflowPools, AirflowProps, AirflowPoolsProps, AirflowValidationError, ENVIRONMENTS } from '../lib';
 import { envOf, find, K8sObject, podSpec, runCheck, synth, testChart, writeYaml } from './helpers';
 import { scriptOf } from './maintenance-jobs';
 
@@ -86,8 +86,30 @@ describe('in an Airflow', () => {
   });
 
   test('without pools there is no pools Job', () => {
-    const chart = new Chart(Testing.app(), 'staging', { namespace: 'airflow-staging', disableResourceNameHashes: true });
-    new Airflow(chart, 'airflow', ENVIRONMENTS.staging.airflow);
+    const chart = new Chart(Testing.app(), 'dev', { namespace: 'airflow-dev', disableResourceNameHashes: true });
+    expect(ENVIRONMENTS.dev.airflow.pools).toBeUndefined();
+    expect(ENVIRONMENTS.dev.airflow.taskPods?.profiles).toBeUndefined();
+    new Airflow(chart, 'airflow', ENVIRONMENTS.dev.airflow);
     expect(synth(chart).filter(o => o.kind === 'Job').map(o => o.metadata.name)).toEqual([expect.stringMatching(/^airflow-db-migrate-/)]);
+  });
+});
+
+describe('the pools of task pod profiles', () => {
+  test('a profile with slots is a pool of its name and slots, beside the declared ones; prod\'s preset has them', () => {
+    const chart = testChart();
+    new Airflow(chart, 'airflow', {
+      pools: { pools: { etl: { slots: 8 } } },
+      taskPods: { profiles: { large: { resources: { requests: { cpu: '4' } }, slots: 3 }, small: {} } },
+    });
+    const job = synth(chart).find(o => o.kind === 'Job' && o.metadata.labels?.['app.kubernetes.io/component'] === 'pools')!;
+    const pools = JSON.parse(envOf(podSpec(job).containers[0]).AIRFLOW_POOLS.value!);
+    expect(Object.keys(pools).sort()).toEqual(['etl', 'large']);
+    expect(pools.large.slots).toBe(3);
+
+    const prod = synth(new AirflowChart(Testing.app(), 'prod', ENVIRONMENTS.prod));
+    const prodPools = JSON.parse(envOf(podSpec(prod.find(o => o.kind === 'Job' && o.metadata.labels?.['app.kubernetes.io/component'] === 'pools')!).containers[0]).AIRFLOW_POOLS.value!);
+    const profiles = ENVIRONMENTS.prod.airflow.taskPods!.profiles!;
+    expect(Object.fromEntries(Object.entries(prodPools).map(([n, p]: [string, any]) => [n, p.slots])))
+      .toEqual(Object.fromEntries(Object.entries(profiles).filter(([, p]) => p.slots !== undefined).map(([n, p]) => [n, p.slots])));
   });
 });

@@ -13,7 +13,7 @@ import { checkDatabaseTls, DatabaseTls } from './database-tls';
 import { GitSync, GitSyncProps } from './git-sync';
 import { checkKnownProps } from './known-props';
 import { mergePodOptions, PodOptions } from './pod-options';
-import { AirflowPools, AirflowPoolsProps } from './pools';
+import { AirflowPools, AirflowPoolsProps, Pool } from './pools';
 import { TaskPodAdmissionPolicy } from './task-pod-admission-policy';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
 import { AIRFLOW_GID } from './names';
@@ -249,6 +249,15 @@ export class Airflow extends Construct {
         check(replicas >= 2, this, property, replicas, 'at least 2 with highAvailability (a single pod is a single point of failure)');
       }
     }
+    // a task pod profile with slots is an Airflow pool of its name, which the profile's tasks run in
+    const profilePools: Record<string, Pool> = {};
+    for (const [name, profile] of Object.entries(props.taskPods?.profiles ?? {})) {
+      if (profile?.slots === undefined) continue;
+      check(props.pools?.pools?.[name] === undefined, this, `pools.pools.${name}`, props.pools?.pools?.[name],
+        `unset: the task pod profile "${name}" makes this pool from its slots (taskPods.profiles.${name}.slots)`);
+      profilePools[name] = { slots: profile.slots, description: `task pod profile ${name}: at most ${profile.slots} of its pods at once` };
+    }
+    const pools = Object.keys(profilePools).length === 0 ? props.pools : { ...props.pools, pools: { ...props.pools?.pools, ...profilePools } };
     const haDefaults = (key: 'scheduler' | 'apiServer', o: ComponentOptions | undefined): ComponentOptions => {
       if (!ha) return { ...o };
       check((o?.spreadAcrossNodes ?? 'DoNotSchedule') === 'DoNotSchedule', this, `${key}.spreadAcrossNodes`, o?.spreadAcrossNodes,
@@ -290,7 +299,7 @@ export class Airflow extends Construct {
       const verified = tls ? { serverTlsSslmode: tls.sslmode, serverCa: tls.ca } : {};
       this.pgbouncer = new PgBouncer(this, 'pgbouncer', {
         instanceName, ...pod(rest), database: { ...inCluster, ...database, ...verified } as PgBouncerDatabase,
-        clients: [...PGBOUNCER_CLIENTS, 'db-cleanup', ...(props.pools ? ['pools' as const] : [])],
+        clients: [...PGBOUNCER_CLIENTS, 'db-cleanup', ...(pools ? ['pools' as const] : [])],
       });
     }
     const directConnection = !this.pgbouncer ? undefined
@@ -305,7 +314,7 @@ export class Airflow extends Construct {
     this.apiServer = new ApiServer(this, 'api-server', {
       config, image, serviceAccountName: this.rbac.apiServerServiceAccountName, ...haDefaults('apiServer', pod(props.apiServer)),
     });
-    this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, ...pod(props.dagProcessor) });
+    this.dagProcessor = new DagProcessor(this, 'dag-processor', { config, image, gitSync: this.gitSync, podTemplate: this.podTemplate, ...pod(props.dagProcessor) });
     this.triggerer = new Triggerer(this, 'triggerer', { config, image, gitSync: this.gitSync, ...pod(props.triggerer) });
     if (props.taskPodAdmissionPolicy) {
       this.taskPodAdmissionPolicy = new TaskPodAdmissionPolicy(this, 'task-pod-policy', {
@@ -313,7 +322,7 @@ export class Airflow extends Construct {
         ...(props.taskPodAdmissionPolicy === true ? {} : props.taskPodAdmissionPolicy),
       });
     }
-    if (props.pools !== undefined) this.pools = new AirflowPools(this, 'pools', { config, image, ...jobPod(props.pools) });
+    if (pools !== undefined) this.pools = new AirflowPools(this, 'pools', { config, image, ...jobPod(pools) });
     if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...jobPod(props.databaseCleanup) });
     if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...jobPod(props.taskPodCleanup) });
     if (props.requireImageDigests) this.checkImageDigests();

@@ -3,6 +3,7 @@ import { OidcProvider } from './auth-manager';
 import { ConfigMapKeyRef } from './database-tls';
 import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT } from './names';
 import { SecretKeyRef } from './secrets';
+import { TaskPodProfile } from './task-pod-template';
 
 /**
  * DAGs every preset syncs: Airflow's own example DAGs, from a public repository over HTTPS (no
@@ -64,6 +65,29 @@ export const PROD_OIDC: OidcProvider = {
 export const SHARED_LOGS_STORAGE_CLASS = 'nfs-client';
 
 /**
+ * The task pod profiles of staging and prod, with the slots (Airflow pools of the same names) each environment
+ * gives the larger ones. A task picks one with `executor_config={"pod_template_file":
+ * "/opt/airflow/pod_templates/<name>.yaml"}`, and runs in its pool (`pool="<name>"`) when it has slots:
+ * - small: the template's size (250m CPU, 512Mi, limit 1Gi), for any task;
+ * - medium: 1 CPU, 2Gi, limit 4Gi; large: 4 CPU, 16Gi, limit 16Gi;
+ * - gpu: large plus one NVIDIA GPU, on nodes labelled `nvidia.com/gpu.present: "true"` (NVIDIA GPU feature
+ *   discovery's label), tolerating the `nvidia.com/gpu` taint GPU node pools carry.
+ */
+export function resourceProfiles(slots: { medium: number; large: number; gpu: number }): Record<string, TaskPodProfile> {
+  const large = { requests: { cpu: '4', memory: '16Gi' }, limits: { memory: '16Gi' } };
+  return {
+    small: { resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
+    medium: { resources: { requests: { cpu: '1', memory: '2Gi' }, limits: { memory: '4Gi' } }, slots: slots.medium },
+    large: { resources: large, slots: slots.large },
+    gpu: {
+      resources: large, gpus: 1, slots: slots.gpu,
+      nodeSelector: { 'nvidia.com/gpu.present': 'true' },
+      tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+    },
+  };
+}
+
+/**
  * The environment presets, as data to diff side by side.
  *
  * - dev: fits a laptop kind cluster: one replica of everything, in-cluster PostgreSQL on a 1Gi volume.
@@ -105,8 +129,9 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       taskPodCleanup: { succeededAfterSeconds: 60 },
       databaseCleanup: { retentionDays: 14 },
     },
-    // room for the peak: a release rolling out while every CronJob and 8 task pods run (docs/getting-started.md)
-    quota: { requests: { cpu: '4', memory: '10Gi' }, limits: { memory: '20Gi' }, pods: 25 },
+    // room for the peak: a release rolling out while every CronJob runs and each scheduler, the one the rollout
+    // adds included, runs 8 task pods (docs/getting-started.md)
+    quota: { requests: { cpu: '5', memory: '14Gi' }, limits: { memory: '28Gi' }, pods: 32 },
   },
   staging: {
     tier: 'staging',
@@ -122,9 +147,10 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       pgbouncer: {},
       databaseCleanup: { retentionDays: 30 },
       taskLogs: { size: '20Gi', accessMode: 'ReadWriteMany', storageClassName: SHARED_LOGS_STORAGE_CLASS },
+      taskPods: { profiles: resourceProfiles({ medium: 4, large: 1, gpu: 1 }) },
     },
-    // room for the peak: a release rolling out while every CronJob and 2 × 32 task pods run
-    quota: { requests: { cpu: '24', memory: '48Gi' }, limits: { memory: '96Gi' }, pods: 90 },
+    // room for the peak: a release rolling out while every CronJob and 3 × 32 task pods run, the profiles' slots full
+    quota: { requests: { cpu: '44', memory: '104Gi' }, limits: { memory: '176Gi' }, pods: 120 },
   },
   prod: {
     tier: 'prod',
@@ -137,6 +163,10 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       externalDatabase: { connection: SecretKeyRef.of('airflow-database', 'connection'), tls: { ca: PROD_DATABASE_CA } },
       pgbouncer: {
         replicas: 2,
+        // up to 10 api-servers × 1 worker (Airflow 3.3's [api] workers) × 15 connections (SQLAlchemy's pool and
+        // overflow), 3 schedulers in a rollout, the dag-processor and 2 triggerers: about 250 clients at the
+        // autoscaler's peak, more than two pods of PgBouncer's default 100 take
+        maxClientConn: 400,
         spreadAcrossNodes: 'DoNotSchedule',
         database: { host: PROD_DATABASE_HOST },
       },
@@ -167,8 +197,10 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       dagProcessor: { replicas: 1 },
       triggerer: { replicas: 2, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: { maxUnavailable: 1 } },
       taskLogs: { size: '100Gi', accessMode: 'ReadWriteMany', storageClassName: SHARED_LOGS_STORAGE_CLASS },
+      taskPods: { profiles: resourceProfiles({ medium: 16, large: 4, gpu: 2 }) },
     },
-    // room for the peak: a release rolling out while 10 api-servers, every CronJob and 2 × 128 task pods run
-    quota: { requests: { cpu: '96', memory: '192Gi' }, limits: { memory: '384Gi' }, pods: 300 },
+    // room for the peak: a release rolling out while 10 api-servers, every CronJob and 3 × 128 task pods run, the
+    // profiles' slots full
+    quota: { requests: { cpu: '160', memory: '384Gi' }, limits: { memory: '640Gi' }, pods: 420 },
   },
 };

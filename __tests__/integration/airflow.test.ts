@@ -16,7 +16,7 @@ import { EXTERNAL_DATABASE_HOST, Installation, lintFindings } from '../../script
 import { SandboxPod } from '../../scripts/integration/sandbox';
 import { parseManifests } from '../../scripts/manifests';
 import { taskPodLeaks } from '../../scripts/task-pod-facts';
-import { AIRFLOW_DEFAULT_PARALLELISM, AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT, AUTH_MANAGER_CLASSES, FAB_OWN_USERINFO, PROD_DATABASE_CA, PROD_OIDC } from '../../lib';
+import { AIRFLOW_DEFAULT_PARALLELISM, AIRFLOW_VERSION, ENVIRONMENTS, AIRFLOW_VERSION_COMMIT, AUTH_MANAGER_CLASSES, FAB_OWN_USERINFO, PROD_DATABASE_CA, PROD_OIDC } from '../../lib';
 import { TIERS } from '../helpers';
 
 /** Lists the options a process sets that the installed Airflow does not know (run in a container's sandbox). */
@@ -45,8 +45,11 @@ beforeAll(async () => {
   // The presets clone apache/airflow at the release tag and read airflow-core/src/airflow/example_dags;
   // the same files come with the locked apache-airflow-core wheel.
   const site = join(venv, 'lib', readdirSync(join(venv, 'lib'))[0], 'site-packages');
-  dagRepository = makeDagRepository(join(host.dir, 'dag-repository'),
-    { [join(site, 'airflow', 'example_dags')]: 'airflow-core/src/airflow/example_dags' }, AIRFLOW_VERSION);
+  // and the README's DAG of task pod profiles beside them
+  dagRepository = makeDagRepository(join(host.dir, 'dag-repository'), {
+    [join(site, 'airflow', 'example_dags')]: 'airflow-core/src/airflow/example_dags',
+    [join(REPO, 'docs', 'examples', 'task_pod_profiles.py')]: 'airflow-core/src/airflow/example_dags/task_pod_profiles.py',
+  }, AIRFLOW_VERSION);
 }, 3600_000);
 
 afterAll(async () => { await host?.stop(); });
@@ -92,6 +95,19 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
   const api = (path: string) => host.httpGet(`${apiUrl}${path}`, { Authorization: `Bearer ${token}` });
   const outputs: string[] = [];
   let finishedRun = '';
+  /** Runs a task pod the executor made as a kubelet would: its init containers, then `base` to completion. */
+  const runTaskPod = (taskPod: any) => {
+    const task = new SandboxPod(host, taskPod.metadata.name, inst.namespace, taskPod.spec, inst);
+    inst.pods.push(task);
+    task.runInitContainers();
+    const ran = task.runToCompletion('base', 300);
+    outputs.push(ran.stdout + ran.stderr);
+  };
+  /** The state a DAG run ends in (success or failed), waited for. */
+  const finalState = (dag: string, runId: string) => waitFor(`dag run ${runId} to finish`, 180, () => {
+    const state = JSON.parse(api(`/api/v2/dags/${dag}/dagRuns/${encodeURIComponent(runId)}`).body).state;
+    return ['success', 'failed'].includes(state) ? state : undefined;
+  }, 3000);
   /** The OIDC client secret of the installation (prod), in its Secret and known to the stand-in provider. */
   const oidcClientSecret = `oidc-${process.pid}-${Date.now()}`;
   /** `[core] auth_manager` of the installation's airflow.cfg. */
@@ -271,16 +287,8 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect(taskPod.metadata.labels.airflow_executor_done ?? 'false').toBe('false');
 
     // Run it as a kubelet would; the task reports through the execution API, and the run succeeds.
-    const task = new SandboxPod(host, taskPod.metadata.name, inst.namespace, taskPod.spec, inst);
-    inst.pods.push(task);
-    task.runInitContainers();
-    const ran = task.runToCompletion('base', 300);
-    outputs.push(ran.stdout + ran.stderr);
-    const state = await waitFor(`dag run ${runId} to finish`, 180, () => {
-      const s = JSON.parse(api(`/api/v2/dags/${DAG_ID}/dagRuns/${encodeURIComponent(runId)}`).body).state;
-      return ['success', 'failed'].includes(s) ? s : undefined;
-    }, 3000);
-    expect(state).toBe('success');
+    runTaskPod(taskPod);
+    expect(await finalState(DAG_ID, runId)).toBe('success');
 
     // The pod the executor rendered from our pod_template_file: facts, the strict schema and Pod Security.
     const base = taskPod.spec.containers.find((c: any) => c.name === 'base');
@@ -304,6 +312,42 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect({ schema: report.schemaErrors, policy: report.policyViolations, podSpecs: report.podSpecsChecked })
       .toEqual({ schema: [], policy: [], podSpecs: 1 });
   });
+
+  // staging and prod: docs/examples/task_pod_profiles.py (the README's DAG) runs its tasks on the profiles' files
+  if (ENVIRONMENTS[tier].airflow.taskPods?.profiles) {
+    test('task pod profiles: the pools Job makes their pools, and each task of the README\'s DAG runs in a pod made from its profile\'s file', async () => {
+      const poolsJob = inst.pod('pools');
+      poolsJob.runInitContainers();
+      const imported = poolsJob.runToCompletion(poolsJob.spec.containers[0].name, 300);
+      outputs.push(imported.stdout + imported.stderr);
+      expect(imported.status).toBe(0);
+      const slotted = Object.entries(ENVIRONMENTS[tier].airflow.taskPods!.profiles!).filter(([, p]) => p.slots !== undefined);
+      for (const [name, profile] of slotted) expect([name, JSON.parse(api(`/api/v2/pools/${name}`).body).slots]).toEqual([name, profile.slots]);
+
+      const dag = 'task_pod_profiles';
+      await waitFor(`DAG ${dag} listed`, 120, () => api(`/api/v2/dags/${dag}`).status === 200 || undefined, 3000);
+      expect(host.httpPatchJson(`${apiUrl}/api/v2/dags/${dag}`, { is_paused: false }, { Authorization: `Bearer ${token}` }).status).toBe(200);
+      const run = host.httpPostJson(`${apiUrl}/api/v2/dags/${dag}/dagRuns`, { logical_date: null }, { Authorization: `Bearer ${token}` });
+      expect(run.status).toBe(200);
+      const runId = JSON.parse(run.body).dag_run_id;
+      const templates = inst.configMap('airflow-pod-template')!;
+      for (const [taskId, file] of [['light', 'small.yaml'], ['heavy', 'large.yaml']]) {
+        const taskPod = await waitFor(`the pod of task ${taskId}`, 180, () => {
+          const r = host.kubectlOk(['-n', inst.namespace, 'get', 'pods', '-l', `dag_id=${dag},task_id=${taskId}`, '-o', 'json']);
+          return JSON.parse(r).items[0];
+        }, 2000);
+        // the profile's pod, as the executor made it: its resources, node selector and tolerations
+        const profile = parse(templates[file]).spec;
+        const base = taskPod.spec.containers.find((c: any) => c.name === 'base');
+        expect([taskId, base.resources]).toEqual([taskId, profile.containers[0].resources]);
+        expect([taskId, taskPod.spec.nodeSelector, taskPod.spec.tolerations]).toEqual([taskId, profile.nodeSelector, expect.arrayContaining(profile.tolerations ?? [])]);
+        runTaskPod(taskPod);
+      }
+      expect(await finalState(dag, runId)).toBe('success');
+      const heavy = JSON.parse(api(`/api/v2/dags/${dag}/dagRuns/${encodeURIComponent(runId)}/taskInstances/heavy`).body);
+      expect([heavy.state, heavy.pool]).toEqual(['success', 'large']);
+    });
+  }
 
   test('the async engine answers too: GET .../dagRuns/{run_id}/wait reports the finished run', () => {
     // Airflow 3.1 serves this endpoint with its async (asyncpg) engine, whose URL it derives from sql_alchemy_conn

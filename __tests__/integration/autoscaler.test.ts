@@ -3,7 +3,7 @@
 // Deployment names none, and docs/operations.md, "Handing the replicas to an autoscaler", run as written, keeps
 // the pods of the last release with a fixed `replicas` through the upgrade, where a plain `kubectl apply` would
 // drop them to one.
-import { readFileSync } from 'fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { parse, stringify } from 'yaml';
 import { REPO, setup, TestHost, waitFor } from '../../scripts/integration/host';
@@ -49,7 +49,12 @@ test('a fresh install: the autoscaler raises the api-server to minReplicas, with
 describe('upgrading from the last release with a fixed replicas', () => {
   const previous = earlierDist('prod', yaml => apiServer(distObjects('prod', yaml))?.spec.replicas !== undefined);
   const before: number = apiServer(distObjects('prod', previous.yaml)).spec.replicas;
-  const steps = /### Handing the replicas to an autoscaler[\s\S]*?```sh\n([\s\S]*?)```/.exec(readFileSync(join(REPO, 'docs', 'operations.md'), 'utf8'))![1];
+  const section = /### Handing the replicas to an autoscaler([\s\S]*?)\n### /.exec(readFileSync(join(REPO, 'docs', 'operations.md'), 'utf8'))![1];
+  // the client-side steps, then the server-side ones
+  const [steps, serverSide] = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map(m => m[1]);
+  const run = (script: string) => host.inNetns(['bash', '-euc', script], {
+    cwd: REPO, env: { ...process.env, KUBECONFIG: host.kubeconfig, PATH: `${dirname(host.kubectlBinary())}:${process.env.PATH}` },
+  });
 
   test('that release ran more pods than Kubernetes\' default of one', () => {
     expect(before).toBeGreaterThan(1);
@@ -64,9 +69,7 @@ describe('upgrading from the last release with a fixed replicas', () => {
   });
 
   test('the documented step and apply keep the api-server\'s pods; the autoscaler owns them; nothing is left to apply', async () => {
-    const r = host.inNetns(['bash', '-euc', steps], {
-      cwd: REPO, env: { ...process.env, KUBECONFIG: host.kubeconfig, PATH: `${dirname(host.kubectlBinary())}:${process.env.PATH}` },
-    });
+    const r = run(steps);
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(replicas(namespace)).toBe(before);
     // the autoscaler has looked at the Deployment and left the count alone: within its range, and no metrics
@@ -82,5 +85,28 @@ describe('upgrading from the last release with a fixed replicas', () => {
     // the annotation lost only replicas: a diff against this dist/ is empty
     const diff = host.kubectl(['diff', '-f', distFile('prod')]);
     expect({ status: diff.status, diff: diff.stdout, stderr: diff.stderr }).toEqual({ status: 0, diff: '', stderr: '' });
+  });
+
+  test('server-side apply: the documented handover to a field manager of its own keeps the pods, where a plain apply drops them', () => {
+    // the same release applied server-side, in a namespace of its own (the steps and files renamed to it)
+    const rename = (text: string, ns: string) => text.replace(/airflow-prod/g, ns);
+    const files = mkdtempSync(join(host.dir, 'ssa-'));
+    const apply = (yaml: string, ns: string) => host.kubectlOk(['apply', '--server-side', '-f', '-'], rename(yaml, ns));
+    const current = (ns: string) => { const f = join(files, `${ns}.yaml`); writeFileSync(f, rename(readFileSync(distFile('prod'), 'utf8'), ns)); return f; };
+
+    apply(previous.yaml, 'airflow-plain');
+    expect(replicas('airflow-plain')).toBe(before);
+    // (a dry run: the autoscaler, which runs here, would raise a real drop to its minimum within a second)
+    const dry = parse(host.kubectlOk(['apply', '--server-side', '--dry-run=server', '-o', 'yaml', '-f', '-'],
+      rename(stringify(apiServer(prod)), 'airflow-plain')));
+    expect(dry.spec.replicas).toBe(1);
+
+    apply(previous.yaml, 'airflow-ssa');
+    const r = run(rename(serverSide, 'airflow-ssa').replace('dist/prod.k8s.yaml', current('airflow-ssa')));
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(replicas('airflow-ssa')).toBe(before);
+    const managers = JSON.parse(host.kubectlOk(['get', 'deployment', NAME, '-n', 'airflow-ssa', '-o', 'json', '--show-managed-fields'])).metadata.managedFields
+      .filter((f: any) => JSON.stringify(f.fieldsV1 ?? {}).includes('"f:replicas"') && f.operation === 'Apply').map((f: any) => f.manager);
+    expect(managers).toEqual(['handover-to-hpa']);
   });
 });

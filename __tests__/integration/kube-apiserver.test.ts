@@ -146,10 +146,11 @@ describe('prod\'s task pod admission policy on a real kube-apiserver: what the s
   const objects = distObjects('prod');
   const namespace = objects.find(o => o.kind === 'Namespace').metadata.name;
   const scheduler = `system:serviceaccount:${namespace}:airflow-scheduler`;
-  const template = parse(objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-pod-template').data['pod_template_file.yaml']);
-  /** The template as the KubernetesExecutor makes a pod of it (its labels and arguments added), changed by `change`. */
-  const taskPod = (change: (pod: any) => void = () => undefined) => {
-    const pod = JSON.parse(JSON.stringify(template));
+  const templates: Record<string, string> = objects.find(o => o.kind === 'ConfigMap' && o.metadata.name === 'airflow-pod-template').data;
+  const template = parse(templates['pod_template_file.yaml']);
+  /** The template (or a profile's) as the KubernetesExecutor makes a pod of it (its labels and arguments added), changed by `change`. */
+  const taskPod = (change: (pod: any) => void = () => undefined, from = template) => {
+    const pod = JSON.parse(JSON.stringify(from));
     pod.metadata = { ...pod.metadata, name: 'example-task-abc123', namespace, labels: { ...pod.metadata.labels, dag_id: 'example', task_id: 't', airflow_worker: '1', kubernetes_executor: 'True' } };
     pod.spec.containers[0].args = ['python', '-m', 'airflow.sdk.execution_time.execute_workload', '--json-string', '{}'];
     change(pod);
@@ -180,6 +181,15 @@ describe('prod\'s task pod admission policy on a real kube-apiserver: what the s
   test('admits the task pod the executor makes from the template', () => {
     const r = create(taskPod());
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  test('admits a task pod of each task pod profile (their GPUs, node selectors and tolerations)', () => {
+    const profiles = Object.keys(templates).filter(f => f.endsWith('.yaml') && f !== 'pod_template_file.yaml');
+    expect(profiles.sort()).toEqual(['gpu.yaml', 'large.yaml', 'medium.yaml', 'small.yaml']);
+    for (const file of profiles) {
+      const r = create(taskPod(undefined, parse(templates[file])));
+      expect({ file, status: r.status, stderr: r.stderr }).toEqual({ file, status: 0, stderr: '' });
+    }
   });
 
   test.each<[string, (pod: any) => void, RegExp]>([

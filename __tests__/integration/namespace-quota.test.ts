@@ -2,7 +2,8 @@
 // computes (installationPeak), on a real kube-apiserver and kube-controller-manager (the controllers that create
 // pods, and the quota controller that counts them; no kubelet runs the pods): every pod of the peak is admitted
 // (the components, a rollout's surging pods, the migration Job, a run of every CronJob, [core] parallelism task
-// pods), Kubernetes counts exactly the quota, and one task pod more is refused. A peak computed too low refuses a
+// pods for each scheduler, the one the rollout adds included), Kubernetes counts exactly the quota, and one task
+// pod more is refused. A peak computed too low refuses a
 // pod of the peak; one computed too high leaves the count below the quota: either fails here.
 import { Testing } from 'cdk8s';
 import { parse, stringify } from 'yaml';
@@ -45,7 +46,8 @@ test('the quota of dist/dev is the preset\'s, at least the peak', () => {
   const hard = objects.find(o => o.kind === 'ResourceQuota').spec.hard;
   expect(Object.keys(hard).sort()).toEqual(['limits.memory', 'pods', 'requests.cpu', 'requests.memory']);
   expect(parallelism).toBe(8);
-  expect(peak.at(-1)!.pods).toBe(parallelism * chart.airflow.scheduler.replicas);
+  // each scheduler's, and the one the rollout adds (the scheduler Deployment's default maxSurge: one more)
+  expect(peak.at(-1)!.pods).toBe(parallelism * (chart.airflow.scheduler.replicas + 1));
 });
 
 test('every pod of the peak is admitted, Kubernetes counts exactly the quota, and one task pod more is refused', async () => {
@@ -61,7 +63,8 @@ test('every pod of the peak is admitted, Kubernetes counts exactly the quota, an
   for (const cronJob of objects.filter(o => o.kind === 'CronJob')) {
     host.kubectlOk(['create', 'job', `${cronJob.metadata.name}-now`, `--from=cronjob/${cronJob.metadata.name}`, '-n', namespace]);
   }
-  for (let i = 0; i < parallelism; i++) {
+  // what the schedulers run at once, the old one's and the new one's
+  for (let i = 0; i < peak.at(-1)!.pods; i++) {
     const r = createTaskPod(`task-${i}`);
     expect({ i, status: r.status, stderr: r.stderr }).toEqual({ i, status: 0, stderr: '' });
   }
