@@ -480,6 +480,16 @@ describe('docs/getting-started.md', () => {
   });
 });
 
+test('the README\'s "What gets deployed" names every object of every dist/ file (a Job by its name before the revision)', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## What gets deployed'), readme.indexOf('How the parts agree'));
+  const unnamed = ['dev', 'staging', 'prod'].flatMap(t => loadManifests([join(ROOT, 'dist', `${t}.k8s.yaml`)]).filter(m => !m.embeddedIn)
+    .map(m => m.object as any).filter(o => o.kind !== 'Namespace')
+    .map(o => `${o.kind} ${o.metadata.name.replace(/-[0-9a-f]{10}$/, '-<revision>')}`)
+    .filter(what => !section.includes(`\`${what.split(' ')[1]}\``)));
+  expect(unnamed).toEqual([]);
+});
+
 test('the README\'s PgBouncer client connections in prod are the preset\'s', () => {
   const flat = readFileSync(join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
   const prod = lib.ENVIRONMENTS.prod.airflow;
