@@ -6,7 +6,7 @@ import { dirname, join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { parse, stringify } from 'yaml';
 import { Airflow } from '../../lib';
-import { REPO, setup, TestHost } from '../../scripts/integration/host';
+import { REPO, setup, TestHost, waitFor } from '../../scripts/integration/host';
 import { distFile, distObjects, earlierDist } from '../../scripts/integration/releases';
 import { CRD_SCHEMAS } from '../../scripts/schema';
 import { TIERS } from '../helpers';
@@ -269,10 +269,14 @@ describe('the Gateway API HTTPRoute on a real kube-apiserver with the CRD instal
   const namespace = 'airflow-routes';
   let route: any;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     // too large for kubectl apply's last-applied annotation (256 KiB): created
     host.kubectlOk(['create', '-f', CRD_SCHEMAS[0]]);
-    host.kubectlOk(['wait', '--for=condition=Established', 'crd/httproutes.gateway.networking.k8s.io', '--timeout=60s']);
+    // polled: `kubectl wait --for=condition=Established` fails, instead of waiting, while the CRD has no conditions yet
+    await waitFor('the HTTPRoute CRD to be established', 60, () => {
+      const crd = JSON.parse(host.kubectlOk(['get', 'crd', 'httproutes.gateway.networking.k8s.io', '-o', 'json']));
+      return crd.status?.conditions?.some((c: any) => c.type === 'Established' && c.status === 'True') || undefined;
+    });
     const chart = new Chart(Testing.app(), 'routes', { namespace });
     new Airflow(chart, 'airflow', {
       httpRoute: { gateway: { name: 'shared', namespace: 'gateways', sectionName: 'https' }, hosts: ['airflow.example.com'] },
