@@ -62,6 +62,8 @@ describe.each(CASES)('%s', (_label, namespace, instance, build) => {
       expect(name.startsWith(instance)).toBe(true);
       expect(name).not.toMatch(/-c8[0-9a-f]{6}$/);
       if (o.kind === 'Job') expect(name).toMatch(new RegExp(`^${instance}-(db-migrate|pools)-[0-9a-f]{10}$`));
+      // the egress allows: one NetworkPolicy per purpose, `<instance>-egress-<purpose>`
+      else if (component === 'egress') expect({ kind: o.kind, name }).toEqual({ kind: 'NetworkPolicy', name: expect.stringMatching(new RegExp(`^${instance}-egress-[a-z]+(-[a-z]+)*$`)) });
       else expect({ kind: o.kind, name }).toEqual({ kind: o.kind, name: `${instance}-${component}` });
     }
     // the runbook names

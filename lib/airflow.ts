@@ -16,8 +16,8 @@ import { mergePodOptions, PodOptions } from './pod-options';
 import { AirflowPools, AirflowPoolsProps, Pool } from './pools';
 import { TaskPodAdmissionPolicy } from './task-pod-admission-policy';
 import { MigrateDatabaseJobProps, MigrateDatabaseJob } from './migrate-database-job';
-import { AIRFLOW_GID } from './names';
-import { DATABASE_CLIENTS, AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
+import { AIRFLOW_GID, AirflowComponentName } from './names';
+import { anyAddressOn, DATABASE_CLIENTS, AirflowNetworkPolicies, AirflowNetworkPoliciesProps } from './network-policies';
 import { PgBouncer, PGBOUNCER_CLIENTS, PgBouncerDatabase, PgBouncerProps } from './pgbouncer';
 import { PostgresStatefulSet, PostgresStatefulSetProps } from './postgres-statefulset';
 import { AirflowScheduler } from './scheduler';
@@ -165,8 +165,15 @@ export interface AirflowProps {
    * @throws AirflowValidationError naming the first image that is not
    */
   readonly requireImageDigests?: boolean;
-  /** Ingress NetworkPolicies (see AirflowNetworkPolicies), or false for none. @default {} (on: the api-server open to the installation's task pods only; add your Ingress controller with `apiServerFrom`) */
-  readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql'> | false;
+  /**
+   * NetworkPolicies (see AirflowNetworkPolicies), or false for none: ingress and egress denied by default, then allowed
+   * where the installation needs it. `apiServerFrom` adds your Ingress controller; `egress` narrows the destinations
+   * outside the cluster (the Kubernetes API's, the database's, the Git hosts' addresses) and the tasks' own.
+   * The database, PgBouncer, git-sync, remote logging and the OIDC provider are wired from the other props: the Git
+   * rule's port is the repository's, the identity provider's the issuer's (any address, until `egress` names them).
+   * @default {} (on: the api-server open to the installation's task pods only, egress as AirflowEgress's defaults)
+   */
+  readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql' | 'pgbouncer' | 'externalDatabase' | 'gitSync' | 'remoteLogging'> | false;
   /**
    * An Ingress to the UI and REST API, the Task Execution API closed (see ApiServerIngress), e.g.
    * `{ hosts: ['airflow.example.com'], className: 'nginx', tlsSecretName: 'airflow-tls' }`. With NetworkPolicies on,
@@ -293,13 +300,14 @@ export class Airflow extends Construct {
     const jobPod = <T extends { pod?: PodOptions }>(o: T | undefined): T => ({ ...o, pod: mergePodOptions(props.pod && toCompletion, o?.pod) }) as T;
     const backup = props.postgres?.backup === false ? false : jobPod(props.postgres?.backup);
     if (!externalDatabase) this.postgres = new PostgresStatefulSet(this, 'postgresql', { instanceName, ...pod(props.postgres), backup });
+    const pgbouncerClients: AirflowComponentName[] = [...PGBOUNCER_CLIENTS, 'db-cleanup', ...(pools ? ['pools' as const] : [])];
     if (props.pgbouncer) {
       const { database, ...rest } = props.pgbouncer;
       const inCluster = this.postgres ? { host: `${this.postgres.serviceName}.${config.namespace}`, port: this.postgres.port, name: this.postgres.database } : {};
       const verified = tls ? { serverTlsSslmode: tls.sslmode, serverCa: tls.ca } : {};
       this.pgbouncer = new PgBouncer(this, 'pgbouncer', {
         instanceName, ...pod(rest), database: { ...inCluster, ...database, ...verified } as PgBouncerDatabase,
-        clients: [...PGBOUNCER_CLIENTS, 'db-cleanup', ...(pools ? ['pools' as const] : [])],
+        clients: pgbouncerClients,
       });
     }
     const directConnection = !this.pgbouncer ? undefined
@@ -335,14 +343,26 @@ export class Airflow extends Construct {
     if (props.ingress !== undefined) this.ingress = new ApiServerIngress(this, 'ingress', { ...props.ingress, apiServer: this.apiServer });
     if (props.httpRoute !== undefined) this.httpRoute = new ApiServerHttpRoute(this, 'http-route', { ...props.httpRoute, apiServer: this.apiServer });
     if (props.networkPolicies !== false) {
+      // Who opens connections to the database: with PgBouncer only it and the migrations (and the in-cluster one's
+      // backups); without, every component that uses the database.
+      const databaseClients: AirflowComponentName[] = this.pgbouncer ? ['pgbouncer', 'db-migrate'] : [...DATABASE_CLIENTS, ...(this.pools ? ['pools' as const] : [])];
+      const { egress, ...rest } = props.networkPolicies ?? {};
+      const oidc = props.authManager?.fab?.oidc;
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName,
-        // Who opens connections to the in-cluster PostgreSQL: with PgBouncer only it, the migrations and the backups;
-        // without, every component that uses the database (the policies' default).
-        postgresql: this.postgres === undefined ? false
-          : this.pgbouncer ? ['pgbouncer', 'db-migrate', 'postgresql-backup']
-            : this.pools ? [...DATABASE_CLIENTS, 'pools'] : true,
-        ...props.networkPolicies,
+        postgresql: this.postgres === undefined ? false : this.pgbouncer ? [...databaseClients, 'postgresql-backup'] : databaseClients,
+        pgbouncer: this.pgbouncer ? pgbouncerClients : undefined,
+        externalDatabase: externalDatabase ? databaseClients : undefined,
+        // git-sync runs in the pods that read DAGs: task pods (init container), the dag-processor and the triggerer
+        gitSync: this.gitSync ? ['worker', 'dag-processor', 'triggerer'] : undefined,
+        remoteLogging: props.remoteLogging !== undefined,
+        egress: egress === false ? false : {
+          ...(this.gitSync ? { git: anyAddressOn(this.gitSync.port) } : {}),
+          ...(oidc ? { identityProvider: anyAddressOn(Number(new URL(oidc.issuer).port || 443)) } : {}),
+          ...(externalDatabase && props.pgbouncer?.database?.port !== undefined ? { database: anyAddressOn(props.pgbouncer.database.port) } : {}),
+          ...egress,
+        },
+        ...rest,
       });
     }
   }

@@ -108,6 +108,8 @@ export class GitSync extends Construct {
   public readonly checksum: string;
   /** Seconds between syncs (`period`): the `[dag_processor] refresh_interval` that suits it. */
   public readonly periodSeconds: number;
+  /** The TCP port git connects to: the URL's, else 443 for HTTPS and 22 for SSH (for egress NetworkPolicies). */
+  public readonly port: number;
   private readonly env: k8s.EnvVar[];
   private readonly image: string;
   private readonly resources: k8s.ResourceRequirements;
@@ -124,6 +126,7 @@ export class GitSync extends Construct {
     const shown = typeof repository === 'string' ? redactUrlPasswords(repository).replace(/\/\/[^/@\s]*@/, '//<redacted>@').replace(/[?#].*$/, '?<redacted>') : repository;
     check(isHttps || isSsh, this, 'repository', shown,
       'an HTTPS URL (https://host/path, no credentials or query in it; use GitAuth.https) or an SSH address (git@host:path or ssh://host/path)');
+    this.port = repositoryPort(repository, isSsh);
     this.auth = props.auth ?? GitAuth.none();
     check(isSsh === (this.auth.kind === 'ssh'), this, 'auth', this.auth.kind,
       isSsh ? 'GitAuth.ssh({ secretName }) for an SSH repository' : 'GitAuth.none() or GitAuth.https({ secretName }) for an HTTPS repository');
@@ -237,4 +240,10 @@ function checkGitRef(scope: Construct, ref: string): string {
     && ref.split('/').every(c => !c.startsWith('.') && !c.endsWith('.lock'))));
   check(ok, scope, 'ref', ref, 'a branch or tag name git accepts (git check-ref-format), "HEAD", or a commit id of 40 or 64 hex digits');
   return ref;
+}
+
+/** The port of `https://host[:port]/...`, `ssh://[user@]host[:port]/...` or 22 for `user@host:path` (no port in that form). */
+function repositoryPort(repository: string, isSsh: boolean): number {
+  const port = /^(?:https|ssh):\/\/(?:[^/@]+@)?(?:\[[^\]]+\]|[^/:]+):(\d+)\//.exec(repository)?.[1];
+  return port !== undefined ? Number(port) : isSsh ? 22 : 443;
 }
