@@ -83,7 +83,8 @@ describe('prepares the App once, not once per chart', () => {
   test.each([1, 3, 8])('%i installations: one whole-App preparation (a plain cdk8s App makes one per chart)', n => {
     const prepare = jest.spyOn(App as any, '_synthChart');
     const build = (app: App) => {
-      for (let i = 0; i < n; i++) new AirflowChart(app, `team-${i}`, { ...ENVIRONMENTS.dev, namespace: `airflow-team-${i}` });
+      // staging: dev's NodePort can be claimed once per App
+      for (let i = 0; i < n; i++) new AirflowChart(app, `team-${i}`, { ...ENVIRONMENTS.staging, namespace: `airflow-team-${i}` });
     };
     const ours = new AirflowApp({ outdir: outdir() });
     build(ours);

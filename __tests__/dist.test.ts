@@ -3,6 +3,7 @@ import { execFileSync, execSync, spawnSync } from 'child_process';
 import { readdirSync, readFileSync } from 'fs';
 import { join } from 'path';
 import { parse } from 'yaml';
+import { TEAMS } from '../lib';
 import { buildApp } from '../lib/app';
 import { hygieneProblems } from '../scripts/hygiene';
 import { loadManifests, parseManifests } from '../scripts/manifests';
@@ -23,8 +24,8 @@ function files(dir: string): Record<string, string> {
 
 const fresh = files(synthTo());
 
-test('dist/ holds one YAML file per environment', () => {
-  expect(Object.keys(files(DIST))).toEqual(TIERS.map(t => `${t}.k8s.yaml`).sort());
+test('dist/ holds one YAML file per environment and per team', () => {
+  expect(Object.keys(files(DIST))).toEqual([...TIERS, ...Object.keys(TEAMS)].map(t => `${t}.k8s.yaml`).sort());
 });
 
 test('dist/ is what `npm run synth` writes now (run it and commit dist/ if this fails)', () => {

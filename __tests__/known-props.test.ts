@@ -5,7 +5,7 @@ import { join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { Construct } from 'constructs';
 import {
-  Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer, ApiServerHttpRoute, ApiServerIngress, NamespaceQuota,
+  Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowTeamChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer, ApiServerHttpRoute, ApiServerIngress, NamespaceQuota,
   DagProcessor, DatabaseCleanup, ENVIRONMENTS, GitSync, MigrateDatabaseJob, PgBouncer, PostgresBackup, PostgresStatefulSet,
   SchedulerRbac, TaskLogVolume, TaskPodAdmissionPolicy, TaskPodCleanup, TaskPodTemplate, Triggerer,
 } from '../lib';
@@ -72,6 +72,7 @@ describe('every construct rejects an unknown property of its own props', () => {
   const BUILDERS: Record<string, (c: Chart) => Construct> = {
     Airflow: c => new Airflow(c, 'x', typo),
     AirflowChart: c => new AirflowChart(c, 'x', { ...ENVIRONMENTS.dev, ...typo }),
+    AirflowTeamChart: c => new AirflowTeamChart(c, 'x', { tier: 'dev', dags: { repository: 'https://github.com/example/dags.git' }, ...typo }),
     AirflowConfig: c => new AirflowConfig(c, 'x', typo),
     AirflowNetworkPolicies: c => new AirflowNetworkPolicies(c, 'x', typo),
     AirflowPools: c => new AirflowPools(c, 'x', { config: config(c), pools: { etl: { slots: 1 } }, ...typo }),
@@ -101,7 +102,7 @@ describe('every construct rejects an unknown property of its own props', () => {
   });
 
   test.each(Object.keys(BUILDERS))('%s', name => {
-    const e = errorOf(() => BUILDERS[name](name === 'AirflowChart' ? Testing.app() as any : testChart()));
+    const e = errorOf(() => BUILDERS[name](['AirflowChart', 'AirflowTeamChart'].includes(name) ? Testing.app() as any : testChart()));
     expect(e.message).toMatch(new RegExp(`^${name} \\[[^\\]]*x\\] unknownProp: got 1; expected a property that exists: did you mean`));
   });
 

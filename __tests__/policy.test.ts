@@ -3,7 +3,7 @@
 // GitOps pipeline runs. The library is ESM-only, so it runs in a child process.
 import { writeFileSync } from 'fs';
 import { join } from 'path';
-import { ENVIRONMENTS } from '../lib';
+import { ENVIRONMENTS, TEAMS } from '../lib';
 import { loadManifests } from '../scripts/manifests';
 import { runCheck, tempDir } from './helpers';
 
@@ -19,7 +19,8 @@ test('dist/: every pod of every environment, task pod templates included, meets 
   expect(report.schemaErrors).toEqual([]);
   expect(report.hygieneProblems).toEqual([]);
   // each environment's pod_template_file and its task pod profiles'
-  const templates = Object.values(ENVIRONMENTS).reduce((a, e) => a + 1 + Object.keys(e.airflow.taskPods?.profiles ?? {}).length, 0);
+  const charts = [...Object.values(ENVIRONMENTS), ...Object.values(TEAMS).map(t => ENVIRONMENTS[t.tier])];
+  const templates = charts.reduce((a, e) => a + 1 + Object.keys(e.airflow.taskPods?.profiles ?? {}).length, 0);
   expect(templates).toBeGreaterThan(3);
   expect(report.podTemplates).toBe(templates);
   expect(manifests.filter(m => m.embeddedIn).length).toBe(templates);

@@ -37,7 +37,7 @@ export class AirflowChart extends Chart {
   /** @throws AirflowValidationError for an unknown tier, a bad namespace or any invalid Airflow prop. */
   constructor(scope: Construct, id: string, props: AirflowEnvironment) {
     super(scope, id, { namespace: props.namespace, disableResourceNameHashes: true });
-    checkKnownProps(this, props);
+    checkKnownProps(this, props, AirflowChart);
     check(['dev', 'staging', 'prod'].includes(props.tier), this, 'tier', props.tier, '"dev", "staging" or "prod"');
     checkDnsLabel(this, 'namespace', props.namespace);
     check(!/^kube-/.test(props.namespace) && props.namespace !== 'default', this, 'namespace', props.namespace,

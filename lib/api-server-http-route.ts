@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import type { ApiServer } from './api-server';
 import { checkKnownProps } from './known-props';
 import { API_SERVER_PORT } from './names';
-import { check, checkDnsLabel, checkDnsSubdomain, checkHostName } from './validation';
+import { check, checkDnsLabel, checkDnsSubdomain, checkHostName, claimOncePerCluster } from './validation';
 
 /** The Gateway an HTTPRoute attaches to (a `parentRefs` entry). */
 export interface GatewayRef {
@@ -55,6 +55,9 @@ export class ApiServerHttpRoute extends Construct {
     const config = props.apiServer.config;
     const base = config.apiBasePath;
     const closed = props.apiServer.noRouteService();
+    const listener = `${props.gateway.namespace ?? config.namespace}/${props.gateway.name}${props.gateway.sectionName ? `/${props.gateway.sectionName}` : ''}`;
+    (props.hosts ?? ['<the listener\'s hosts>']).forEach((host, i) => claimOncePerCluster(this, props.hosts ? `hosts[${i}]` : 'hosts', 'host and path of a Gateway',
+      `${listener}: ${host}${base || '/'}`, 'a Gateway sends a host and path to the oldest route that claims it: the other installation would get no traffic'));
     this.route = new ApiObject(this, 'Resource', {
       apiVersion: 'gateway.networking.k8s.io/v1',
       kind: 'HTTPRoute',

@@ -3,7 +3,7 @@ import * as k8s from '../imports/k8s';
 import type { ApiServer } from './api-server';
 import { checkKnownProps } from './known-props';
 import { API_SERVER_PORT } from './names';
-import { check, checkAnnotations, checkDnsSubdomain, checkHostName } from './validation';
+import { check, checkAnnotations, checkDnsSubdomain, checkHostName, claimOncePerCluster } from './validation';
 
 /** Properties of {@link ApiServerIngress}. */
 export interface ApiServerIngressProps {
@@ -62,6 +62,8 @@ export class ApiServerIngress extends Construct {
       // longer prefixes win (Ingress v1): the execution API is for task pods inside the cluster only
       { path: `${base}/execution`, pathType: 'Prefix', backend: backend(this.noRoute.name, 80) },
     ];
+    props.hosts.forEach((host, i) => claimOncePerCluster(this, `hosts[${i}]`, 'host and path of an Ingress class',
+      `${props.className ?? '<the default class>'}: ${host}${base}/`, 'an Ingress controller sends a host and path to one backend: the other installation would get the first one\'s traffic'));
     this.ingress = new k8s.KubeIngress(this, 'Resource', {
       metadata: { name: props.apiServer.name, labels, annotations: props.annotations },
       spec: {

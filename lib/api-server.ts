@@ -7,7 +7,7 @@ import { Autoscaling } from './autoscaling';
 import { WEBSERVER_CONFIG_FILE } from './auth-manager';
 import { AIRFLOW_GID, AIRFLOW_UID, API_SERVER_PORT } from './names';
 import { restrictedContainerSecurity } from './security';
-import { check, checkDnsSubdomain } from './validation';
+import { check, checkDnsSubdomain, claimOncePerCluster } from './validation';
 
 /** The api-server's health endpoint. */
 export const HEALTH_PATH = '/api/v2/monitor/health';
@@ -127,6 +127,8 @@ export class ApiServer extends AirflowDeployment {
       check(serviceType !== 'ClusterIP', this, 'nodePort', props.nodePort, 'unset with serviceType "ClusterIP", which opens no port on the nodes (or serviceType "NodePort")');
       check(Number.isInteger(props.nodePort) && props.nodePort >= NODE_PORTS[0] && props.nodePort <= NODE_PORTS[1], this, 'nodePort', props.nodePort,
         `a port of Kubernetes' default NodePort range, ${NODE_PORTS[0]} to ${NODE_PORTS[1]}`);
+      claimOncePerCluster(this, 'nodePort', 'NodePort', String(props.nodePort),
+        'every node opens a NodePort for one Service: the API server refuses the second, "provided port is already allocated"');
     }
     const names = props.config.names;
     this.service = new k8s.KubeService(this, 'Service', {

@@ -4,6 +4,7 @@ import { ConfigMapKeyRef } from './database-tls';
 import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT } from './names';
 import { SecretKeyRef } from './secrets';
 import { TaskPodProfile } from './task-pod-template';
+import type { AirflowTeam } from './airflow-team-chart';
 
 /**
  * DAGs every preset syncs: Airflow's own example DAGs, from a public repository over HTTPS (no
@@ -202,5 +203,29 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
     // room for the peak: a release rolling out while 10 api-servers, every CronJob and 3 × 128 task pods run, the
     // profiles' slots full
     quota: { requests: { cpu: '160', memory: '384Gi' }, limits: { memory: '640Gi' }, pods: 420 },
+  },
+};
+
+const prod = ENVIRONMENTS.prod.airflow;
+
+/**
+ * Teams, each with an Airflow of its own (see AirflowTeamChart): `team-a` on the prod preset, `team-b` on staging's, in
+ * namespaces `airflow-team-a` and `airflow-team-b`, synthesized beside the environments to
+ * `dist/team-a.k8s.yaml` and `dist/team-b.k8s.yaml`. Replace the DAG repositories with the teams' own; team-a's
+ * managed PostgreSQL (`airflow.pgbouncer.database.host`, and the URL in its Secret `airflow-database`) and host
+ * name are its own: prod's would be claimed twice, which synth refuses.
+ */
+export const TEAMS: Record<string, AirflowTeam> = {
+  'team-a': {
+    tier: 'prod',
+    dags: { ...EXAMPLE_DAGS, ref: AIRFLOW_VERSION_COMMIT, period: '120s' },
+    airflow: {
+      pgbouncer: { ...prod.pgbouncer, database: { host: 'airflow-team-a-database.example.internal' } },
+      ingress: { ...prod.ingress!, hosts: ['team-a.airflow.example.com'] },
+    },
+  },
+  'team-b': {
+    tier: 'staging',
+    dags: { ...EXAMPLE_DAGS, period: '60s' },
   },
 };

@@ -1,6 +1,7 @@
 export * from './airflow';
 export * from './airflow-app';
 export * from './airflow-chart';
+export * from './airflow-team-chart';
 export * from './airflow-config';
 export * from './airflow-deployment';
 export * from './api-server';

@@ -11,7 +11,7 @@ import { ContainerResourcesProps, renderResources } from './resources';
 import { SecretKeyRef } from './secrets';
 import { NodeSpreading, podTemplateSpec, PodOptions, SAFE_TO_EVICT, spreadOverNodes } from './pod-options';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
-import { check, checkDnsLabel, checkImage, checkWholeNumber } from './validation';
+import { check, checkDnsLabel, checkImage, checkWholeNumber, claimOncePerCluster } from './validation';
 
 /**
  * The PgBouncer image the official Airflow Helm chart deploys (`images.pgbouncer` in apache/airflow
@@ -233,6 +233,8 @@ export class PgBouncer extends Construct {
     check(Array.isArray(clients) && clients.length > 0, this, 'clients', clients, 'a non-empty list of component names, e.g. ["scheduler", "api-server"]');
     clients.forEach((c, i) => checkDnsLabel(this, `clients[${i}]`, c));
 
+    claimOncePerCluster(this, 'database', 'metadata database', `${db.host}:${port}/${database}`,
+      'two Airflows on one metadata database run each other\'s DAG runs and migrations: give each installation its own database');
     this.ini = renderIni([
       ['databases', [[database, [
         `host=${db.host}`, `port=${port}`, `dbname=${database}`, `user=${user}`, `pool_size=${poolSize}`,

@@ -366,8 +366,40 @@ export function checkAppObjectsAtSynth(scope: IConstruct): void {
   root.node.addValidation({ validate: () => appObjectErrors(root) });
 }
 
-function appObjectErrors(root: IConstruct): string[] {
+/** Something a cluster has once, claimed by a construct: see claimOncePerCluster. */
+interface Claim { readonly scope: IConstruct; readonly property: string; readonly value: string; readonly what: string; readonly why: string }
+const CLAIMS = new WeakMap<IConstruct, Claim[]>();
+
+/**
+ * Claims, for the App, something the cluster can give only one installation: a NodePort, an Ingress host and
+ * path of one class, a Gateway's host and path, a metadata database. Two claims of the same `what` and `value`
+ * in one App fail synth, naming both constructs: applying both charts to one cluster would fail (the API server
+ * refuses a NodePort twice), or worse, succeed (two Ingresses for one host; two Airflows on one database run
+ * each other's DAG runs and migrations).
+ * @param what what is claimed, e.g. 'NodePort'; `value` its value, e.g. '30007'; `why` the harm of sharing it.
+ */
+export function claimOncePerCluster(scope: IConstruct, property: string, what: string, value: string, why: string): void {
+  checkAppObjectsAtSynth(scope);
+  const root = scope.node.root;
+  if (!CLAIMS.has(root)) CLAIMS.set(root, []);
+  CLAIMS.get(root)!.push({ scope, property, value, what, why });
+}
+
+function claimErrors(root: IConstruct): string[] {
+  const first = new Map<string, Claim>();
   const errors: string[] = [];
+  for (const c of CLAIMS.get(root) ?? []) {
+    const key = `${c.what}\0${c.value}`;
+    const earlier = first.get(key);
+    if (earlier === undefined) { first.set(key, c); continue; }
+    errors.push(new AirflowValidationError(c.scope, c.property, c.value,
+      `a ${c.what} that no other installation of the App has: ${earlier.scope.constructor.name} [${earlier.scope.node.path}] ${earlier.property} has ${c.value} (${c.why})`).message);
+  }
+  return errors;
+}
+
+function appObjectErrors(root: IConstruct): string[] {
+  const errors: string[] = claimErrors(root);
   const seen = new Map<string, ApiObject>();
   for (const o of root.node.findAll()) {
     if (!(o instanceof ApiObject)) continue;

@@ -18,7 +18,7 @@ import { performance } from 'perf_hooks';
 import { parseArgs } from 'util';
 import { App } from 'cdk8s';
 import { AirflowApp } from '../lib/airflow-app';
-import { AirflowChart } from '../lib/airflow-chart';
+import { AirflowTeamChart } from '../lib/airflow-team-chart';
 import { ENVIRONMENTS } from '../lib/environments';
 
 const ROOT = join(__dirname, '..');
@@ -31,8 +31,12 @@ function measureInstallations(n: number, plainApp: boolean): void {
   const outdir = mkdtempSync(join(tmpdir(), 'bench-'));
   const start = performance.now();
   const app = plainApp ? new App({ outdir }) : new AirflowApp({ outdir });
+  const prod = ENVIRONMENTS.prod.airflow;
   for (let i = 0; i < n; i++) {
-    new AirflowChart(app, `team-${i}`, { ...ENVIRONMENTS.prod, namespace: `airflow-team-${i}` });
+    // each team on the prod preset with a database and a host of its own (one of each per cluster)
+    new AirflowTeamChart(app, `team-${i}`, { tier: 'prod', dags: prod.dags!, airflow: {
+      pgbouncer: { ...prod.pgbouncer, database: { host: `team-${i}.db.example.internal` } }, ingress: { ...prod.ingress!, hosts: [`team-${i}.airflow.example.com`] },
+    } });
   }
   app.synth();
   const ms = performance.now() - start;

@@ -5,7 +5,7 @@ import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { Chart, Testing } from 'cdk8s';
 import { parse, stringify } from 'yaml';
-import { Airflow } from '../../lib';
+import { Airflow, TEAMS } from '../../lib';
 import { REPO, setup, TestHost, waitFor } from '../../scripts/integration/host';
 import { distFile, distObjects, earlierDist } from '../../scripts/integration/releases';
 import { CRD_SCHEMAS } from '../../scripts/schema';
@@ -297,5 +297,41 @@ describe('the Gateway API HTTPRoute on a real kube-apiserver with the CRD instal
     const r = host.kubectl(['apply', '--dry-run=server', '-f', '-'], stringify(broken));
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/must be an absolute path/);
+  });
+});
+
+describe('the environments and the teams (TEAMS) together on one real kube-apiserver', () => {
+  const charts = [...TIERS, ...Object.keys(TEAMS)];
+
+  beforeAll(() => {
+    for (const chart of charts) {
+      const r = host.kubectl(['apply', '--warnings-as-errors', '-f', distFile(chart)]);
+      expect({ chart, status: r.status, stderr: r.stderr }).toEqual({ chart, status: 0, stderr: '' });
+    }
+  });
+
+  test('every chart of dist/ applies beside the others, each team in its own namespace', () => {
+    const namespaces = charts.map(c => distObjects(c).find(o => o.kind === 'Namespace').metadata.name);
+    expect(new Set(namespaces).size).toBe(charts.length);
+    for (const ns of namespaces) expect(host.kubectlOk(['get', 'namespace', ns, '-o', 'name']).trim()).toBe(`namespace/${ns}`);
+  });
+
+  test('a team\'s ServiceAccounts have no right in another team\'s namespace', () => {
+    const [a, b] = Object.keys(TEAMS).map(t => distObjects(t));
+    const nsOf = (objects: any[]) => objects.find(o => o.kind === 'Namespace').metadata.name;
+    for (const [from, to] of [[a, b], [b, a]]) {
+      for (const sa of from.filter(o => o.kind === 'ServiceAccount').map(o => o.metadata.name)) {
+        const rights = parseCanIList(host.kubectlOk(['auth', 'can-i', '--list', '-n', nsOf(to), `--as=system:serviceaccount:${nsOf(from)}:${sa}`]));
+        expect({ sa: `${nsOf(from)}/${sa}`, in: nsOf(to), rights }).toEqual({ sa: `${nsOf(from)}/${sa}`, in: nsOf(to), rights: {} });
+      }
+    }
+  });
+
+  test('the API server refuses a second Service on dev\'s NodePort, which synth refuses first (claimOncePerCluster)', () => {
+    const dev = distObjects('dev').find(o => o.kind === 'Service' && o.spec.type === 'NodePort');
+    const copy = { ...dev, metadata: { name: 'airflow-api-server', namespace: 'airflow-team-b' } };
+    const r = host.kubectl(['apply', '--dry-run=server', '-f', '-'], stringify(copy));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(new RegExp(`provided port is already allocated|${dev.spec.ports[0].nodePort}.*already allocated`));
   });
 });
