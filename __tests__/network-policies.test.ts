@@ -296,6 +296,20 @@ describe('egress', () => {
     }
   });
 
+  test('egress.services opens a secrets backend (or SMTP, OpenLineage) to every Airflow pod, and none but those', () => {
+    const vault = [{ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ port: 8200 }] }];
+    const build = (props: AirflowProps) => { const chart = testChart(); new Airflow(chart, 'airflow', props); return synth(chart); };
+    const backend = { secrets: { backend: 'airflow.providers.hashicorp.secrets.vault.VaultBackend' } };
+    const objects = build({ options: backend, networkPolicies: { egress: { services: vault, tasks: [] } } });
+    for (const pod of pods(objects)) {
+      const airflow = !['StatefulSet/airflow-postgresql', 'CronJob/airflow-postgresql-backup'].includes(pod.what);
+      expect({ pod: pod.what, reaches: egressAllowed(objects, pod.labels, { ip: '10.20.3.4' }, 8200) }).toEqual({ pod: pod.what, reaches: airflow });
+    }
+    // the local file system backend needs no network; egress: false needs no rule
+    expect(() => build({ options: { secrets: { backend: 'airflow.secrets.local_filesystem.LocalFilesystemBackend' } } })).not.toThrow();
+    expect(() => build({ options: backend, networkPolicies: { egress: false } })).not.toThrow();
+  });
+
   test('egress: false leaves egress open: no Egress in the default deny, no egress policy', () => {
     const chart = testChart();
     new Airflow(chart, 'airflow', { networkPolicies: { egress: false } });

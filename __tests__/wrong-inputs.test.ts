@@ -583,6 +583,8 @@ const RULES: Record<string, Row[]> = {
       cls: 'AirflowNetworkPolicies', path: 'test/airflow/network-policies', property: 'egress.kubernetesApi[0].to[0]', value: { ipBlock: { cidr: '10.0.0.0/8' }, namespaceSelector: {} }, expected: 'an ipBlock beside selectors' },
     { what: 'an egress CIDR without a prefix length', build: airflow({ networkPolicies: { egress: { git: [{ to: [{ ipBlock: { cidr: '140.82.112.0' } }] }] } } }),
       cls: 'AirflowNetworkPolicies', path: 'test/airflow/network-policies', property: 'egress.git[0].to[0].ipBlock.cidr', value: '140.82.112.0', expected: 'a CIDR such as' },
+    { what: 'a secrets backend that egress does not reach', build: airflow({ options: { secrets: { backend: 'airflow.providers.hashicorp.secrets.vault.VaultBackend' } } }),
+      cls: 'Airflow', path: 'test/airflow', property: 'networkPolicies.egress.services', value: undefined, expected: 'the addresses of the secrets backend airflow.providers.hashicorp.secrets.vault.VaultBackend' },
     { what: 'no DNS server to ask', build: airflow({ networkPolicies: { egress: { dns: [] } } }),
       cls: 'AirflowNetworkPolicies', path: 'test/airflow/network-policies', property: 'egress.dns', value: [], expected: 'at least one peer: every pod resolves names' },
     { what: 'matchExpressions operator "Equals"', build: airflow({ networkPolicies: { apiServerFrom: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'Equals', values: ['x'] }] } }] } }),

@@ -342,11 +342,17 @@ export class Airflow extends Construct {
     }
     if (props.ingress !== undefined) this.ingress = new ApiServerIngress(this, 'ingress', { ...props.ingress, apiServer: this.apiServer });
     if (props.httpRoute !== undefined) this.httpRoute = new ApiServerHttpRoute(this, 'http-route', { ...props.httpRoute, apiServer: this.apiServer });
+    const secretsBackend = props.options?.secrets?.backend;
+    const egress = props.networkPolicies === false ? false : props.networkPolicies?.egress;
+    // a secrets backend outside the cluster is asked by every Airflow pod, which egress denies unless it is named
+    check(egress === false || secretsBackend === undefined || /local_filesystem/.test(String(secretsBackend)) || (egress?.services ?? []).length > 0,
+      this, 'networkPolicies.egress.services', egress === false ? undefined : egress?.services, `the addresses of the secrets backend ${secretsBackend} ([secrets] backend), ` +
+      'e.g. [{ to: [{ ipBlock: { cidr: "10.20.0.0/16" } }], ports: [{ port: 8200 }] }]: egress is denied by default, and every Airflow pod asks it for connections and variables');
     if (props.networkPolicies !== false) {
       // Who opens connections to the database: with PgBouncer only it and the migrations (and the in-cluster one's
       // backups); without, every component that uses the database.
       const databaseClients: AirflowComponentName[] = this.pgbouncer ? ['pgbouncer', 'db-migrate'] : [...DATABASE_CLIENTS, ...(this.pools ? ['pools' as const] : [])];
-      const { egress, ...rest } = props.networkPolicies ?? {};
+      const { egress: _egress, ...rest } = props.networkPolicies ?? {};
       const oidc = props.authManager?.fab?.oidc;
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName,

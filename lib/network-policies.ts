@@ -75,6 +75,11 @@ export interface AirflowEgress {
   /** Metrics targets (an OpenTelemetry collector, a StatsD server) for every Airflow pod. @default none: no rule */
   readonly metrics?: EgressRule[];
   /**
+   * Other services every Airflow pod calls: a secrets backend (`[secrets] backend`: Vault, AWS Secrets Manager, GCP
+   * Secret Manager), an SMTP server for email callbacks, an OpenLineage endpoint. @default none: no rule
+   */
+  readonly services?: EgressRule[];
+  /**
    * Task pods' and the triggerer's own egress (TASK_CODE_RUNNERS): DAGs call arbitrary systems. `[]` leaves them
    * what the installation needs (DNS, the execution API, Git, log storage) and nothing else. Never needed for the
    * execution API, which is always allowed. @default `[{}]`: every destination
@@ -213,6 +218,7 @@ export class AirflowNetworkPolicies extends Construct {
     allow('log-storage', props.remoteLogging ? LOG_STORAGE_CLIENTS : [], egress.logStorage);
     allow('identity-provider', ['api-server'], egress.identityProvider);
     allow('metrics', AIRFLOW_PODS, egress.metrics);
+    allow('services', AIRFLOW_PODS, egress.services);
     allow('tasks', TASK_CODE_RUNNERS, egress.tasks);
   }
 }
@@ -249,11 +255,12 @@ function checkEgress(scope: Construct, egress: AirflowEgress): Required<AirflowE
     logStorage: egress.logStorage ?? anyAddressOn(443),
     identityProvider: egress.identityProvider ?? [],
     metrics: egress.metrics ?? [],
+    services: egress.services ?? [],
     tasks: egress.tasks ?? [{}],
   };
   check(full.dns.length > 0, scope, 'egress.dns', full.dns, 'at least one peer: every pod resolves names (Services, the database, Git hosts)');
   full.dns.forEach((peer, i) => checkNetworkPolicyPeer(scope, `egress.dns[${i}]`, peer));
-  for (const key of ['kubernetesApi', 'database', 'git', 'logStorage', 'identityProvider', 'metrics', 'tasks'] as const) {
+  for (const key of ['kubernetesApi', 'database', 'git', 'logStorage', 'identityProvider', 'metrics', 'services', 'tasks'] as const) {
     full[key].forEach((rule, i) => checkEgressRule(scope, `egress.${key}[${i}]`, rule));
   }
   return full;
