@@ -8,15 +8,21 @@ import Ajv, { ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { Manifest } from './manifests';
 
+/** The Prometheus Operator release whose ServiceMonitor and PrometheusRule CRDs the output is validated against. */
+export const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
+
 /** The schemas `npm run check` and the tests validate against, oldest first. */
 export const K8S_SCHEMAS = ['1.28', '1.36'].map(v => join(__dirname, 'reference', `k8s-${v}-definitions.json`));
 
 /**
  * CustomResourceDefinitions of resources the library emits, added to every Kubernetes schema: the Gateway API's
- * HTTPRoute (standard channel; scripts/reference/README.md). Their CEL rules (`x-kubernetes-validations`) are the
+ * HTTPRoute (standard channel) and the Prometheus Operator's ServiceMonitor and PrometheusRule (scripts/reference/README.md). Their CEL rules (`x-kubernetes-validations`) are the
  * API server's to enforce; the integration tests install the CRD on a real one.
  */
-export const CRD_SCHEMAS = [join(__dirname, 'reference', 'gateway-api-v1.7.0-httproutes.yaml')];
+export const CRD_SCHEMAS = [
+  join(__dirname, 'reference', 'gateway-api-v1.7.0-httproutes.yaml'),
+  ...['servicemonitors', 'prometheusrules'].map(kind => join(__dirname, 'reference', `prometheus-operator-${PROMETHEUS_OPERATOR_VERSION}-${kind}.yaml`)),
+];
 
 /** The JSON schema definitions of a CRD's served versions, each marked with its group, version and kind. */
 export function crdDefinitions(file: string): Record<string, Schema> {
