@@ -22,7 +22,8 @@ export const DASHBOARD_KEY = 'airflow.json';
 
 /**
  * A Grafana dashboard of one installation's StatsD metrics (scheduler heartbeats, DAG import errors, task instances
- * finished by state and their failure share, queued task instances, pool slots and starving tasks, executor slots,
+ * finished by state and their failure share, queued and running task instances, pool slots and tasks waiting in full pools,
+ * executor slots, the time from scheduled to queued,
  * DAG run and task durations) in the ConfigMap `<instanceName>-dashboard`, labelled for Grafana's dashboard sidecar,
  * which loads every ConfigMap with its label. Its panels query the Prometheus data source chosen in the dashboard's
  * `datasource` variable, for the series of StatsdExporter.seriesSelector (as AirflowServiceMonitor scrapes them).
@@ -71,7 +72,8 @@ export function dashboard(prefix: string, selector: string, title: string): any 
       { expr: `sum by (pool) (${m('pool_open_slots')})`, legend: '{{pool}} open' },
       { expr: `sum by (pool) (${m('pool_running_slots')})`, legend: '{{pool}} running' },
       { expr: `sum by (pool) (${m('pool_queued_slots')})`, legend: '{{pool}} queued' }]],
-    ['Tasks starving for pool slots', 'short', [{ expr: `max by (pool) (${m('pool_starving_tasks')})`, legend: '{{pool}}' }]],
+    ['Tasks waiting in full pools', 'short', [
+      { expr: `max by (pool) (${m('pool_scheduled_slots')}) and on (pool) max by (pool) (${m('pool_open_slots')}) <= 0`, legend: '{{pool}}' }]],
     ['Executor slots', 'short', [
       { expr: `sum(${m('executor_open_slots')})`, legend: 'open' },
       { expr: `sum(${m('executor_queued_tasks')})`, legend: 'queued' },
@@ -80,8 +82,8 @@ export function dashboard(prefix: string, selector: string, title: string): any 
       { expr: `sum by (dag_id, state) (rate(${m('dagrun_duration_sum')}[1h])) / sum by (dag_id, state) (rate(${m('dagrun_duration_count')}[1h]))`, legend: '{{dag_id}} {{state}}' }]],
     ['Task duration p90', 's', [
       { expr: `histogram_quantile(0.9, sum by (dag_id, task_id, le) (rate(${m('task_duration_bucket')}[1h])))`, legend: '{{dag_id}}.{{task_id}}' }]],
-    ['Time tasks wait queued p90', 's', [
-      { expr: `histogram_quantile(0.9, sum by (le) (rate(${m('task_queued_duration_bucket')}[1h])))`, legend: 'p90' }]],
+    ['Time from scheduled to queued p90', 's', [
+      { expr: `histogram_quantile(0.9, sum by (le) (rate(${m('task_scheduled_duration_bucket')}[1h])))`, legend: 'p90' }]],
   ];
   return {
     title,

@@ -34,7 +34,7 @@ export interface AlertRule {
  * - AirflowSchedulerHeartbeatMissing (critical): no `scheduler_heartbeat` for 5 minutes, no scheduler loop running;
  * - AirflowDagImportErrors (warning): `dag_processing.import_errors` above 0 for 10 minutes, DAG files that fail to load;
  * - AirflowTasksStuckQueued (warning): a task with instances `queued` in every sample for `queuedFor` (`ti.queued` gauges);
- * - AirflowPoolStarving (warning): a pool with tasks waiting for slots (`pool.starving_tasks`) for `starvingFor`;
+ * - AirflowPoolStarving (warning): a pool with tasks scheduled in it and no open slot (`pool.scheduled_slots`, `pool.open_slots`) for `starvingFor`;
  * - AirflowHighTaskFailureRate (warning): more than `failureRatio` of the task instances that finished in 15 minutes failed.
  * Needs the Prometheus Operator's CRDs, and a Prometheus whose `ruleSelector` takes it.
  * @see https://prometheus-operator.dev/docs/api-reference/api/#monitoring.coreos.com/v1.PrometheusRule
@@ -107,12 +107,15 @@ export function alertRules(prefix: string, selector: string, o: { queuedFor: str
     },
     {
       alert: 'AirflowPoolStarving',
-      expr: `max by (namespace, job, pool) (${m('pool_starving_tasks')}) > 0`,
+      // pool.starving_tasks is no good here: the scheduler counts a task as starving only in the loop a pool fills
+      // (a full pool's tasks are not even queried), so it reads 0 or nothing while a pool stays full. The pool gauges
+      // come every [scheduler] pool_metrics_interval (5 s) for every pool: tasks scheduled in it, no slot open.
+      expr: `max by (namespace, job, pool) (${m('pool_scheduled_slots')}) > 0 and on (namespace, job, pool) max by (namespace, job, pool) (${m('pool_open_slots')}) <= 0`,
       for: o.starvingFor,
       labels: { severity: 'warning' },
       annotations: {
         summary: 'Airflow pool starving',
-        description: `Pool {{ $labels.pool }} ${where} has had {{ $value }} tasks waiting for a free slot for ${o.starvingFor}.`,
+        description: `Pool {{ $labels.pool }} ${where} has had tasks waiting for a slot, none open, for ${o.starvingFor}.`,
       },
     },
     {

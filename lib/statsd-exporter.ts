@@ -90,9 +90,16 @@ export function statsdMapping(prefix = 'airflow'): string {
     defaults: { match_type: 'glob', observer_type: 'histogram', histogram_options: { buckets: TIMER_BUCKETS } },
     mappings: [
       ...RULES.map(r => ({ match: `${prefix}.${r.match}`, name: `${prefix}_${r.name}`, labels: r.labels, ...r.ttl ? { ttl: r.ttl } : {} })),
-      ...DROPPED.map(d => ({ match: `${prefix}.${d}`, name: 'dropped', action: 'drop' })),
+      // a regular expression: statsd_exporter's glob matcher does not match a rule's name that another rule's begins
+      // (`airflow.pool.open_slots` beside `airflow.pool.open_slots.*`), and the glob rules go first
+      { match: `^${escape(prefix)}\\.(?:${DROPPED.map(escape).join('|')})$`, match_type: 'regex', name: 'dropped', action: 'drop' },
     ],
   }, { lineWidth: 0 });
+}
+
+/** The text as a regular expression that matches it literally. */
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
 }
 
 /** Properties of {@link StatsdExporter}. */
