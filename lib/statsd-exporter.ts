@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import * as k8s from '../imports/k8s';
 import { AirflowConfig, checkConfig } from './airflow-config';
 import { checkKnownProps } from './known-props';
-import { podTemplateSpec, PodOptions } from './pod-options';
+import { podTemplateSpec, PodOptions, SAFE_TO_EVICT } from './pod-options';
 import { ContainerResourcesProps, renderResources } from './resources';
 import { restrictedContainerSecurity, restrictedPodSecurity } from './security';
 import { check, checkImage } from './validation';
@@ -164,13 +164,14 @@ export class StatsdExporter extends Construct {
       metadata: { name: this.name, labels },
       spec: {
         replicas: 1,
+        revisionHistoryLimit: 5,
         // one pod at a time: a second would split the counters between two memories
         strategy: { type: 'Recreate' },
         selector: { matchLabels: names.selector('statsd') },
         template: podTemplateSpec(this, props.pod, 'statsd-exporter', {
           metadata: {
             labels,
-            annotations: { ...scrape, 'checksum/mapping': createHash('sha256').update(mapping).digest('hex') },
+            annotations: { ...scrape, [SAFE_TO_EVICT]: 'true', 'checksum/mapping': createHash('sha256').update(mapping).digest('hex') },
           },
           spec: {
             automountServiceAccountToken: false,
