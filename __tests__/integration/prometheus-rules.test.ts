@@ -24,6 +24,14 @@ function ruleObject(props: Record<string, unknown> = {}): any {
 
 const SEL = 'namespace="airflow-test",job="airflow-statsd"';
 
+/** ti.finish counters of one task: `failed` and `succeeded` more finished instances a minute, for an hour. */
+function finished(failed: number, succeeded: number) {
+  return [
+    { series: `airflow_ti_finish{${SEL},dag_id="etl",task_id="load",state="failed"}`, values: `0+${failed}x60` },
+    { series: `airflow_ti_finish{${SEL},dag_id="etl",task_id="load",state="success"}`, values: `0+${succeeded}x60` },
+  ];
+}
+
 /** `promtool ARGS` in `dir`. */
 function promtool(dir: string, args: string[]): { status: number | null; out: string } {
   const bin = join(setup(), `promtool-${PROMTOOL_VERSION}`, 'bin', 'promtool');
@@ -133,10 +141,7 @@ describe('the alert rules under promtool', () => {
       {
         // 3 of every 10 finished task instances failed (30% > 20%)
         interval: '1m',
-        input_series: [
-          { series: `airflow_ti_finish{${SEL},dag_id="etl",task_id="load",state="failed"}`, values: '0+3x60' },
-          { series: `airflow_ti_finish{${SEL},dag_id="etl",task_id="load",state="success"}`, values: '0+7x60' },
-        ],
+        input_series: finished(3, 7),
         alert_rule_test: [
           { eval_time: at(10), alertname: 'AirflowHighTaskFailureRate', exp_alerts: [] },
           {
@@ -153,10 +158,7 @@ describe('the alert rules under promtool', () => {
       {
         // 1 in 10 failed: under the threshold
         interval: '1m',
-        input_series: [
-          { series: `airflow_ti_finish{${SEL},dag_id="etl",task_id="load",state="failed"}`, values: '0+1x60' },
-          { series: `airflow_ti_finish{${SEL},dag_id="etl",task_id="load",state="success"}`, values: '0+9x60' },
-        ],
+        input_series: finished(1, 9),
         alert_rule_test: [{ eval_time: at(40), alertname: 'AirflowHighTaskFailureRate', exp_alerts: [] }],
       },
     ];
@@ -177,10 +179,7 @@ describe('the alert rules under promtool', () => {
       rule_files: ['rules.yaml'], evaluation_interval: '1m',
       tests: [{
         interval: '1m',
-        input_series: [
-          { series: `airflow_ti_finish{${SEL},dag_id="etl",task_id="load",state="failed"}`, values: '0+3x60' },
-          { series: `airflow_ti_finish{${SEL},dag_id="etl",task_id="load",state="success"}`, values: '0+7x60' },
-        ],
+        input_series: finished(3, 7),
         alert_rule_test: [{ eval_time: '40m', alertname: 'AirflowHighTaskFailureRate', exp_alerts: [] }],
       }],
     }));

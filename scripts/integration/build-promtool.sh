@@ -11,13 +11,5 @@
 set -euo pipefail
 version="${PROMTOOL_VERSION:-v0.316.0}"
 here="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${INTEGRATION_CACHE:-$here/.cache}/promtool-$version/bin"
-if [ ! -x "$bin/promtool" ]; then
-  command -v go >/dev/null || { echo "build-promtool: go is not installed" >&2; exit 1; }
-  mkdir -p "$bin"
-  echo "build-promtool: building promtool $version (cold: several minutes)" >&2
-  GOBIN="$bin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false timeout 3600 \
-    go install -trimpath -ldflags "-s -w" "github.com/prometheus/prometheus/cmd/promtool@$version" \
-    || { echo "build-promtool: go install github.com/prometheus/prometheus/cmd/promtool@$version failed (see above)" >&2; exit 1; }
-fi
-echo "$bin/promtool"
+exec "$here/scripts/integration/go-install.sh" promtool "github.com/prometheus/prometheus/cmd/promtool@$version" \
+  "${INTEGRATION_CACHE:-$here/.cache}/promtool-$version/bin"

@@ -5,20 +5,11 @@
 #   scripts/integration/build-statsd-exporter.sh      prints the path of the binary
 #
 # The version is the default image's (STATSD_EXPORTER_VERSION in lib/statsd-exporter.ts, prom/statsd-exporter:<version>),
-# so the integration test runs the exporter dist/ deploys, and the e2e image (scripts/e2e/images/build.sh) is the same
+# so the integration tests run the exporter dist/ deploys, and the e2e image (scripts/e2e/images/build.sh) is the same
 # binary. github.com/prometheus/statsd_exporter has no replace directives: a plain `go install module@version` works.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 version="$(sed -n "s/^export const STATSD_EXPORTER_VERSION = '\(.*\)';/\1/p" "$here/lib/statsd-exporter.ts")"
 [ -n "$version" ] || { echo "build-statsd-exporter: no STATSD_EXPORTER_VERSION in lib/statsd-exporter.ts" >&2; exit 1; }
-bin="${INTEGRATION_CACHE:-$here/.cache}/statsd-exporter-$version/bin"
-if [ ! -x "$bin/statsd_exporter" ]; then
-  command -v go >/dev/null || { echo "build-statsd-exporter: go is not installed" >&2; exit 1; }
-  mkdir -p "$bin"
-  echo "build-statsd-exporter: building statsd_exporter $version (cold: a minute or two)" >&2
-  # Static (CGO_ENABLED=0): the e2e image holds nothing but this file.
-  GOBIN="$bin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false timeout 3600 \
-    go install -trimpath -ldflags "-s -w" "github.com/prometheus/statsd_exporter@$version" \
-    || { echo "build-statsd-exporter: go install github.com/prometheus/statsd_exporter@$version failed (see above)" >&2; exit 1; }
-fi
-echo "$bin/statsd_exporter"
+exec "$here/scripts/integration/go-install.sh" statsd_exporter "github.com/prometheus/statsd_exporter@$version" \
+  "${INTEGRATION_CACHE:-$here/.cache}/statsd-exporter-$version/bin"
