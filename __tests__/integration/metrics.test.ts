@@ -6,10 +6,13 @@
 // the LocalExecutor, whose workers run each task through the same task runner a KubernetesExecutor task pod runs, so
 // the task-side metrics (ti.start, ti.finish, task.duration) come from where they come from in a task pod. Every
 // metric name the PrometheusRule's alerts and the Grafana dashboard query must come out of /metrics with the labels
-// the mapping gives it. setup() installs what is missing; when it cannot, these tests fail, never skip.
+// the mapping gives it. OpenTelemetry instead: the same Airflow, with airflow.cfg's otel_* options, exports OTLP/HTTP
+// to a collector's endpoint (here a plain HTTP server that records what it is sent). setup() installs what is
+// missing; when it cannot, these tests fail, never skip.
 import { ChildProcess, spawn } from 'child_process';
 import { createSocket } from 'dgram';
 import { mkdirSync, writeFileSync } from 'fs';
+import { createServer as createHttpServer } from 'http';
 import { createServer } from 'net';
 import { join } from 'path';
 import { parse } from 'yaml';
@@ -211,5 +214,58 @@ describe('Airflow 3 sends StatsD to the statsd_exporter; the mapped metrics are 
     const pool = (name: string) => samples.find(s => s.name === name && s.labels.pool === 'starved')?.value;
     expect([pool('airflow_pool_scheduled_slots'), pool('airflow_pool_open_slots')]).toEqual([1, 0]);
     expect(has('airflow_ti_scheduled', { dag_id: 'metrics_pools', task_id: 'starved' })).toBe(true);
+  });
+});
+
+describe('OpenTelemetry instead: Airflow exports OTLP/HTTP to the collector airflow.cfg names', () => {
+  const chart = testChart();
+  new Airflow(chart, 'airflow', { metrics: { otel: { host: 'otel-collector.observability', intervalMilliseconds: 1000 } } });
+  const metricsCfg = airflowCfg(synth(chart)).metrics;
+  const received: { path: string; type: string; body: Buffer }[] = [];
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', c => chunks.push(c));
+    req.on('end', () => {
+      received.push({ path: req.url ?? '', type: String(req.headers['content-type']), body: Buffer.concat(chunks) });
+      res.writeHead(200).end();
+    });
+  });
+  let venv: ReturnType<typeof airflowVenv>;
+
+  beforeAll(async () => {
+    venv = airflowVenv('metrics-otel-');
+    const port = await freePort('tcp');
+    await new Promise<void>(r => server.listen(port, '127.0.0.1', () => r()));
+    const dags = join(venv.home, 'dags');
+    mkdirSync(dags);
+    writeFileSync(join(dags, 'probe.py'), DAGS);
+    writeFileSync(join(dags, 'broken.py'), 'from airflow.sdk import DAG\nthis is not python\n');
+    const env = {
+      ...Object.fromEntries(Object.entries(metricsCfg).map(([option, value]) => [`AIRFLOW__METRICS__${option.toUpperCase()}`,
+        option === 'otel_host' ? '127.0.0.1' : option === 'otel_port' ? String(port) : value])),
+      AIRFLOW__CORE__DAGS_FOLDER: dags,
+    };
+    await venv.airflow('otel.db', ['db', 'migrate'], env);
+    // two parsing loops, then exit (the OTel SDK flushes at exit)
+    await venv.airflow('otel.db', ['dag-processor', '--num-runs', '2'], env);
+  }, 600_000);
+
+  afterAll(async () => {
+    await new Promise(r => server.close(r));
+    venv?.cleanup();
+  });
+
+  test('airflow.cfg: otel_on, the collector\'s host, OTLP/HTTP\'s port 4318, the interval; no StatsD', () => {
+    expect(metricsCfg).toEqual({
+      otel_on: 'True', otel_host: 'otel-collector.observability', otel_port: '4318', otel_ssl_active: 'False',
+      otel_interval_milliseconds: '1000', otel_prefix: 'airflow',
+    });
+  });
+
+  test('the collector got OTLP/HTTP protobuf at /v1/metrics with the dag-processor\'s metrics', () => {
+    expect(received.length).toBeGreaterThan(0);
+    expect([...new Set(received.map(r => `${r.path} ${r.type}`))]).toEqual(['/v1/metrics application/x-protobuf']);
+    const text = Buffer.concat(received.map(r => r.body)).toString('latin1');
+    for (const name of ['airflow.dag_processor_heartbeat', 'airflow.dag_processing.import_errors', 'airflow.dagbag_size']) expect(text).toContain(name);
   });
 });
