@@ -265,6 +265,17 @@ const METRIC_PREFIX = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /**
+ * Checks a StatsD or OTel metric prefix (`[metrics] statsd_prefix`, `otel_prefix`): a letter or '_', then letters,
+ * digits or '_', so that it is one part of a StatsD name and the start of a Prometheus metric name.
+ * @throws AirflowValidationError otherwise
+ */
+export function checkMetricPrefix(scope: Construct, property: string, value: string): string {
+  check(typeof value === 'string' && METRIC_PREFIX.test(value), scope, property, value,
+    'a metric name prefix: a letter or "_", then letters, digits or "_" (a "." would add a level to every metric name)');
+  return value;
+}
+
+/**
  * airflow.cfg for every Airflow process of one installation, as the ConfigMap `<instanceName>-config`
  * (key `airflow.cfg`, mounted at `/opt/airflow/airflow.cfg`), plus the environment variables that
  * carry the sensitive options from Secrets.
@@ -460,11 +471,7 @@ export class AirflowConfig extends Construct {
       check(value === undefined || (Number.isInteger(value) && value >= 1 && value <= 65535), this, property, value, 'a port number, a whole number from 1 to 65535');
       return value ?? fallback;
     };
-    const prefix = (property: string, value: string | undefined) => {
-      check(value === undefined || (typeof value === 'string' && METRIC_PREFIX.test(value)), this, property, value,
-        'a metric name prefix: a letter or "_", then letters, digits or "_" (a "." would add a level to every metric name)');
-      return value ?? 'airflow';
-    };
+    const prefix = (property: string, value: string | undefined) => (value === undefined ? 'airflow' : checkMetricPrefix(this, property, value));
     const host = (property: string, value: string) => {
       check(typeof value === 'string' && (isIP(value) !== 0 || (value.length <= 253 && DNS_SUBDOMAIN.test(value))), this, property, value, 'a host name (DNS-1123 subdomain) or an IP address, without a port');
       return value;

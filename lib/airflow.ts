@@ -1,7 +1,7 @@
 import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig, AirflowOptions, JwtSigning, OtelTarget } from './airflow-config';
+import { AirflowConfig, AirflowOptions, checkMetricPrefix, JwtSigning, OtelTarget } from './airflow-config';
 import { AirflowDeploymentProps } from './airflow-deployment';
 import { AuthManager } from './auth-manager';
 import { ApiServer, ApiServerProps } from './api-server';
@@ -323,6 +323,7 @@ export class Airflow extends Construct {
         'unset or false without the exporter: its queries read the exporter\'s metrics');
     }
     const { prefix, ...exporterRest } = exporterProps ?? {};
+    if (prefix !== undefined) checkMetricPrefix(this, 'metrics.exporter.prefix', prefix);
 
     this.gitSync = props.dags ? new GitSync(this, 'git-sync', props.dags) : undefined;
     // One fsGroup for every pod that mounts the log volume: git-sync's where DAGs come from Git.
