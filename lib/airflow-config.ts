@@ -226,10 +226,11 @@ export interface StatsdTarget {
 }
 
 /**
- * OpenTelemetry metrics over OTLP/HTTP to a collector you run (`[metrics] otel_on`, `otel_host`, `otel_port`,
- * `otel_ssl_active`, `otel_interval_milliseconds`, `otel_prefix`, `otel_service`). apache-airflow-core itself requires
- * opentelemetry-api and opentelemetry-exporter-otlp, so the official image (whose extras include `statsd` but not
- * `otel`) sends OTLP as it is; the `otel` extra adds only the Prometheus exporter, which this does not use.
+ * OpenTelemetry metrics over OTLP/HTTP (protobuf, `http://<host>:<port>/v1/metrics`) to a collector you run
+ * (`[metrics] otel_on`, `otel_host`, `otel_port`, `otel_ssl_active`, `otel_interval_milliseconds`, `otel_prefix`;
+ * `otel_service` stays yours, in `options`). apache-airflow-core itself requires opentelemetry-api and
+ * opentelemetry-exporter-otlp, so the official image (whose extras include `statsd` but not `otel`) sends OTLP as it
+ * is; the `otel` extra adds only the Prometheus exporter, which this does not use.
  * @see https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/metrics.html#setup-opentelemetry
  */
 export interface OtelTarget {
@@ -484,9 +485,10 @@ export class AirflowConfig extends Construct {
         port: port('metrics.statsd.port', s.port, STATSD_PORT),
         prefix: prefix('metrics.statsd.prefix', s.prefix),
       };
-      const names = 'they would change the metric names the exporter\'s mapping reads';
+      const names = 'it would change the metric names the exporter\'s mapping reads';
       Object.assign(this.metricsOptions, {
-        statsd_on: why, statsd_host: why, statsd_port: why, statsd_prefix: why, legacy_names_on: why, otel_on: why,
+        statsd_on: why, statsd_host: why, statsd_port: why, statsd_prefix: why, legacy_names_on: why,
+        otel_on: 'Airflow sends StatsD and ignores OpenTelemetry when statsd_on is set',
         statsd_datadog_enabled: names, statsd_influxdb_enabled: names, stat_name_handler: names, statsd_custom_client_path: names,
       });
       const legacy = this.reference.sections.metrics?.legacy_names_on !== undefined;
