@@ -171,6 +171,21 @@ describe('the alert rules under promtool', () => {
     expect([...fired].sort()).toEqual(rule.spec.groups[0].rules.map((x: any) => x.alert).sort());
   });
 
+  test('the Grafana dashboard\'s queries are valid PromQL (promtool check rules, each as a recording rule)', () => {
+    const chart = testChart();
+    new Airflow(chart, 'airflow', {});
+    const panels = JSON.parse(find(synth(chart), 'ConfigMap', 'airflow-dashboard').data['airflow.json']).panels;
+    const exprs: string[] = panels.flatMap((p: any) => p.targets.map((t: any) => t.expr));
+    const d = tempDir('dashboard-promql-');
+    writeFileSync(join(d, 'dashboard.yaml'), stringify({ groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr })) }] }));
+    const r = promtool(d, ['check', 'rules', 'dashboard.yaml']);
+    expect(r.out).toContain(`SUCCESS: ${exprs.length} rules found`);
+    expect(r.status).toBe(0);
+    // the check can fail: a query with a syntax error is refused
+    writeFileSync(join(d, 'broken.yaml'), stringify({ groups: [{ name: 'dashboard', rules: [{ record: 'dashboard:broken', expr: 'sum(rate(airflow_ti_finish[5m])' }] }] }));
+    expect(promtool(d, ['check', 'rules', 'broken.yaml']).status).not.toBe(0);
+  });
+
   test('a threshold from the props reaches the rule promtool runs', () => {
     const other = ruleObject({ failureRatio: 0.5 });
     const d = tempDir('prometheus-rules-');
