@@ -171,7 +171,8 @@ describe.each(CASES)('%s', (_label, build) => {
   });
 
   test('every Deployment waits for migrations with `airflow db check-migrations`', () => {
-    const deployments = objects.filter(o => o.kind === 'Deployment' && o.metadata.name !== 'airflow-pgbouncer');
+    // PgBouncer and the metrics exporter use no Airflow schema
+    const deployments = objects.filter(o => o.kind === 'Deployment' && !['airflow-pgbouncer', 'airflow-statsd'].includes(o.metadata.name));
     expect(deployments.map(d => d.metadata.name).sort()).toEqual(COMPONENTS.map(c => `airflow-${c}`).sort());
     for (const d of deployments) {
       const wait = (podSpec(d).initContainers ?? []).find((c: any) => c.name === 'wait-for-migrations');
@@ -233,7 +234,8 @@ describe('externalDatabase', () => {
   test('every database user reads the connection from the given Secret key', () => {
     const expected = { secret: 'managed-db', key: 'url' };
     const users = [...COMPONENTS.map(c => main(objects, c)), jobContainer(objects)];
-    for (const d of objects.filter(o => o.kind === 'Deployment')) {
+    // every Deployment of an Airflow component (the metrics exporter uses no database)
+    for (const d of objects.filter(o => o.kind === 'Deployment' && o.metadata.name !== 'airflow-statsd')) {
       users.push(podSpec(d).initContainers.find((c: any) => c.name === 'wait-for-migrations'));
     }
     expect(users).toHaveLength(9);
@@ -388,6 +390,7 @@ describe('requireImageDigests', () => {
     new Airflow(chart, 'airflow', {
       requireImageDigests: true, image: digest('apache/airflow:3.3.2'), postgres: { image: digest('postgres:17.9-bookworm') },
       dags: { repository: 'https://github.com/example/dags.git', image: digest('registry.k8s.io/git-sync/git-sync:v4.7.1') },
+      metrics: { exporter: { image: digest('prom/statsd-exporter:v0.31.0') } },
     });
     const images = JSON.stringify(synth(chart)).match(/"image":"[^"]+"/g)!;
     expect(images.length).toBeGreaterThan(10);

@@ -40,7 +40,7 @@ describe('dev', () => {
 
   test('every Deployment has one replica', () => {
     const deployments = objects.filter(o => o.kind === 'Deployment');
-    expect(deployments).toHaveLength(4);
+    expect(deployments).toHaveLength(5);
     for (const d of deployments) expect({ name: d.metadata.name, replicas: d.spec.replicas }).toEqual({ name: d.metadata.name, replicas: 1 });
   });
 

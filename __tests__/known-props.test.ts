@@ -8,6 +8,7 @@ import {
   Airflow, AirflowPools, AirflowApp, AirflowChart, AirflowTeamChart, AirflowConfig, AirflowNetworkPolicies, AirflowScheduler, AirflowValidationError, ApiServer, ApiServerHttpRoute, ApiServerIngress, NamespaceQuota,
   DagProcessor, DatabaseCleanup, ENVIRONMENTS, GitSync, MigrateDatabaseJob, PgBouncer, PostgresBackup, PostgresStatefulSet,
   SchedulerRbac, TaskLogVolume, TaskPodAdmissionPolicy, TaskPodCleanup, TaskPodTemplate, Triggerer,
+  AirflowGrafanaDashboard, AirflowPrometheusRule, AirflowServiceMonitor, StatsdExporter,
 } from '../lib';
 import { derivePropsShapes } from '../scripts/derive-props-shapes';
 import { testChart } from './helpers';
@@ -69,6 +70,7 @@ describe('every construct rejects an unknown property of its own props', () => {
   const typo = { unknownProp: 1 } as any;
   const config = (c: Chart) => new AirflowConfig(c, 'config');
   const gitSync = (c: Chart) => new GitSync(c, 'dags', { repository: 'https://github.com/example/dags.git' });
+  const exporter = (c: Chart) => new StatsdExporter(c, 'statsd', { config: new AirflowConfig(c, 'config', { metrics: { statsd: {} } }) });
   const BUILDERS: Record<string, (c: Chart) => Construct> = {
     Airflow: c => new Airflow(c, 'x', typo),
     AirflowChart: c => new AirflowChart(c, 'x', { ...ENVIRONMENTS.dev, ...typo }),
@@ -94,6 +96,10 @@ describe('every construct rejects an unknown property of its own props', () => {
     TaskPodCleanup: c => new TaskPodCleanup(c, 'x', { config: config(c), ...typo }),
     TaskPodTemplate: c => new TaskPodTemplate(c, 'x', { config: config(c), ...typo }),
     Triggerer: c => new Triggerer(c, 'x', { config: config(c), ...typo }),
+    StatsdExporter: c => new StatsdExporter(c, 'x', { config: new AirflowConfig(c, 'config', { metrics: { statsd: {} } }), ...typo }),
+    AirflowServiceMonitor: c => new AirflowServiceMonitor(c, 'x', { exporter: exporter(c), ...typo }),
+    AirflowPrometheusRule: c => new AirflowPrometheusRule(c, 'x', { exporter: exporter(c), ...typo }),
+    AirflowGrafanaDashboard: c => new AirflowGrafanaDashboard(c, 'x', { exporter: exporter(c), ...typo }),
   };
 
   test('a case for each construct the shapes describe (AirflowDeployment through its four subclasses)', () => {

@@ -121,7 +121,7 @@ test('apiServerFrom opens the api-server to your clients, and never cuts task po
 test('with an external database there is no PostgreSQL policy (PgBouncer has its own)', () => {
   const prod = synth(new AirflowChart(Testing.app(), 'prod', ENVIRONMENTS.prod));
   expect(prod.filter(o => o.kind === 'NetworkPolicy' && !o.metadata.name.includes('-egress-')).map(o => o.metadata.name).sort())
-    .toEqual(['airflow-api-server', 'airflow-default-deny', 'airflow-pgbouncer', 'airflow-triggerer']);
+    .toEqual(['airflow-api-server', 'airflow-default-deny', 'airflow-pgbouncer', 'airflow-statsd', 'airflow-triggerer']);
 });
 
 test.each([
@@ -302,12 +302,44 @@ describe('egress', () => {
     const backend = { secrets: { backend: 'airflow.providers.hashicorp.secrets.vault.VaultBackend' } };
     const objects = build({ options: backend, networkPolicies: { egress: { services: vault, tasks: [] } } });
     for (const pod of pods(objects)) {
-      const airflow = !['StatefulSet/airflow-postgresql', 'CronJob/airflow-postgresql-backup'].includes(pod.what);
+      const airflow = !['StatefulSet/airflow-postgresql', 'CronJob/airflow-postgresql-backup', 'Deployment/airflow-statsd'].includes(pod.what);
       expect({ pod: pod.what, reaches: egressAllowed(objects, pod.labels, { ip: '10.20.3.4' }, 8200) }).toEqual({ pod: pod.what, reaches: airflow });
     }
     // the local file system backend needs no network; egress: false needs no rule
     expect(() => build({ options: { secrets: { backend: 'airflow.secrets.local_filesystem.LocalFilesystemBackend' } } })).not.toThrow();
     expect(() => build({ options: backend, networkPolicies: { egress: false } })).not.toThrow();
+  });
+
+  test.each(tiers)('%s: every Airflow pod, task pods included, sends StatsD to the exporter, which admits them; only Prometheus scrapes it', tier => {
+    const objects = byTier[tier];
+    const exporter = find(objects, 'Deployment', 'airflow-statsd');
+    const port = (name: string) => podSpec(exporter).containers[0].ports.find((p: any) => p.name === name);
+    expect(port('statsd')).toMatchObject({ containerPort: 9125, protocol: 'UDP' });
+    const admits = find(objects, 'NetworkPolicy', 'airflow-statsd').spec;
+    expect(selects(admits.podSelector, exporter.spec.template.metadata.labels)).toBe(true);
+    const [statsd, scrape] = admits.ingress;
+    expect(statsd.ports).toEqual([{ port: 9125, protocol: 'UDP' }]);
+    expect(scrape.ports).toEqual([{ port: port('metrics').containerPort, protocol: 'TCP' }]);
+    const senders = pods(objects).filter(p => !['StatefulSet/airflow-postgresql', 'CronJob/airflow-postgresql-backup', 'Deployment/airflow-pgbouncer', 'Deployment/airflow-statsd'].includes(p.what));
+    expect(senders.map(p => p.what)).toContain('task pod');
+    for (const pod of senders) {
+      expect({ pod: pod.what, sends: egressAllowed(objects, pod.labels, { labels: exporter.spec.template.metadata.labels }, 9125, 'UDP'),
+        admitted: selects(statsd.from[0].podSelector, pod.labels), scrapes: selects(scrape.from[0].podSelector ?? { matchLabels: { never: 'x' } }, pod.labels) })
+        .toEqual({ pod: pod.what, sends: true, admitted: true, scrapes: false });
+    }
+    // Prometheus in the namespace monitoring
+    expect(scrape.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+  });
+
+  test('metrics to OpenTelemetry: every Airflow pod reaches the collector\'s port, no exporter and no statsd policy', () => {
+    const chart = testChart();
+    new Airflow(chart, 'airflow', { metrics: { otel: { host: 'otel-collector.observability', port: 4317 } }, networkPolicies: { egress: { tasks: [] } } });
+    const objects = synth(chart);
+    expect(objects.filter(o => o.metadata.name.includes('statsd'))).toEqual([]);
+    const scheduler = find(objects, 'Deployment', 'airflow-scheduler').spec.template.metadata.labels;
+    expect(egressAllowed(objects, scheduler, { ip: '10.96.7.7' }, 4317)).toBe(true);
+    expect(egressAllowed(objects, taskPod(objects).metadata.labels, { ip: '10.96.7.7' }, 4317)).toBe(true);
+    expect(egressAllowed(objects, scheduler, { ip: '10.96.7.7' }, 4318)).toBe(false);
   });
 
   test('egress: false leaves egress open: no Egress in the default deny, no egress policy', () => {

@@ -49,12 +49,12 @@ describe('installation-wide pod options reach every pod', () => {
   const objects = render(staging({ pod: EVERY_OPTION, apiServer: { pod: { containers: [SIDECAR] } } }));
   const all = pods(objects);
 
-  test('there is every kind of pod: four components, PgBouncer, PostgreSQL, its backup, the jobs and the task pod', () => {
+  test('there is every kind of pod: four components, PgBouncer, the metrics exporter, PostgreSQL, its backup, the jobs and the task pod', () => {
     expect(all.map(p => p.where)).toEqual(expect.arrayContaining(['Deployment/airflow-scheduler', 'Deployment/airflow-pgbouncer',
       'StatefulSet/airflow-postgresql', 'CronJob/airflow-postgresql-backup', 'CronJob/airflow-db-cleanup', 'CronJob/airflow-cleanup-pods', 'task pod']));
     expect(all.some(p => p.where.startsWith('Job/airflow-db-migrate-'))).toBe(true);
     expect(all.some(p => p.where.startsWith('Job/airflow-pools-'))).toBe(true); // the pools of the task pod profiles
-    expect(all.length).toBe(12);
+    expect(all.length).toBe(13);
   });
 
   test.each(['nodeSelector', 'tolerations', 'affinity', 'priorityClassName', 'terminationGracePeriodSeconds'] as const)('%s', field => {
@@ -101,7 +101,7 @@ describe('installation-wide pod options reach every pod', () => {
     const all = pods(render(staging({ pod: { containers: [SIDECAR] } })));
     const withSidecar = all.filter(p => p.spec.containers.some((c: any) => c.name === 'cloud-sql-proxy')).map(p => p.where).sort();
     expect(withSidecar).toEqual(['Deployment/airflow-api-server', 'Deployment/airflow-dag-processor', 'Deployment/airflow-pgbouncer',
-      'Deployment/airflow-scheduler', 'Deployment/airflow-triggerer', 'StatefulSet/airflow-postgresql']);
+      'Deployment/airflow-scheduler', 'Deployment/airflow-statsd', 'Deployment/airflow-triggerer', 'StatefulSet/airflow-postgresql']);
   });
 
   test('a component\'s sidecar is in its pods only', () => {

@@ -101,7 +101,8 @@ describe('TaskPodAdmissionPolicy', () => {
 
 test('SecretKeyRef options reach task pods only where the template has them, so the policy allows them', () => {
   const chart = testChart();
-  new Airflow(chart, 'airflow', { taskPodAdmissionPolicy: true, options: { secrets: { backend: 'airflow.providers.hashicorp.secrets.vault.VaultBackend', backend_kwargs: SecretKeyRef.of('vault', 'kwargs') } } });
+  new Airflow(chart, 'airflow', { taskPodAdmissionPolicy: true, options: { secrets: { backend: 'airflow.providers.hashicorp.secrets.vault.VaultBackend', backend_kwargs: SecretKeyRef.of('vault', 'kwargs') } },
+    networkPolicies: { egress: { services: [{ to: [{ ipBlock: { cidr: '10.20.0.0/16' } }], ports: [{ port: 8200 }] }] } } });
   const policy = policyOf(synth(chart));
   const text = policy.spec.validations.map((v: any) => v.expression).join('\n');
   expect(text).toContain("secretKeyRef.key) in ['vault/kwargs']");

@@ -132,6 +132,16 @@ const RULES: Record<string, Row[]> = {
     { what: 'a Cloud Storage bucket with "_"', props: { remoteLogging: { gcs: { bucket: 'my_airflow_logs' } } },
       expect: o => expect(cfg(o).logging.remote_base_log_folder).toBe('gs://my_airflow_logs/airflow/logs') },
   ],
+  'Prometheus durations, label names and metric prefixes': [
+    { what: 'durations of mixed units, largest first ("1h30m", "90s")', props: { metrics: { serviceMonitor: { interval: '90s' }, prometheusRule: { queuedFor: '1h30m', starvingFor: '1d' } }, networkPolicies: { metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] } },
+      expect: o => expect(find(o, 'PrometheusRule', 'airflow-statsd').spec.groups[0].rules.map((r: any) => r.for)).toEqual(['5m', '10m', '1h30m', '1d', '15m']) },
+    { what: 'a metric prefix of one underscore-separated part ("airflow_prod")', props: { metrics: { exporter: { prefix: 'airflow_prod' } } },
+      expect: o => expect(find(o, 'ConfigMap', 'airflow-statsd').data['mapping.yaml']).toContain('name: airflow_prod_ti_finish') },
+    { what: 'a prefixed sidecar label key ("grafana.example.com/dashboard") and an empty value', props: { metrics: { dashboard: { sidecarLabels: { 'grafana.example.com/dashboard': '' } } } },
+      expect: o => expect(find(o, 'ConfigMap', 'airflow-dashboard').metadata.labels!['grafana.example.com/dashboard']).toBe('') },
+    { what: 'an OTel collector by IP address, over HTTPS', props: { metrics: { otel: { host: '10.0.0.7', port: 4318, ssl: true } } },
+      expect: o => expect(cfg(o).metrics).toMatchObject({ otel_host: '10.0.0.7', otel_ssl_active: 'True' }) },
+  ],
 };
 
 /** The objects an Airflow with the row's props synthesizes to, in namespace airflow-test. */

@@ -1,4 +1,5 @@
 import { createHash } from 'crypto';
+import { isIP } from 'net';
 import { Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { distance } from 'fastest-levenshtein';
@@ -199,6 +200,80 @@ export interface AirflowConfigProps {
    * @default 'secret'
    */
   readonly jwtSigning?: JwtSigning;
+  /**
+   * Where every Airflow process (the components and the task pods, which emit `ti.start`, `ti.finish`,
+   * `ti_successes`, `ti_failures` and `task.duration` themselves) sends its metrics: `[metrics]` in airflow.cfg.
+   * See {@link MetricsTarget}. @default none: Airflow's default, no metrics
+   * @throws AirflowValidationError for StatsD and OpenTelemetry together, or a `[metrics]` option in `options` that this sets or that would change the metric names
+   */
+  readonly metrics?: MetricsTarget;
+}
+
+/**
+ * StatsD (UDP) to a statsd_exporter: `[metrics] statsd_on`, `statsd_host`, `statsd_port`, `statsd_prefix`, and on
+ * Airflow 3.2 and later `legacy_names_on = True`, the names with the dag_id, task_id, state and pool in them, which
+ * StatsdExporter's mapping turns into labels (plain StatsD has no tags). Needs the `statsd` Python package, which
+ * the official image has (its `statsd` extra).
+ * @see https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/metrics.html
+ */
+export interface StatsdTarget {
+  /** The StatsD server's host name. @default the installation's exporter Service, `<instanceName>-statsd.<namespace>` */
+  readonly host?: string;
+  /** Its UDP port, 1 to 65535. @default 9125 (statsd_exporter's) */
+  readonly port?: number;
+  /** The first part of every metric name (`[metrics] statsd_prefix`): a letter or '_', then letters, digits, '_'. @default 'airflow' */
+  readonly prefix?: string;
+}
+
+/**
+ * OpenTelemetry metrics over OTLP/HTTP (protobuf, `http://<host>:<port>/v1/metrics`) to a collector you run
+ * (`[metrics] otel_on`, `otel_host`, `otel_port`, `otel_ssl_active`, `otel_interval_milliseconds`, `otel_prefix`;
+ * `otel_service` stays yours, in `options`). apache-airflow-core itself requires opentelemetry-api and
+ * opentelemetry-exporter-otlp, so the official image (whose extras include `statsd` but not `otel`) sends OTLP as it
+ * is; the `otel` extra adds only the Prometheus exporter, which this does not use.
+ * @see https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/metrics.html#setup-opentelemetry
+ */
+export interface OtelTarget {
+  /** The collector's host name, e.g. 'otel-collector.observability'. */
+  readonly host: string;
+  /** Its OTLP/HTTP port, 1 to 65535. @default 4318 (OTLP/HTTP's; Airflow's own default 8889 is no OTLP port) */
+  readonly port?: number;
+  /** HTTPS to the collector (`otel_ssl_active`). @default false */
+  readonly ssl?: boolean;
+  /** Milliseconds between exports (`otel_interval_milliseconds`), a whole number >= 1000. @default 60000 (Airflow's) */
+  readonly intervalMilliseconds?: number;
+  /** The metric name prefix (`otel_prefix`), as StatsdTarget.prefix. @default 'airflow' */
+  readonly prefix?: string;
+}
+
+/**
+ * Where Airflow's metrics go: `{ statsd: {...} }` or `{ otel: {...} }`, not both (Airflow would use StatsD and
+ * ignore OpenTelemetry: `get_stats_factory` picks `statsd_on` first).
+ */
+export interface MetricsTarget {
+  /** StatsD, e.g. to StatsdExporter. @default none */
+  readonly statsd?: StatsdTarget;
+  /** OpenTelemetry (OTLP/HTTP). @default none */
+  readonly otel?: OtelTarget;
+}
+
+/** `[metrics] statsd_port` when MetricsTarget.statsd gives none: statsd_exporter's UDP port. */
+export const STATSD_PORT = 9125;
+/** The OTLP/HTTP port, `[metrics] otel_port` when MetricsTarget.otel gives none. */
+export const OTLP_HTTP_PORT = 4318;
+/** A StatsD or OTel metric prefix: one Prometheus name part (no '.', which would add a level to every name). */
+const METRIC_PREFIX = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/**
+ * Checks a StatsD or OTel metric prefix (`[metrics] statsd_prefix`, `otel_prefix`): a letter or '_', then letters,
+ * digits or '_', so that it is one part of a StatsD name and the start of a Prometheus metric name.
+ * @throws AirflowValidationError otherwise
+ */
+export function checkMetricPrefix(scope: Construct, property: string, value: string): string {
+  check(typeof value === 'string' && METRIC_PREFIX.test(value), scope, property, value,
+    'a metric name prefix: a letter or "_", then letters, digits or "_" (a "." would add a level to every metric name)');
+  return value;
 }
 
 /**
@@ -253,6 +328,10 @@ export class AirflowConfig extends Construct {
   public readonly authManager: RenderedAuthManager;
   /** Verified TLS of the `sql_alchemy_conn` connection, if asked for. */
   public readonly databaseTls?: Required<DatabaseTls>;
+  /** Where metrics go, as rendered (host, port and prefix resolved), if anywhere. */
+  public readonly metrics?: { readonly statsd?: Required<StatsdTarget>; readonly otel?: OtelTarget };
+  /** `[metrics]` options the metrics prop sets, or that would change the names the exporter maps, with why. */
+  private readonly metricsOptions: Record<string, string> = {};
 
   constructor(scope: Construct, id: string, props: AirflowConfigProps = {}) {
     super(scope, id);
@@ -329,6 +408,11 @@ export class AirflowConfig extends Construct {
           'unset with remoteLogging, which sets it');
       }
     }
+    if (props.metrics !== undefined) {
+      const rendered = this.renderMetrics(props.metrics);
+      this.metrics = rendered.target;
+      values.metrics = rendered.options;
+    }
     for (const [section, options] of Object.entries(props.options ?? {})) {
       // a dotted key is a section only where a provider names one so ([common.io])
       const [first, ...rest] = section.split('.');
@@ -378,6 +462,61 @@ export class AirflowConfig extends Construct {
       metadata: { name: this.configMapName, labels: this.names.labels('config') },
       data: { 'airflow.cfg': this.airflowCfg, ...webserverConfig ? { 'webserver_config.py': webserverConfig } : {} },
     });
+  }
+
+  /** `[metrics]` for `metrics`: StatsD or OTel, each checked; the options it sets become unavailable in `options`. */
+  private renderMetrics(metrics: MetricsTarget): { target: NonNullable<AirflowConfig['metrics']>; options: Record<string, string> } {
+    check(typeof metrics === 'object' && metrics !== null && !(metrics.statsd !== undefined && metrics.otel !== undefined), this, 'metrics', metrics,
+      '{ statsd: {...} } or { otel: {...} }, not both: Airflow sends to StatsD and ignores OpenTelemetry when statsd_on is set');
+    const port = (property: string, value: number | undefined, fallback: number) => {
+      check(value === undefined || (Number.isInteger(value) && value >= 1 && value <= 65535), this, property, value, 'a port number, a whole number from 1 to 65535');
+      return value ?? fallback;
+    };
+    const prefix = (property: string, value: string | undefined) => (value === undefined ? 'airflow' : checkMetricPrefix(this, property, value));
+    const host = (property: string, value: string) => {
+      check(typeof value === 'string' && (isIP(value) !== 0 || (value.length <= 253 && DNS_SUBDOMAIN.test(value))), this, property, value, 'a host name (DNS-1123 subdomain) or an IP address, without a port');
+      return value;
+    };
+    const why = 'metrics sets it';
+    if (metrics.statsd !== undefined) {
+      const s = metrics.statsd;
+      const statsd = {
+        host: host('metrics.statsd.host', s.host ?? `${this.names.name('statsd')}.${this.namespace}`),
+        port: port('metrics.statsd.port', s.port, STATSD_PORT),
+        prefix: prefix('metrics.statsd.prefix', s.prefix),
+      };
+      const names = 'it would change the metric names the exporter\'s mapping reads';
+      Object.assign(this.metricsOptions, {
+        statsd_on: why, statsd_host: why, statsd_port: why, statsd_prefix: why, legacy_names_on: why,
+        otel_on: 'Airflow sends StatsD and ignores OpenTelemetry when statsd_on is set',
+        statsd_datadog_enabled: names, statsd_influxdb_enabled: names, stat_name_handler: names, statsd_custom_client_path: names,
+      });
+      const legacy = this.reference.sections.metrics?.legacy_names_on !== undefined;
+      return {
+        target: { statsd },
+        options: { statsd_on: 'True', statsd_host: statsd.host, statsd_port: String(statsd.port), statsd_prefix: statsd.prefix, ...legacy ? { legacy_names_on: 'True' } : {} },
+      };
+    }
+    const o = metrics.otel;
+    check(o !== undefined && typeof o === 'object' && o !== null, this, 'metrics', metrics, '{ statsd: {...} } or { otel: { host } }');
+    const interval = o!.intervalMilliseconds;
+    check(interval === undefined || (Number.isInteger(interval) && interval >= 1000), this, 'metrics.otel.intervalMilliseconds', interval, 'a whole number of milliseconds >= 1000');
+    check(o!.ssl === undefined || typeof o!.ssl === 'boolean', this, 'metrics.otel.ssl', o!.ssl, 'true or false');
+    const otel = {
+      host: host('metrics.otel.host', o!.host), port: port('metrics.otel.port', o!.port, OTLP_HTTP_PORT), ssl: o!.ssl ?? false,
+      intervalMilliseconds: interval ?? 60000, prefix: prefix('metrics.otel.prefix', o!.prefix),
+    };
+    Object.assign(this.metricsOptions, {
+      otel_on: why, otel_host: why, otel_port: why, otel_ssl_active: why, otel_interval_milliseconds: why, otel_prefix: why,
+      statsd_on: 'Airflow would send to StatsD and ignore OpenTelemetry', statsd_datadog_enabled: 'Airflow would send to DogStatsD and ignore OpenTelemetry',
+    });
+    return {
+      target: { otel },
+      options: {
+        otel_on: 'True', otel_host: otel.host, otel_port: String(otel.port), otel_ssl_active: otel.ssl ? 'True' : 'False',
+        otel_interval_milliseconds: String(otel.intervalMilliseconds), otel_prefix: otel.prefix,
+      },
+    };
   }
 
   /**
@@ -486,6 +625,9 @@ export class AirflowConfig extends Construct {
       check(false, scope, property, shown, `it unset: this library sets ${key} itself (use ${MANAGED[key]})`);
     }
     if (FIXED_BY_MANIFESTS[key] !== undefined) check(false, scope, property, shown, `it unset: ${FIXED_BY_MANIFESTS[key]}`);
+    if (section === 'metrics' && this.metricsOptions[option] !== undefined) {
+      check(false, scope, property, shown, `it unset with the metrics prop: ${this.metricsOptions[option]}`);
+    }
     check(replacement === undefined, scope, property, shown,
       `the option under its current name: [${section}] ${option} was renamed to [${newSection}] ${newOption}`);
     const info = sections[section]?.[option];

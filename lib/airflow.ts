@@ -1,7 +1,7 @@
 import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
-import { AirflowConfig, AirflowOptions, JwtSigning } from './airflow-config';
+import { AirflowConfig, AirflowOptions, checkMetricPrefix, JwtSigning, OtelTarget, OTLP_HTTP_PORT } from './airflow-config';
 import { AirflowDeploymentProps } from './airflow-deployment';
 import { AuthManager } from './auth-manager';
 import { ApiServer, ApiServerProps } from './api-server';
@@ -28,6 +28,10 @@ import { TaskLogVolume, TaskLogVolumeProps } from './task-log-volume';
 import { TaskPodCleanup, TaskPodCleanupProps } from './task-pod-cleanup';
 import { TaskPodTemplate, TaskPodTemplateProps } from './task-pod-template';
 import { Triggerer } from './triggerer';
+import { AirflowGrafanaDashboard, AirflowGrafanaDashboardProps } from './grafana-dashboard';
+import { AirflowPrometheusRule, AirflowPrometheusRuleProps } from './prometheus-rule';
+import { AirflowServiceMonitor, AirflowServiceMonitorProps } from './service-monitor';
+import { StatsdExporter, StatsdExporterProps } from './statsd-exporter';
 import { check } from './validation';
 
 /** Settings of one Airflow Deployment inside {@link Airflow}. */
@@ -60,6 +64,35 @@ export interface ExternalDatabase {
    * @throws AirflowValidationError with `asyncConnection`, or with a `pgbouncer.database` TLS setting that differs
    */
   readonly tls?: DatabaseTls;
+}
+
+/**
+ * An installation's metrics: StatsD from every component and task pod to a statsd_exporter (the default), with
+ * optional Prometheus Operator objects and a Grafana dashboard over its metrics; or OpenTelemetry to your collector.
+ * @see https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/logging-monitoring/metrics.html
+ */
+export interface AirflowMetrics {
+  /**
+   * The statsd_exporter (see StatsdExporter) that every Airflow process sends StatsD to (`[metrics] statsd_on`,
+   * `statsd_host` its Service), with the metric prefix (`statsd_prefix`, see StatsdTarget.prefix), or false for none.
+   * @default {} (on, prefix 'airflow'), or false with `otel`
+   */
+  readonly exporter?: (Omit<StatsdExporterProps, 'config'> & { readonly prefix?: string }) | false;
+  /**
+   * OpenTelemetry metrics to your collector instead (see OtelTarget), e.g. `{ host: 'otel-collector.observability' }`.
+   * Not with the exporter, nor with `serviceMonitor`, `prometheusRule` or `dashboard` (their queries are the exporter's names).
+   * @default none
+   */
+  readonly otel?: OtelTarget;
+  /**
+   * A Prometheus Operator ServiceMonitor for the exporter (see AirflowServiceMonitor): needs the operator's CRDs, or
+   * `kubectl apply` fails. @default false (a Prometheus that reads `prometheus.io/*` annotations scrapes it without)
+   */
+  readonly serviceMonitor?: boolean | Omit<AirflowServiceMonitorProps, 'exporter'>;
+  /** A Prometheus Operator PrometheusRule with the alerts of AirflowPrometheusRule: needs the operator's CRDs. @default false */
+  readonly prometheusRule?: boolean | Omit<AirflowPrometheusRuleProps, 'exporter'>;
+  /** The Grafana dashboard ConfigMap (see AirflowGrafanaDashboard), or false. @default {} (on, with the exporter) */
+  readonly dashboard?: Omit<AirflowGrafanaDashboardProps, 'exporter'> | false;
 }
 
 /** Properties of {@link Airflow}. */
@@ -169,11 +202,13 @@ export interface AirflowProps {
    * NetworkPolicies (see AirflowNetworkPolicies), or false for none: ingress and egress denied by default, then allowed
    * where the installation needs it. `apiServerFrom` adds your Ingress controller; `egress` narrows the destinations
    * outside the cluster (the Kubernetes API's, the database's, the Git hosts' addresses) and the tasks' own.
-   * The database, PgBouncer, git-sync, remote logging and the OIDC provider are wired from the other props: the Git
-   * rule's port is the repository's, the identity provider's the issuer's (any address, until `egress` names them).
+   * The database, PgBouncer, git-sync, remote logging, the OIDC provider and the metrics (the statsd_exporter, or the
+   * OpenTelemetry collector's port) are wired from the other props: the Git rule's port is the repository's, the
+   * identity provider's the issuer's (any address, until `egress` names them). `metricsFrom` admits your Prometheus to
+   * the exporter's `/metrics` (required with `metrics.serviceMonitor`).
    * @default {} (on: the api-server open to the installation's task pods only, egress as AirflowEgress's defaults)
    */
-  readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql' | 'pgbouncer' | 'externalDatabase' | 'gitSync' | 'remoteLogging'> | false;
+  readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql' | 'pgbouncer' | 'externalDatabase' | 'gitSync' | 'remoteLogging' | 'statsd'> | false;
   /**
    * An Ingress to the UI and REST API, the Task Execution API closed (see ApiServerIngress), e.g.
    * `{ hosts: ['airflow.example.com'], className: 'nginx', tlsSecretName: 'airflow-tls' }`. With NetworkPolicies on,
@@ -186,6 +221,13 @@ export interface AirflowProps {
    * `networkPolicies.apiServerFrom` must name the Gateway's data-plane pods. @default none
    */
   readonly httpRoute?: Omit<ApiServerHttpRouteProps, 'apiServer'>;
+  /**
+   * Metrics (see AirflowMetrics): by default StatsD from every component and task pod to a statsd_exporter Deployment
+   * and Service `<instanceName>-statsd`, and a Grafana dashboard ConfigMap; false for none (then `options.metrics` is yours).
+   * @default {}
+   * @throws AirflowValidationError for the exporter with `otel`, or a ServiceMonitor, PrometheusRule or dashboard without the exporter
+   */
+  readonly metrics?: AirflowMetrics | false;
 }
 
 /**
@@ -216,6 +258,11 @@ export class Airflow extends Construct {
   public readonly taskPodAdmissionPolicy?: TaskPodAdmissionPolicy;
   /** The Job that applies `pools`, if any were declared. */
   public readonly pools?: AirflowPools;
+  /** The statsd_exporter every process sends StatsD to, unless metrics are off or go to OpenTelemetry. */
+  public readonly statsdExporter?: StatsdExporter;
+  public readonly serviceMonitor?: AirflowServiceMonitor;
+  public readonly prometheusRule?: AirflowPrometheusRule;
+  public readonly dashboard?: AirflowGrafanaDashboard;
 
   /** @throws AirflowValidationError for any invalid prop, both postgres and externalDatabase, or HA with one scheduler or api-server. */
   constructor(scope: Construct, id: string, props: AirflowProps = {}) {
@@ -272,6 +319,21 @@ export class Airflow extends Construct {
       return { ...o, spreadAcrossNodes: 'DoNotSchedule', disruptionBudget: o?.disruptionBudget ?? { maxUnavailable: 1 } };
     };
 
+    const metrics = props.metrics === false ? undefined : props.metrics ?? {};
+    check(metrics === undefined || (typeof metrics === 'object' && metrics !== null), this, 'metrics', metrics, '{ exporter?, otel?, serviceMonitor?, prometheusRule?, dashboard? } or false');
+    check(!(metrics?.otel !== undefined && metrics.exporter !== undefined && metrics.exporter !== false), this, 'metrics.exporter', metrics?.exporter,
+      'unset or false with metrics.otel: Airflow sends to StatsD and ignores OpenTelemetry when both are on');
+    const exporterProps = metrics === undefined || metrics.otel !== undefined || metrics.exporter === false ? undefined : metrics.exporter ?? {};
+    if (exporterProps === undefined) {
+      for (const key of ['serviceMonitor', 'prometheusRule'] as const) {
+        check(!metrics?.[key], this, `metrics.${key}`, metrics?.[key], 'unset or false without the exporter: its queries read the exporter\'s metrics');
+      }
+      check(metrics?.dashboard === undefined || metrics.dashboard === false, this, 'metrics.dashboard', metrics?.dashboard,
+        'unset or false without the exporter: its queries read the exporter\'s metrics');
+    }
+    const { prefix, ...exporterRest } = exporterProps ?? {};
+    if (prefix !== undefined) checkMetricPrefix(this, 'metrics.exporter.prefix', prefix);
+
     this.gitSync = props.dags ? new GitSync(this, 'git-sync', props.dags) : undefined;
     // One fsGroup for every pod that mounts the log volume: git-sync's where DAGs come from Git.
     this.taskLogVolume = props.taskLogs
@@ -290,6 +352,7 @@ export class Airflow extends Construct {
       databaseTls: pooled ? undefined : tls,
       authManager: props.authManager,
       jwtSigning: props.jwtSigning,
+      metrics: exporterProps !== undefined ? { statsd: { prefix } } : metrics?.otel !== undefined ? { otel: metrics.otel } : undefined,
     });
     const config = this.config;
     config.airflowImage(this, 'image', image);
@@ -333,7 +396,20 @@ export class Airflow extends Construct {
     if (pools !== undefined) this.pools = new AirflowPools(this, 'pools', { config, image, ...jobPod(pools) });
     if (props.databaseCleanup !== false) this.databaseCleanup = new DatabaseCleanup(this, 'db-cleanup', { config, image, ...jobPod(props.databaseCleanup) });
     if (props.taskPodCleanup !== false) this.taskPodCleanup = new TaskPodCleanup(this, 'cleanup-pods', { config, image, ...jobPod(props.taskPodCleanup) });
+    if (exporterProps !== undefined) {
+      const exporter = this.statsdExporter = new StatsdExporter(this, 'statsd', { config, ...pod(exporterRest) });
+      const given = <T>(o: boolean | T | undefined): T | undefined => (o === undefined || o === false ? undefined : o === true ? {} as T : o);
+      const serviceMonitor = given(metrics?.serviceMonitor);
+      if (serviceMonitor) this.serviceMonitor = new AirflowServiceMonitor(this, 'service-monitor', { ...serviceMonitor, exporter });
+      const rule = given(metrics?.prometheusRule);
+      if (rule) this.prometheusRule = new AirflowPrometheusRule(this, 'prometheus-rule', { ...rule, exporter });
+      if (metrics?.dashboard !== false) this.dashboard = new AirflowGrafanaDashboard(this, 'dashboard', { ...metrics?.dashboard, exporter });
+    }
     if (props.requireImageDigests) this.checkImageDigests();
+    const metricsFrom = props.networkPolicies === false ? undefined : props.networkPolicies?.metricsFrom;
+    check(props.networkPolicies === false || this.serviceMonitor === undefined || (metricsFrom ?? []).length > 0, this, 'networkPolicies.metricsFrom', metricsFrom,
+      'your Prometheus\'s pods with metrics.serviceMonitor set, e.g. [{ namespaceSelector: { matchLabels: { \'kubernetes.io/metadata.name\': \'monitoring\' } } }]: ' +
+      'the exporter\'s NetworkPolicy admits no scraper otherwise');
     for (const [key, what] of [['ingress', 'Ingress controller'], ['httpRoute', 'Gateway']] as const) {
       if (props[key] === undefined) continue;
       const from = props.networkPolicies === false ? undefined : props.networkPolicies?.apiServerFrom;
@@ -362,7 +438,9 @@ export class Airflow extends Construct {
         // git-sync runs in the pods that read DAGs: task pods (init container), the dag-processor and the triggerer
         gitSync: this.gitSync ? ['worker', 'dag-processor', 'triggerer'] : undefined,
         remoteLogging: props.remoteLogging !== undefined,
+        statsd: this.statsdExporter !== undefined,
         egress: egress === false ? false : {
+          ...(metrics?.otel ? { metrics: anyAddressOn(metrics.otel.port ?? OTLP_HTTP_PORT) } : {}),
           ...(this.gitSync ? { git: anyAddressOn(this.gitSync.port) } : {}),
           ...(oidc ? { identityProvider: anyAddressOn(Number(new URL(oidc.issuer).port || 443)) } : {}),
           ...(externalDatabase && props.pgbouncer?.database?.port !== undefined ? { database: anyAddressOn(props.pgbouncer.database.port) } : {}),

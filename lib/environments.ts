@@ -59,6 +59,12 @@ export const PROD_OIDC: OidcProvider = {
 };
 
 /**
+ * Where every preset's Prometheus runs: the namespace `monitoring` (kube-prometheus-stack's usual one), whose pods the
+ * statsd_exporter's NetworkPolicy admits to `/metrics`. Replace it with your Prometheus's namespace.
+ */
+export const METRICS_FROM = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+
+/**
  * The StorageClass of staging's and prod's shared task log volume: one that offers ReadWriteMany, so task
  * pods on every node write where the api-server reads. `nfs-client` is the class of the NFS subdir external
  * provisioner; replace it with yours (EFS `efs-sc`, Azure Files `azurefile-csi`, Filestore, CephFS).
@@ -121,7 +127,7 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
         replicas: 1, serviceType: 'NodePort', nodePort: 30007,
         resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
       },
-      networkPolicies: { apiServerFrom: [{ ipBlock: { cidr: '0.0.0.0/0' } }] },
+      networkPolicies: { apiServerFrom: [{ ipBlock: { cidr: '0.0.0.0/0' } }], metricsFrom: METRICS_FROM },
       dagProcessor: { replicas: 1, resources: { requests: { cpu: '100m', memory: '512Mi' }, limits: { memory: '1Gi' } } },
       triggerer: { replicas: 1, resources: { requests: { cpu: '100m', memory: '384Mi' }, limits: { memory: '768Mi' } } },
       taskPods: { resources: { requests: { cpu: '100m', memory: '384Mi', ephemeralStorage: '512Mi' }, limits: { memory: '768Mi', ephemeralStorage: '2Gi' } } },
@@ -146,6 +152,7 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       dagProcessor: { replicas: 1 },
       triggerer: { replicas: 1 },
       pgbouncer: {},
+      networkPolicies: { metricsFrom: METRICS_FROM },
       databaseCleanup: { retentionDays: 30 },
       taskLogs: { size: '20Gi', accessMode: 'ReadWriteMany', storageClassName: SHARED_LOGS_STORAGE_CLASS },
       taskPods: { profiles: resourceProfiles({ medium: 4, large: 1, gpu: 1 }) },
@@ -177,7 +184,7 @@ export const ENVIRONMENTS: Record<Tier, AirflowEnvironment> = {
       authManager: { fab: { oidc: PROD_OIDC } },
       // the UI and REST API through the Ingress controller, the execution API closed there (task pods only)
       ingress: { hosts: [...PROD_INGRESS.hosts], className: PROD_INGRESS.className, tlsSecretName: PROD_INGRESS.tlsSecretName },
-      networkPolicies: { apiServerFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': PROD_INGRESS.controllerNamespace } } }] },
+      networkPolicies: { apiServerFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': PROD_INGRESS.controllerNamespace } } }], metricsFrom: METRICS_FROM },
       // JWTs signed with a private key in the scheduler and api-server only, verified through public keys that can
       // overlap, so the key rotates without failing a token (docs/operations.md, "Rotating the JWT signing key")
       jwtSigning: 'keyPair',

@@ -35,3 +35,7 @@ export * from './task-pod-cleanup';
 export * from './task-pod-template';
 export * from './triggerer';
 export * from './validation';
+export * from './statsd-exporter';
+export * from './service-monitor';
+export * from './prometheus-rule';
+export * from './grafana-dashboard';

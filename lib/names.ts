@@ -54,7 +54,7 @@ export const AIRFLOW_GID = 0;
 export const AIRFLOW_COMPONENTS = [
   'scheduler', 'api-server', 'dag-processor', 'triggerer', 'postgresql', 'db-migrate', 'config', 'pod-template', 'worker', 'secrets',
   'default-deny', 'logs', 'cleanup-pods', 'pgbouncer', 'db-cleanup', 'postgresql-backup', 'pools', 'task-pod-policy', 'quota',
-  'no-route', 'egress',
+  'no-route', 'egress', 'statsd', 'dashboard',
 ] as const;
 /** One of {@link AIRFLOW_COMPONENTS}. */
 export type AirflowComponentName = typeof AIRFLOW_COMPONENTS[number];

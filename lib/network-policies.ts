@@ -2,7 +2,9 @@ import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { checkKnownProps } from './known-props';
 import { AIRFLOW_COMPONENTS, AirflowComponentName, AirflowNames, API_SERVER_PORT } from './names';
+import { STATSD_PORT } from './airflow-config';
 import { PGBOUNCER_PORT } from './pgbouncer';
+import { STATSD_METRICS_PORT } from './statsd-exporter';
 import { TRIGGERER_LOG_SERVER_PORT } from './triggerer';
 import { check, checkNetworkPolicyPeer } from './validation';
 
@@ -115,6 +117,16 @@ export interface AirflowNetworkPoliciesProps {
   /** Whether task logs go to remote storage (`egress.logStorage`). @default false */
   readonly remoteLogging?: boolean;
   /**
+   * Whether the installation runs a statsd_exporter (StatsdExporter, component `statsd`) that its Airflow pods send
+   * StatsD to: they may send to its UDP port 9125, and it admits them there. @default false
+   */
+  readonly statsd?: boolean;
+  /**
+   * Who may scrape the statsd_exporter's `/metrics` on TCP 9102: your Prometheus's pods, as NetworkPolicy peers, e.g.
+   * `[{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]`. @default none: closed
+   */
+  readonly metricsFrom?: k8s.NetworkPolicyPeer[];
+  /**
    * Egress denied by default (the default-deny policy takes `Egress` too) and then allowed, by purpose, in policies
    * `<instanceName>-egress-<purpose>` (see AirflowEgress), or false to leave egress open.
    * @default {}: denied but for DNS, the Kubernetes API, the database, the execution API, Git, log storage and the tasks' own
@@ -147,7 +159,7 @@ export class AirflowNetworkPolicies extends Construct {
     super(scope, id);
     checkKnownProps(this, props);
     const names = AirflowNames.of(this, props.instanceName);
-    if (props.apiServerFrom !== undefined) props.apiServerFrom.forEach((peer, i) => checkNetworkPolicyPeer(this, `apiServerFrom[${i}]`, peer));
+    for (const key of ['apiServerFrom', 'metricsFrom'] as const) props[key]?.forEach((peer, i) => checkNetworkPolicyPeer(this, `${key}[${i}]`, peer));
     if (Array.isArray(props.postgresql)) checkComponents(this, 'postgresql', props.postgresql);
     for (const key of ['pgbouncer', 'externalDatabase', 'gitSync'] as const) checkComponents(this, key, props[key]);
     const egress = props.egress === false ? undefined : checkEgress(this, props.egress ?? {});
@@ -178,6 +190,16 @@ export class AirflowNetworkPolicies extends Construct {
         ports: [{ port: k8s.IntOrString.fromNumber(TRIGGERER_LOG_SERVER_PORT), protocol: 'TCP' }],
       }],
     });
+    if (props.statsd) {
+      // every Airflow process sends StatsD (task pods too: ti.start, ti.finish); Prometheus scrapes the exporter
+      policy('statsd', {
+        podSelector: { matchLabels: names.selector('statsd') },
+        ingress: [
+          { from: [{ podSelector: airflowPods(installation) }], ports: [{ port: k8s.IntOrString.fromNumber(STATSD_PORT), protocol: 'UDP' }] },
+          ...(props.metricsFrom?.length ? [{ from: props.metricsFrom, ports: [{ port: k8s.IntOrString.fromNumber(STATSD_METRICS_PORT), protocol: 'TCP' }] }] : []),
+        ],
+      });
+    }
     if (props.postgresql === false) return;
     policy('postgresql', {
       podSelector: { matchLabels: names.selector('postgresql') },
@@ -196,7 +218,7 @@ export class AirflowNetworkPolicies extends Construct {
   /** One egress policy per purpose, each selecting the pods that need it. */
   private allowEgress(names: AirflowNames, installation: Record<string, string>, props: AirflowNetworkPoliciesProps, egress: Required<AirflowEgress>): void {
     const podsOf = (components?: readonly AirflowComponentName[]): k8s.LabelSelector => components === undefined ? { matchLabels: installation }
-      : { matchLabels: installation, matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: [...components] }] };
+      : componentsOf(installation, components);
     const allow = (purpose: string, components: readonly AirflowComponentName[] | undefined, rules: EgressRule[]) => {
       if (components?.length === 0 || rules.length === 0) return;
       new k8s.KubeNetworkPolicy(this, `egress-${purpose}`, {
@@ -204,8 +226,8 @@ export class AirflowNetworkPolicies extends Construct {
         spec: { podSelector: podsOf(components), policyTypes: ['Egress'], egress: rules.map(toK8sRule) },
       });
     };
-    const toComponent = (component: AirflowComponentName, port: number): EgressRule =>
-      ({ to: [{ podSelector: { matchLabels: names.selector(component) } }], ports: [{ port }] });
+    const toComponent = (component: AirflowComponentName, port: number, protocol?: EgressPort['protocol']): EgressRule =>
+      ({ to: [{ podSelector: { matchLabels: names.selector(component) } }], ports: [{ port, protocol }] });
     allow('dns', undefined, [{ to: egress.dns, ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] }]);
     allow('kubernetes-api', KUBERNETES_API_CLIENTS, egress.kubernetesApi);
     // task pods call the Task Execution API, whatever their own egress; the api-server reads running triggers' logs
@@ -217,6 +239,7 @@ export class AirflowNetworkPolicies extends Construct {
     allow('git', props.gitSync ?? [], egress.git);
     allow('log-storage', props.remoteLogging ? LOG_STORAGE_CLIENTS : [], egress.logStorage);
     allow('identity-provider', ['api-server'], egress.identityProvider);
+    if (props.statsd) allow('statsd', AIRFLOW_PODS, [toComponent('statsd', STATSD_PORT, 'UDP')]);
     allow('metrics', AIRFLOW_PODS, egress.metrics);
     allow('services', AIRFLOW_PODS, egress.services);
     allow('tasks', TASK_CODE_RUNNERS, egress.tasks);
@@ -228,6 +251,16 @@ const POSTGRESQL_PORT = 5432;
 
 /** The pods that run Airflow itself (and emit its metrics): the components, the jobs and the task pods. */
 const AIRFLOW_PODS: readonly AirflowComponentName[] = ['scheduler', 'api-server', 'dag-processor', 'triggerer', 'worker', 'db-migrate', 'db-cleanup', 'cleanup-pods', 'pools'];
+
+/** A selector of the installation's pods of these components. */
+function componentsOf(installation: Record<string, string>, components: readonly AirflowComponentName[]): k8s.LabelSelector {
+  return { matchLabels: installation, matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: [...components] }] };
+}
+
+/** The installation's pods that run Airflow (AIRFLOW_PODS). */
+function airflowPods(installation: Record<string, string>): k8s.LabelSelector {
+  return componentsOf(installation, AIRFLOW_PODS);
+}
 
 const ANY_ADDRESS: k8s.NetworkPolicyPeer[] = [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }];
 /** A rule to any address (IPv4 or IPv6) on these TCP ports. */

@@ -8,15 +8,21 @@ import Ajv, { ValidateFunction } from 'ajv';
 import { parse } from 'yaml';
 import { Manifest } from './manifests';
 
+/** The Prometheus Operator release whose ServiceMonitor and PrometheusRule CRDs the output is validated against. */
+export const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
+
 /** The schemas `npm run check` and the tests validate against, oldest first. */
 export const K8S_SCHEMAS = ['1.28', '1.36'].map(v => join(__dirname, 'reference', `k8s-${v}-definitions.json`));
 
 /**
  * CustomResourceDefinitions of resources the library emits, added to every Kubernetes schema: the Gateway API's
- * HTTPRoute (standard channel; scripts/reference/README.md). Their CEL rules (`x-kubernetes-validations`) are the
+ * HTTPRoute (standard channel) and the Prometheus Operator's ServiceMonitor and PrometheusRule (scripts/reference/README.md). Their CEL rules (`x-kubernetes-validations`) are the
  * API server's to enforce; the integration tests install the CRD on a real one.
  */
-export const CRD_SCHEMAS = [join(__dirname, 'reference', 'gateway-api-v1.7.0-httproutes.yaml')];
+export const CRD_SCHEMAS = [
+  join(__dirname, 'reference', 'gateway-api-v1.7.0-httproutes.yaml'),
+  ...['servicemonitors', 'prometheusrules'].map(kind => join(__dirname, 'reference', `prometheus-operator-${PROMETHEUS_OPERATOR_VERSION}-${kind}.yaml`)),
+];
 
 /** The JSON schema definitions of a CRD's served versions, each marked with its group, version and kind. */
 export function crdDefinitions(file: string): Record<string, Schema> {
@@ -24,7 +30,7 @@ export function crdDefinitions(file: string): Record<string, Schema> {
   const { group, names: { kind } } = crd.spec;
   const out: Record<string, Schema> = {};
   for (const version of crd.spec.versions.filter((v: any) => v.served)) {
-    const schema = version.schema.openAPIV3Schema;
+    const schema = ecmaPatterns(version.schema.openAPIV3Schema);
     out[`crd.${group}.${version.name}.${kind}`] = {
       ...schema,
       // a CRD's schema says only `type: object` of metadata; the API server checks it as ObjectMeta
@@ -36,6 +42,27 @@ export function crdDefinitions(file: string): Record<string, Schema> {
 }
 
 type Schema = { [key: string]: any };
+
+/**
+ * The schema with each `pattern` in Go's RE2 syntax that JavaScript lacks rewritten to its equivalent: the API server
+ * compiles CRD patterns with Go, which takes the flag group `(?i)` (the Prometheus Operator's ServiceMonitor has
+ * `^(?i)(abort|warn)?$`); each letter becomes a class of both cases. A pattern with `(?i)` and a character class is
+ * refused rather than guessed.
+ */
+function ecmaPatterns(schema: Schema): Schema {
+  if (Array.isArray(schema)) return schema.map(ecmaPatterns);
+  if (schema === null || typeof schema !== 'object') return schema;
+  const out: Schema = {};
+  for (const [k, v] of Object.entries(schema)) {
+    if (k === 'pattern' && typeof v === 'string' && v.includes('(?i)')) {
+      if (/\\|\[/.test(v.replace('(?i)', '')) || v.indexOf('(?i)') !== v.lastIndexOf('(?i)')) throw new Error(`schema: no rewrite for the RE2 pattern ${v}`);
+      out[k] = v.replace('(?i)', '').replace(/[a-zA-Z]/g, c => `[${c.toLowerCase()}${c.toUpperCase()}]`);
+    } else {
+      out[k] = ecmaPatterns(v as Schema);
+    }
+  }
+  return out;
+}
 
 /** Closes every object schema that lists properties and says nothing of others. */
 function strict(schema: Schema): Schema {

@@ -169,6 +169,13 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     outputs.push(waited.stdout + waited.stderr);
   });
 
+  test('the statsd_exporter runs from its manifest (its arguments, the mapping ConfigMap, uid 65534, read-only root) and passes its probes', async () => {
+    const pod = inst.pod('statsd');
+    pod.start('statsd-exporter');
+    await pod.waitForProbe('statsd-exporter', 'readinessProbe', 60);
+    expect(pod.probe('statsd-exporter', 'livenessProbe').passed).toBe(true);
+  });
+
   test.each(['scheduler', 'api-server', 'dag-processor', 'triggerer'])('airflow config lint, in the %s container, finds nothing but the executor it must set', component => {
     const pod = inst.pod(component);
     const r = pod.exec(component, ['airflow', 'config', 'lint'], 120);
@@ -311,6 +318,20 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     const report: CheckReport = JSON.parse(checked.stdout);
     expect({ schema: report.schemaErrors, policy: report.policyViolations, podSpecs: report.podSpecsChecked })
       .toEqual({ schema: [], policy: [], podSpecs: 1 });
+  });
+
+  test('the scheduler and the task pod sent StatsD to the exporter\'s Service: its heartbeat and the task\'s ti.finish, labelled', async () => {
+    const exporter = inst.workload('statsd').spec.template.spec.containers[0];
+    const port = exporter.ports.find((p: any) => p.name === 'metrics').containerPort;
+    const text = await waitFor('the scheduler\'s and the task\'s metrics', 60, () => {
+      const r = host.httpGet(`http://127.0.0.1:${port}/metrics`);
+      return /^airflow_scheduler_heartbeat [1-9]/m.test(r.body) && /^airflow_ti_finish\{/m.test(r.body) ? r.body : undefined;
+    }, 2000);
+    // ti.finish comes from the task runner in the task pod, through the Service name its airflow.cfg names
+    expect(text).toMatch(new RegExp(`^airflow_ti_finish\\{dag_id="${DAG_ID}",state="success",task_id="[^"]+"\\} 1$`, 'm'));
+    expect(text).toMatch(/^airflow_dag_processing_import_errors \d+$/m);
+    expect(text).toMatch(/^airflow_pool_open_slots\{pool="default_pool"\} \d+$/m);
+    expect(text).not.toMatch(/^airflow_ti_finish [0-9]/m);
   });
 
   // staging and prod: docs/examples/task_pod_profiles.py (the README's DAG) runs its tasks on the profiles' files

@@ -335,3 +335,36 @@ describe('the environments and the teams (TEAMS) together on one real kube-apise
     expect(r.stderr).toMatch(new RegExp(`provided port is already allocated|${dev.spec.ports[0].nodePort}.*already allocated`));
   });
 });
+
+describe('the ServiceMonitor and PrometheusRule on a real kube-apiserver with the Prometheus Operator\'s CRDs installed', () => {
+  const namespace = 'airflow-monitoring';
+  let objects: any[];
+
+  beforeAll(async () => {
+    for (const file of CRD_SCHEMAS.filter(f => /prometheus-operator-/.test(f))) host.kubectlOk(['create', '-f', file]);
+    for (const crd of ['servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com']) {
+      await waitFor(`the CRD ${crd} to be established`, 60, () => {
+        const o = JSON.parse(host.kubectlOk(['get', 'crd', crd, '-o', 'json']));
+        return o.status?.conditions?.some((c: any) => c.type === 'Established' && c.status === 'True') || undefined;
+      });
+    }
+    const chart = new Chart(Testing.app(), 'monitoring', { namespace });
+    new Airflow(chart, 'airflow', { metrics: { serviceMonitor: { labels: { release: 'kube-prometheus-stack' } }, prometheusRule: true }, networkPolicies: { metricsFrom: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] } });
+    objects = Testing.synth(chart).filter((o: any) => ['ServiceMonitor', 'PrometheusRule'].includes(o.kind));
+    host.kubectlOk(['create', 'namespace', namespace]);
+  });
+
+  test('both are admitted, warnings as errors', () => {
+    expect(objects.map(o => o.kind).sort()).toEqual(['PrometheusRule', 'ServiceMonitor']);
+    const r = host.kubectl(['apply', '--dry-run=server', '--warnings-as-errors', '-f', '-'], objects.map(o => stringify(o)).join('---\n'));
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  });
+
+  test('the CRD\'s own rules run there: a scrape interval that is no Prometheus duration is refused', () => {
+    const broken = JSON.parse(JSON.stringify(objects.find(o => o.kind === 'ServiceMonitor')));
+    broken.spec.endpoints[0].interval = '30 seconds';
+    const r = host.kubectl(['apply', '--dry-run=server', '-f', '-'], stringify(broken));
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/spec\.endpoints\[0\]\.interval/);
+  });
+});

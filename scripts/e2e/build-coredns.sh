@@ -10,14 +10,6 @@
 set -euo pipefail
 version="${COREDNS_VERSION:-v1.14.7}"
 here="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${INTEGRATION_CACHE:-$here/.cache}/coredns-$version/bin"   # same cache root as build-kubernetes.sh
-if [ ! -x "$bin/coredns" ]; then
-  command -v go >/dev/null || { echo "build-coredns: go is not installed" >&2; exit 1; }
-  mkdir -p "$bin"
-  echo "build-coredns: building coredns $version (cold: a few minutes)" >&2
-  # Static binary (CGO_ENABLED=0): it runs in an image that has nothing but this file.
-  GOBIN="$bin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false timeout 3600 \
-    go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$version" \
-    || { echo "build-coredns: go install github.com/coredns/coredns@$version failed (see above)" >&2; exit 1; }
-fi
-echo "$bin/coredns"
+# same cache root as build-kubernetes.sh
+exec "$here/scripts/integration/go-install.sh" coredns "github.com/coredns/coredns@$version" \
+  "${INTEGRATION_CACHE:-$here/.cache}/coredns-$version/bin"

@@ -191,6 +191,20 @@ const checks: Check[] = [
     if (log.status !== 200 || !/Done\. Returned value was/.test(text)) throw new Error(`log of ${ti.task_id}: ${log.status} ${text.slice(0, 1500)}`);
     return `${text.length} characters of log`;
   } },
+  { name: 'the statsd_exporter serves the scheduler\'s heartbeat and the task pod\'s ti.finish, labelled by the mapping', timeoutSeconds: 120, async run() {
+    // StatsD over UDP from the scheduler and from the task pod (its task runner sends ti.finish) to the Service
+    const svc = kubectlJson('-n', NS, 'get', 'service', 'airflow-statsd');
+    const port = svc.spec.ports.find((p: any) => p.name === 'metrics').port;
+    const url = `http://${svc.spec.clusterIP}:${port}/metrics`;
+    const finish = new RegExp(`^airflow_ti_finish\\{dag_id="${DAG_ID}",state="success",task_id="[^"]+"\\} [1-9]`, 'm');
+    return waitFor('airflow_scheduler_heartbeat and airflow_ti_finish', 90, () => {
+      const r = sh('curl', ['-sS', '-m', '10', url]);
+      if (r.status !== 0) throw new Error(`GET ${url}: curl exit ${r.status}: ${r.stderr.trim()}`);
+      const heartbeat = /^airflow_scheduler_heartbeat ([0-9.e+]+)$/m.exec(r.stdout);
+      const ti = finish.exec(r.stdout);
+      return heartbeat && Number(heartbeat[1]) > 0 && ti ? `${heartbeat[0]}; ${ti[0]}` : undefined;
+    }, 5000);
+  } },
   { name: 'a deferred task: its trigger runs in the triggerer, and its trigger log is read through the REST API after its pods are gone', timeoutSeconds: 600, async run() {
     // TimeDeltaSensor(deferrable=True, 30 s): the task defers, the triggerer fires, a second pod finishes it
     const dagId = 'example_time_delta_sensor_async';

@@ -123,3 +123,23 @@ export function makeDagRepository(dir: string, files: Record<string, string>, re
   git('tag', ref);
   return dir;
 }
+
+/**
+ * prom/statsd-exporter (github.com/prometheus/statsd_exporter's Dockerfile): USER 65534 (nobody), ENTRYPOINT
+ * /bin/statsd_exporter. The binary is statsd_exporter of the default image's version, built from the Go module proxy
+ * (scripts/integration/build-statsd-exporter.sh, in the cache folder), at /statsd_exporter: the sandbox's /bin is the
+ * host's, read-only.
+ */
+export function statsdExporterImage(cache: string, version: string): ImageRuntime {
+  const bin = join(cache, `statsd-exporter-${version}`, 'bin', 'statsd_exporter');
+  if (!existsSync(bin)) throw new Error(`no statsd_exporter at ${bin}: run scripts/integration/setup.sh`);
+  return {
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' },
+    user: { uid: 65534, gid: 65534 },
+    workingDir: '/',
+    passwd: [],
+    dirs: [],
+    files: [[bin, '/statsd_exporter']],
+    argv(command, args = []) { return [...(command ?? ['/statsd_exporter']), ...args]; },
+  };
+}

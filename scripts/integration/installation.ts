@@ -6,9 +6,10 @@ import { execFileSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { PROD_DATABASE_HOST } from '../../lib/environments';
+import { STATSD_EXPORTER_VERSION } from '../../lib/statsd-exporter';
 import { parseManifests } from '../manifests';
 import { Process, REPO, RunResult, TestHost } from './host';
-import { airflowImage, gitSyncImage, pgbouncerImage, postgresImage } from './images';
+import { airflowImage, gitSyncImage, pgbouncerImage, postgresImage, statsdExporterImage } from './images';
 import { ImageRuntime, PodSources, SandboxPod } from './sandbox';
 
 /** The host of prod's external database: the preset's, which PgBouncer connects to (the Secret's URL points there too). */
@@ -110,6 +111,7 @@ export class Installation implements PodSources {
     if (/^(docker\.io\/)?apache\/airflow:/.test(image)) return this.airflow;
     if (/^(docker\.io\/)?(library\/)?postgres:/.test(image)) return postgresImage();
     if (/^registry\.k8s\.io\/git-sync\/git-sync:v4\./.test(image)) return this.gitSync;
+    if (image === `prom/statsd-exporter:${STATSD_EXPORTER_VERSION}`) return statsdExporterImage(dirname(this.venv), STATSD_EXPORTER_VERSION);
     throw new Error(`no stand-in for image ${image} in the integration tests`);
   }
 

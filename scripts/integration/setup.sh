@@ -7,7 +7,9 @@
 #     in a venv made with Debian's python3 so that uid 50000 can run it;
 #   - kube-apiserver, kube-scheduler, kube-controller-manager and kubectl, built from the Go module proxy
 #     (scripts/integration/build-kubernetes.sh);
-#   - PgBouncer 1.24.1, built from Debian's copy of its source (scripts/integration/build-pgbouncer.sh).
+#   - PgBouncer 1.24.1, built from Debian's copy of its source (scripts/integration/build-pgbouncer.sh);
+#   - statsd_exporter (the default exporter image's version) and promtool, built from the Go module proxy
+#     (scripts/integration/build-statsd-exporter.sh, build-promtool.sh).
 # Builds and venvs are cached in the git-ignored .cache/ (see scripts/integration/cache-dir.sh); Go's and
 # pip's own caches make a fresh clone on a used machine quick.
 #   scripts/integration/setup.sh          prints the cache folder it filled
@@ -56,4 +58,6 @@ fi
 
 INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-kubernetes.sh" kube-apiserver kube-scheduler kube-controller-manager kubectl
 INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-pgbouncer.sh" >/dev/null
+INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-statsd-exporter.sh" >/dev/null
+INTEGRATION_CACHE="$cache" "$here/scripts/integration/build-promtool.sh" >/dev/null
 echo "$cache"

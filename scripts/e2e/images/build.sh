@@ -15,8 +15,12 @@
 #       NOT git-sync: scripts/integration/git-sync-standin.sh as /git-sync (same GITSYNC_* contract), with
 #       git, python3, user 65533:65533, HOME=/tmp, and the e2e CA (scripts/e2e/images/git-server.sh cert)
 #       trusted system-wide, so that git's HTTPS to the stand-in github.com verifies.
+#   docker.io/prom/statsd-exporter:<version>       (lib/statsd-exporter.ts DEFAULT_STATSD_EXPORTER_IMAGE)
+#       statsd_exporter of that version, built from the Go module proxy
+#       (scripts/integration/build-statsd-exporter.sh, the binary the integration tests run), alone in an empty
+#       root at /bin/statsd_exporter, its entrypoint, user 65534 as the real image's Dockerfile has it.
 #
-#   scripts/e2e/images/build.sh [airflow|postgres|git-sync]...    (default: all three)
+#   scripts/e2e/images/build.sh [airflow|postgres|git-sync|statsd-exporter]...    (default: all four)
 #       IMPORT=auto (default: import when the e2e containerd runs) | 1 (must import) | 0 (build only)
 #
 # Cached: each archive (.cache/e2e/images/<name>.tar, made by scripts/e2e/image.sh build) is keyed on a
@@ -48,11 +52,16 @@ airflow_ref="$(ts_const lib/names.ts DEFAULT_AIRFLOW_IMAGE)"
 airflow_ref="${airflow_ref//\$\{AIRFLOW_VERSION\}/$AIRFLOW_VERSION}"
 postgres_ref="$(ts_const lib/postgres-statefulset.ts DEFAULT_POSTGRES_IMAGE)"
 git_sync_ref="$(ts_const lib/git-sync.ts DEFAULT_GIT_SYNC_IMAGE)"
+STATSD_EXPORTER_VERSION="$(ts_const lib/statsd-exporter.ts STATSD_EXPORTER_VERSION)"
+statsd_exporter_ref="$(ts_const lib/statsd-exporter.ts DEFAULT_STATSD_EXPORTER_IMAGE)"
+statsd_exporter_ref="${statsd_exporter_ref//\$\{STATSD_EXPORTER_VERSION\}/$STATSD_EXPORTER_VERSION}"
 [ -n "$AIRFLOW_VERSION" ] && [ -n "$airflow_ref" ] && [ -n "$postgres_ref" ] && [ -n "$git_sync_ref" ] \
-  || e2e_die "could not read the image names from lib/names.ts, lib/postgres-statefulset.ts, lib/git-sync.ts"
+  && [ -n "$STATSD_EXPORTER_VERSION" ] && [ -n "$statsd_exporter_ref" ] \
+  || e2e_die "could not read the image names from lib/names.ts, lib/postgres-statefulset.ts, lib/git-sync.ts, lib/statsd-exporter.ts"
 AIRFLOW_IMAGE="$(normalize "$airflow_ref")"
 POSTGRES_IMAGE="$(normalize "$postgres_ref")"
 GIT_SYNC_IMAGE="$(normalize "$git_sync_ref")"
+STATSD_EXPORTER_IMAGE="$(normalize "$statsd_exporter_ref")"
 lock="$E2E_REPO/scripts/integration/airflow-$AIRFLOW_VERSION.lock.txt"
 wheels="$E2E_CACHE/wheels/airflow-$AIRFLOW_VERSION"
 PG_MAJOR=15   # bookworm's PostgreSQL
@@ -142,6 +151,12 @@ build_git_sync() {
     --entrypoint '["/git-sync"]' --user 65533:65533 --workdir / --env HOME=/tmp
 }
 
+build_statsd_exporter() {
+  local bin; bin="$("$E2E_REPO/scripts/integration/build-statsd-exporter.sh")"
+  "$image_sh" build "$STATSD_EXPORTER_IMAGE" --scratch --add "$bin:/bin/statsd_exporter" \
+    --entrypoint '["/bin/statsd_exporter"]' --user 65534:65534
+}
+
 # Import into the running e2e containerd, unless it has the image under that name with the same digest.
 import_image() {
   local ref="$1" archive="$2" want have
@@ -155,12 +170,13 @@ import_image() {
 
 import="${IMPORT:-auto}"
 if [ "$import" = auto ]; then if [ -S "$E2E_CONTAINERD_SOCK" ]; then import=1; else import=0; fi; fi
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(airflow postgres git-sync)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(airflow postgres git-sync statsd-exporter)
 for target in "${targets[@]}"; do
   case "$target" in
     airflow) ref="$AIRFLOW_IMAGE" ;;
     postgres) ref="$POSTGRES_IMAGE" ;;
     git-sync) ref="$GIT_SYNC_IMAGE" ;;
+    statsd-exporter) ref="$STATSD_EXPORTER_IMAGE" ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2 ;;
   esac
   t0=$SECONDS
