@@ -1,4 +1,4 @@
-// lib/airflow-options.json is shipped (../shared/ is not installed with the package); it must stay exactly what
+// lib/config/airflow-options.json is shipped (../shared/ is not installed with the package); it must stay exactly what
 // scripts/derive-airflow-options.ts derives from the configuration references of the newest release of each supported
 // Airflow series (scripts/reference/airflow-<version>-config.json, derived from the released wheels).
 import { existsSync, readdirSync, readFileSync } from 'fs';
@@ -9,7 +9,7 @@ import { Testing } from 'cdk8s';
 import { Airflow, ENVIRONMENTS } from '../lib';
 import { airflowCfg, airflowReference, REFERENCE, SHARED, testChart } from './helpers';
 
-const SHIPPED_TEXT = readFileSync(join(__dirname, '..', 'lib', 'airflow-options.json'), 'utf8');
+const SHIPPED_TEXT = readFileSync(join(__dirname, '..', 'lib', 'config', 'airflow-options.json'), 'utf8');
 type Series = {
   airflowVersion: string; providers: Record<string, string>; reference: { wheels: { file: string; sha256: string }[] };
   sections: Record<string, Record<string, { type: string; sensitive?: boolean; readAs?: string[] }>>;

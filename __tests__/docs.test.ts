@@ -7,7 +7,7 @@ import * as cdk8s from 'cdk8s';
 import { load as loadYaml } from 'js-yaml';
 import { ModuleKind, ScriptTarget, transpileModule } from 'typescript';
 import * as lib from '../lib';
-import { AIRFLOW_VERSION, DEFAULT_AIRFLOW_IMAGE, SUPPORTED_AIRFLOW_SERIES } from '../lib/names';
+import { AIRFLOW_VERSION, DEFAULT_AIRFLOW_IMAGE, SUPPORTED_AIRFLOW_SERIES } from '../lib/core/names';
 import { K8S_SCHEMAS } from '../scripts/schema';
 import { loadManifests, Manifest, podReferences, podTemplateOf } from '../scripts/manifests';
 import { fewestReplicas, runCheck, tempDir } from './helpers';
@@ -82,7 +82,7 @@ describe('docs/getting-started.md', () => {
   const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
   const E2E = readFileSync(join(ROOT, 'scripts', 'e2e', 'run.ts'), 'utf8');
   const DAG_ID = /const DAG_ID = '([^']+)'/.exec(E2E)![1];
-  const SHAPES = JSON.parse(readFileSync(join(ROOT, 'lib', 'props-shapes.json'), 'utf8')).shapes;
+  const SHAPES = JSON.parse(readFileSync(join(ROOT, 'lib', 'core', 'props-shapes.json'), 'utf8')).shapes;
   const tier = (t: string) => loadManifests([join(ROOT, 'dist', `${t}.k8s.yaml`)]);
   const TIER_MANIFESTS: Record<string, Manifest[]> = { dev: tier('dev'), staging: tier('staging'), prod: tier('prod') };
   const TIER_OBJECTS = Object.fromEntries(Object.entries(TIER_MANIFESTS).map(([t, ms]) => [t, ms.filter(m => !m.embeddedIn).map(m => m.object as any)]));
@@ -275,7 +275,7 @@ describe('docs/getting-started.md', () => {
     expect(rolled.sort()).toEqual(afterApply.sort());
   });
 
-  test('every `airflow.<prop>` it names is a prop of an environment (lib/props-shapes.json)', () => {
+  test('every `airflow.<prop>` it names is a prop of an environment (lib/core/props-shapes.json)', () => {
     const paths = INLINE.filter(s => /^airflow(\.[a-z][A-Za-z]*)+$/.test(s) && s !== 'airflow.cfg');
     expect(paths).toEqual(expect.arrayContaining(['airflow.image', 'airflow.dags.image', 'airflow.postgres.image', 'airflow.pgbouncer.image']));
     const exists = (path: string) => path.split('.').reduce((node: any, key) => node?.[key], SHAPES.AirflowChart) !== undefined;

@@ -46,7 +46,7 @@ beforeAll(() => {
 });
 
 test('the package holds the build of the library and of its command, with the schemas the command needs', () => {
-  expect(files).toEqual(expect.arrayContaining(['build/lib/index.js', 'build/lib/index.d.ts', 'build/lib/airflow-options.json', 'build/lib/props-shapes.json',
+  expect(files).toEqual(expect.arrayContaining(['build/lib/index.js', 'build/lib/index.d.ts', 'build/lib/config/airflow-options.json', 'build/lib/core/props-shapes.json',
     'build/imports/k8s.js', 'build/scripts/cli.js', 'build/scripts/check.js', 'build/scripts/secrets.js', 'build/scripts/reference/k8s-1.28-definitions.json',
     'build/scripts/reference/k8s-1.36-definitions.json', 'LICENSE', 'CHANGELOG.md', 'README.md']));
   expect(files.filter(f => f.startsWith('dist/') || f.startsWith('__tests__/') || f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);

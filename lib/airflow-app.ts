@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { ApiObject, App, AppProps, Chart, DependencyGraph, Names, YamlOutputType } from 'cdk8s';
 import { dump } from 'js-yaml';
-import { checkKnownProps } from './known-props';
+import { checkKnownProps } from './core/known-props';
 
 /**
  * A cdk8s App whose `synth()` stays linear in the number of charts, for repositories that keep many

@@ -2,10 +2,10 @@ import { Chart, JsonPatch } from 'cdk8s';
 import { Construct } from 'constructs';
 import * as k8s from '../imports/k8s';
 import { Airflow, AirflowProps } from './airflow';
-import { checkKnownProps } from './known-props';
-import { AIRFLOW_VERSION } from './names';
-import { NamespaceQuota, NamespaceQuotaProps } from './namespace-quota';
-import { check, checkDnsLabel } from './validation';
+import { checkKnownProps } from './core/known-props';
+import { AIRFLOW_VERSION } from './core/names';
+import { NamespaceQuota, NamespaceQuotaProps } from './platform/namespace-quota';
+import { check, checkDnsLabel } from './core/validation';
 
 /** How demanding an environment is; `prod` requires high availability. */
 export type Tier = 'dev' | 'staging' | 'prod';

@@ -2,9 +2,9 @@ import { Construct } from 'constructs';
 import { AirflowProps } from './airflow';
 import { AirflowChart, AirflowEnvironment, Tier } from './airflow-chart';
 import { ENVIRONMENTS } from './environments';
-import { GitSyncProps } from './git-sync';
-import { checkKnownProps } from './known-props';
-import { NamespaceQuotaProps } from './namespace-quota';
+import { GitSyncProps } from './dags/git-sync';
+import { checkKnownProps } from './core/known-props';
+import { NamespaceQuotaProps } from './platform/namespace-quota';
 
 /**
  * One team's Airflow, as data: a tier's preset with the team's own DAG repository, namespace, quota and whatever

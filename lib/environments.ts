@@ -1,9 +1,9 @@
 import { AirflowEnvironment, Tier } from './airflow-chart';
-import { OidcProvider } from './auth-manager';
-import { ConfigMapKeyRef } from './database-tls';
-import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT } from './names';
-import { SecretKeyRef } from './secrets';
-import { TaskPodProfile } from './task-pod-template';
+import { OidcProvider } from './config/auth-manager';
+import { ConfigMapKeyRef } from './database/database-tls';
+import { AIRFLOW_VERSION, AIRFLOW_VERSION_COMMIT } from './core/names';
+import { SecretKeyRef } from './config/secrets';
+import { TaskPodProfile } from './components/task-pod-template';
 import type { AirflowTeam } from './airflow-team-chart';
 
 /**

@@ -1,16 +1,16 @@
-// Derives lib/airflow-options.json, the part of Airflow's configuration reference the library needs at synth
+// Derives lib/config/airflow-options.json, the part of Airflow's configuration reference the library needs at synth
 // (which options exist, their type, how Airflow's code reads them, which are sensitive, which were renamed; the
 // tables `airflow db clean` knows), for
 // each supported Airflow series, from scripts/reference/airflow-<version>-config.json of that series' newest release
-// (AIRFLOW_RELEASES in lib/names.ts), which scripts/reference/derive-airflow-reference.py derives from the released
+// (AIRFLOW_RELEASES in lib/core/names.ts), which scripts/reference/derive-airflow-reference.py derives from the released
 // wheels of apache-airflow-core and of every provider the official image ships (see scripts/reference/README.md).
 // The library ships the derived file because the reference is not installed with the package.
 // `__tests__/airflow-options.test.ts` fails when the shipped file and the references disagree.
 //
-//   node -r ./scripts/register.js scripts/derive-airflow-options.ts > lib/airflow-options.json
+//   node -r ./scripts/register.js scripts/derive-airflow-options.ts > lib/config/airflow-options.json
 import { readFileSync } from 'fs';
 import { join } from 'path';
-import { AIRFLOW_RELEASES } from '../lib/names';
+import { AIRFLOW_RELEASES } from '../lib/core/names';
 
 /** The reference of one Airflow release, as derive-airflow-reference.py writes it. */
 export const referencePath = (version: string) => join(__dirname, 'reference', `airflow-${version}-config.json`);

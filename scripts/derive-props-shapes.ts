@@ -1,16 +1,16 @@
-// Derives lib/props-shapes.json: for each construct of lib/ (each exported class whose constructor takes
+// Derives lib/core/props-shapes.json: for each construct of lib/ (each exported class whose constructor takes
 // `props`), the property names and value kinds its props interface declares, nested objects and arrays included, read
-// from the TypeScript declarations with the compiler API. `checkKnownProps` (lib/known-props.ts) uses it at
+// from the TypeScript declarations with the compiler API. `checkKnownProps` (lib/core/known-props.ts) uses it at
 // run time, so that a misspelt property fails synth in TypeScript without a type-check and in plain
 // JavaScript alike. `__tests__/known-props.test.ts` fails when the shipped file and the declarations differ.
 //
-//   node -r ./scripts/register.js scripts/derive-props-shapes.ts > lib/props-shapes.json
+//   node -r ./scripts/register.js scripts/derive-props-shapes.ts > lib/core/props-shapes.json
 //
 // Shape: a leaf names the kinds of value allowed (string, number, boolean, a map such as `options` whose inside
 // is not looked into, a class instance such as SecretKeyRef or AirflowConfig); `{ "[]": shape }` is an array;
 // `{ "{}": shape }` is a map whose values have that shape; otherwise `{ property: shape }`, with `"|"` for leaf kinds
 // a union also allows; `type:<Name>` is the shape of an
-// interface of the Kubernetes API or of PodOptions, given once in `types`. See lib/known-props.ts.
+// interface of the Kubernetes API or of PodOptions, given once in `types`. See lib/core/known-props.ts.
 import { join } from 'path';
 import * as ts from 'typescript';
 
@@ -27,7 +27,7 @@ const LIB = join(__dirname, '..', 'lib');
  * Files whose interfaces are shared by many props: the Kubernetes API (cdk8s-plus-28's generated bindings, which
  * imports/k8s.ts re-exports) and PodOptions. Shaped once, referenced as `type:<Name>`.
  */
-const SHARED_TYPES = [join(__dirname, '..', 'node_modules', 'cdk8s-plus-28', 'lib', 'imports', 'k8s.d.ts'), join(LIB, 'pod-options.ts')];
+const SHARED_TYPES = [join(__dirname, '..', 'node_modules', 'cdk8s-plus-28', 'lib', 'imports', 'k8s.d.ts'), join(LIB, 'core', 'pod-options.ts')];
 
 export function derivePropsShapes(): string {
   const tsconfig = join(__dirname, '..', 'tsconfig.build.json');

@@ -1,5 +1,5 @@
 // Output hygiene: what must never be in manifests a GitOps pipeline applies, whatever produced them.
-import { hasUrlPassword, isPinnedImage } from '../lib/validation';
+import { hasUrlPassword, isPinnedImage } from '../lib/core/validation';
 import { Manifest, podTemplateOf } from './manifests';
 
 type Json = null | string | number | boolean | Json[] | { [key: string]: Json };

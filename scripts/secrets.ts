@@ -67,7 +67,7 @@ interface Context {
 /** The keys of one JWT key pair, as the pod that signs and verifies (the api-server) reads them together. */
 interface JwtKeys { signingKey?: KeyNeed; keyId?: KeyNeed; publicKeys?: KeyNeed }
 
-/** The file names the JWT key pair's Secret keys are mounted as (lib/airflow-config.ts, JWT_SIGNING_KEY_FILE and JWT_PUBLIC_KEYS_FILE). */
+/** The file names the JWT key pair's Secret keys are mounted as (lib/config/airflow-config.ts, JWT_SIGNING_KEY_FILE and JWT_PUBLIC_KEYS_FILE). */
 const JWT_FILES = { signingKey: 'private.pem', publicKeys: 'jwks.json' };
 
 /** The public JWK of a PEM private key (Ed25519 or RSA), with its id and algorithm as Airflow's JWTValidator reads them. */

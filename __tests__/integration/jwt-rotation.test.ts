@@ -126,7 +126,7 @@ describe('rotating the JWT signing key as docs/operations.md says, with real Air
     // why step 1 comes first: an api-server still on the old key set refuses the new key's tokens
     expect(await tokens(before, 'validate', newToken)).toMatch(/^invalid InvalidTokenError/);
 
-    // why the signing key is mounted by subPath (lib/airflow-config.ts, secretFiles; its unit test checks the mount):
+    // why the signing key is mounted by subPath (lib/config/airflow-config.ts, secretFiles; its unit test checks the mount):
     // between step 2's patch and the restarts, a key file the kubelet had updated in place would sign the new key under
     // the old id the api-server read at start, and its tokens would be refused
     const patched = saved('patch')[1] as Record<string, string>;

@@ -6,7 +6,7 @@ import { execFileSync } from 'child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { PROD_DATABASE_HOST } from '../../lib/environments';
-import { STATSD_EXPORTER_VERSION } from '../../lib/statsd-exporter';
+import { STATSD_EXPORTER_VERSION } from '../../lib/metrics/statsd-exporter';
 import { parseManifests } from '../manifests';
 import { Process, REPO, RunResult, TestHost } from './host';
 import { airflowImage, gitSyncImage, pgbouncerImage, postgresImage, statsdExporterImage } from './images';

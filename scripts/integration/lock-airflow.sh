@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the hashed lock of the Airflow that the integration tests install:
-#   scripts/integration/lock-airflow.sh [version]      default: the version lib/names.ts pins
+#   scripts/integration/lock-airflow.sh [version]      default: the version lib/core/names.ts pins
 # writes scripts/integration/airflow-<version>.lock.txt.
 #
 # The official image pins its Python packages with Airflow's constraints files, which live on a branch
@@ -13,7 +13,7 @@
 # bookworm's Python, the one the integration tests and the e2e images run).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
-version="${1:-$(sed -n "s/^export const AIRFLOW_VERSION = '\(.*\)';/\1/p" "$here/lib/names.ts")}"
+version="${1:-$(sed -n "s/^export const AIRFLOW_VERSION = '\(.*\)';/\1/p" "$here/lib/core/names.ts")}"
 tools="$here/.cache/tools"
 [ -x "$tools/bin/uv" ] || { python3 -m venv "$tools" && "$tools/bin/pip" install -q 'uv==0.13.9'; }
 

@@ -16,7 +16,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 cache="$("$here/scripts/integration/cache-dir.sh")"
-version="$(sed -n "s/^export const AIRFLOW_VERSION = '\(.*\)';/\1/p" "$here/lib/names.ts")"
+version="$(sed -n "s/^export const AIRFLOW_VERSION = '\(.*\)';/\1/p" "$here/lib/core/names.ts")"
 lock="$here/scripts/integration/airflow-$version.lock.txt"
 log() { echo "integration setup: $*" >&2; }
 exec 8>/tmp/cdk8s-airflow-setup.lock

@@ -2,20 +2,20 @@
 # Builds the images the manifests (dist/*.k8s.yaml) run, without a registry, and imports them into the e2e
 # cluster's containerd under the exact names the manifests use (as containerd normalizes them):
 #
-#   docker.io/apache/airflow:<AIRFLOW_VERSION>      (lib/names.ts DEFAULT_AIRFLOW_IMAGE)
+#   docker.io/apache/airflow:<AIRFLOW_VERSION>      (lib/core/names.ts DEFAULT_AIRFLOW_IMAGE)
 #       Debian bookworm's python3 (3.11) with a venv /home/airflow/.venv holding exactly
 #       scripts/integration/airflow-<version>.lock.txt (pip --require-hashes, from a host-side wheel cache,
 #       bytecode compiled at build time), user airflow 50000:0, /entrypoint = scripts/images/airflow-entrypoint.sh
 #       behind dumb-init, as the official image.
-#   docker.io/library/postgres:17.9-bookworm       (lib/postgres-statefulset.ts DEFAULT_POSTGRES_IMAGE)
+#   docker.io/library/postgres:17.9-bookworm       (lib/database/postgres-statefulset.ts DEFAULT_POSTGRES_IMAGE)
 #       NOT PostgreSQL 17.9: Debian bookworm's postgresql-15, the only PostgreSQL this machine can install
 #       (Debian's archive; no registry, no PGDG). User postgres 999:999, entrypoint
 #       scripts/e2e/images/postgres-entrypoint.sh (the official image's documented contract).
-#   registry.k8s.io/git-sync/git-sync:v4.7.1       (lib/git-sync.ts DEFAULT_GIT_SYNC_IMAGE)
+#   registry.k8s.io/git-sync/git-sync:v4.7.1       (lib/dags/git-sync.ts DEFAULT_GIT_SYNC_IMAGE)
 #       NOT git-sync: scripts/integration/git-sync-standin.sh as /git-sync (same GITSYNC_* contract), with
 #       git, python3, user 65533:65533, HOME=/tmp, and the e2e CA (scripts/e2e/images/git-server.sh cert)
 #       trusted system-wide, so that git's HTTPS to the stand-in github.com verifies.
-#   docker.io/prom/statsd-exporter:<version>       (lib/statsd-exporter.ts DEFAULT_STATSD_EXPORTER_IMAGE)
+#   docker.io/prom/statsd-exporter:<version>       (lib/metrics/statsd-exporter.ts DEFAULT_STATSD_EXPORTER_IMAGE)
 #       statsd_exporter of that version, built from the Go module proxy
 #       (scripts/integration/build-statsd-exporter.sh, the binary the integration tests run), alone in an empty
 #       root at /bin/statsd_exporter, its entrypoint, user 65534 as the real image's Dockerfile has it.
@@ -47,17 +47,17 @@ normalize() {
   elif [[ "$first" == *.* || "$first" == *:* || "$first" == localhost ]]; then echo "$ref"
   else echo "docker.io/$ref"; fi
 }
-AIRFLOW_VERSION="$(ts_const lib/names.ts AIRFLOW_VERSION)"
-airflow_ref="$(ts_const lib/names.ts DEFAULT_AIRFLOW_IMAGE)"
+AIRFLOW_VERSION="$(ts_const lib/core/names.ts AIRFLOW_VERSION)"
+airflow_ref="$(ts_const lib/core/names.ts DEFAULT_AIRFLOW_IMAGE)"
 airflow_ref="${airflow_ref//\$\{AIRFLOW_VERSION\}/$AIRFLOW_VERSION}"
-postgres_ref="$(ts_const lib/postgres-statefulset.ts DEFAULT_POSTGRES_IMAGE)"
-git_sync_ref="$(ts_const lib/git-sync.ts DEFAULT_GIT_SYNC_IMAGE)"
-STATSD_EXPORTER_VERSION="$(ts_const lib/statsd-exporter.ts STATSD_EXPORTER_VERSION)"
-statsd_exporter_ref="$(ts_const lib/statsd-exporter.ts DEFAULT_STATSD_EXPORTER_IMAGE)"
+postgres_ref="$(ts_const lib/database/postgres-statefulset.ts DEFAULT_POSTGRES_IMAGE)"
+git_sync_ref="$(ts_const lib/dags/git-sync.ts DEFAULT_GIT_SYNC_IMAGE)"
+STATSD_EXPORTER_VERSION="$(ts_const lib/metrics/statsd-exporter.ts STATSD_EXPORTER_VERSION)"
+statsd_exporter_ref="$(ts_const lib/metrics/statsd-exporter.ts DEFAULT_STATSD_EXPORTER_IMAGE)"
 statsd_exporter_ref="${statsd_exporter_ref//\$\{STATSD_EXPORTER_VERSION\}/$STATSD_EXPORTER_VERSION}"
 [ -n "$AIRFLOW_VERSION" ] && [ -n "$airflow_ref" ] && [ -n "$postgres_ref" ] && [ -n "$git_sync_ref" ] \
   && [ -n "$STATSD_EXPORTER_VERSION" ] && [ -n "$statsd_exporter_ref" ] \
-  || e2e_die "could not read the image names from lib/names.ts, lib/postgres-statefulset.ts, lib/git-sync.ts, lib/statsd-exporter.ts"
+  || e2e_die "could not read the image names from lib/core/names.ts, lib/database/postgres-statefulset.ts, lib/dags/git-sync.ts, lib/metrics/statsd-exporter.ts"
 AIRFLOW_IMAGE="$(normalize "$airflow_ref")"
 POSTGRES_IMAGE="$(normalize "$postgres_ref")"
 GIT_SYNC_IMAGE="$(normalize "$git_sync_ref")"

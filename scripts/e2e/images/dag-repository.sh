@@ -14,8 +14,8 @@ set -euo pipefail
 # shellcheck source=scripts/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 host_python() { if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else command -v python3; fi; }  # for timeout
-version="$(sed -n "s/^export const AIRFLOW_VERSION = '\(.*\)';/\1/p" "$E2E_REPO/lib/names.ts")"
-[ -n "$version" ] || e2e_die "no AIRFLOW_VERSION in lib/names.ts"
+version="$(sed -n "s/^export const AIRFLOW_VERSION = '\(.*\)';/\1/p" "$E2E_REPO/lib/core/names.ts")"
+[ -n "$version" ] || e2e_die "no AIRFLOW_VERSION in lib/core/names.ts"
 root="${1:-$E2E_CACHE/git-server/repos}"
 lock="$E2E_REPO/scripts/integration/airflow-$version.lock.txt"
 wheels="$E2E_CACHE/wheels/airflow-$version"
