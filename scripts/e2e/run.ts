@@ -446,7 +446,16 @@ const checks: Check[] = [
     const before = dagRuns();
     if (before.length < 2) throw new Error(`expected the earlier runs, found ${before.join(', ') || 'none'}`);
     ns('create', 'job', `--from=cronjob/${cron.metadata.name}`, 'e2e-backup');
-    kubectl('-n', NS, 'wait', '--for=condition=complete', 'job/e2e-backup', '--timeout=300s');
+    // Complete, or Failed at once with its pods' logs (rather than waiting out the timeout).
+    const done = await waitFor('the backup Job to finish', 300, () => {
+      const types = (kubectlJson('-n', NS, 'get', 'job', 'e2e-backup').status.conditions ?? []).filter((c: any) => c.status === 'True').map((c: any) => c.type);
+      return types.includes('Complete') ? 'Complete' : types.includes('Failed') ? 'Failed' : undefined;
+    }, 2000);
+    if (done === 'Failed') {
+      const logs = kubectlJson('-n', NS, 'get', 'pods', '-l', 'job-name=e2e-backup').items
+        .map((p: any) => `${p.metadata.name}: ${sh(kubectlBin(), ['-n', NS, 'logs', p.metadata.name, '-c', 'backup']).stdout.trim()}`);
+      throw new Error(`the backup Job failed:\n${logs.join('\n').slice(-3000)}`);
+    }
     const backupLog = ns('logs', 'job/e2e-backup', '-c', 'backup');
     const dump = /^wrote (\S+\.dump):/m.exec(backupLog)?.[1];
     if (!dump) throw new Error(`the backup Job's log names no dump:\n${backupLog}`);
