@@ -14,9 +14,9 @@ function shellFunction(name: string): string {
   return m[0];
 }
 
-test('down\'s firewall cleanup succeeds on a machine with neither iptables nor nftables (before up installs them)', () => {
-  const empty = tempDir('no-tools-'); // PATH holds no iptables, ip6tables or nft
-  const r = spawnSync('/bin/bash', ['-euo', 'pipefail', '-c', `${shellFunction('clean_iptables')}\nclean_iptables`], {
+test('down\'s firewall cleanup succeeds on a machine with neither iptables, nftables nor ipset (before up installs them)', () => {
+  const empty = tempDir('no-tools-'); // PATH holds no iptables, ip6tables, nft or ipset
+  const r = spawnSync('/bin/bash', ['-euo', 'pipefail', '-c', `${shellFunction('clean_iptables')}\n${shellFunction('clean_ipsets')}\nclean_iptables\nclean_ipsets`], {
     encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: empty, E2E_K8S_BIN: join(empty, 'bin'), BEFORE: join(empty, 'before') },
   });
   expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });

@@ -14,6 +14,8 @@
 #   scripts/integration/build-kubernetes.sh;
 #   containerd (Debian 1.6) with runc and its own root, state and socket (never the system's);
 #   pod network: one Linux bridge with the CNI bridge + host-local plugins (Debian containernetworking-plugins);
+#   NetworkPolicy enforcement: kube-router's network policy controller alone (iptables + ipset; built by
+#   scripts/e2e/build-kube-router.sh), see start_network_policies;
 #   in the cluster: CoreDNS (built by scripts/e2e/build-coredns.sh, image made by scripts/e2e/image.sh),
 #   a default StorageClass with pre-made local PersistentVolumes.
 # Addresses and ports: scripts/e2e/lib.sh.
@@ -92,11 +94,11 @@ wait_for() {  # SECONDS WHAT COMMAND...: retry COMMAND until it succeeds.
 # -------------------------------------------------------------------------------------------- up: pieces
 install_packages() {
   # command → Debian package. nft: `down` deletes the (empty) nf_tables tables iptables-nft created.
-  # ipset, socat are not needed: kube-proxy's iptables mode does not use ipset,
-  # and `kubectl port-forward` goes through containerd's own Go implementation.
+  # ipset: kube-router's network policy controller. socat is not needed: `kubectl port-forward` goes
+  # through containerd's own Go implementation.
   declare -A pkgs=([containerd]=containerd [runc]=runc [/usr/lib/cni/bridge]=containernetworking-plugins
     [iptables]=iptables [conntrack]=conntrack [etcd]=etcd-server [openssl]=openssl [debootstrap]=debootstrap
-    [ip]=iproute2 [unshare]=util-linux [nft]=nftables)
+    [ip]=iproute2 [unshare]=util-linux [nft]=nftables [ipset]=ipset)
   local missing=() c
   for c in "${!pkgs[@]}"; do
     if [[ "$c" = /* ]]; then [ -e "$c" ] || missing+=("${pkgs[$c]}"); else command -v "$c" >/dev/null || missing+=("${pkgs[$c]}"); fi
@@ -114,6 +116,8 @@ build_binaries() {
     || e2e_die "scripts/integration/build-kubernetes.sh failed"
   "$E2E_REPO/scripts/e2e/image.sh" pause >/dev/null
   "$E2E_REPO/scripts/e2e/image.sh" coredns >/dev/null
+  KUBE_ROUTER_VERSION="$E2E_KUBE_ROUTER_VERSION" "$E2E_REPO/scripts/e2e/build-kube-router.sh" >/dev/null \
+    || e2e_die "scripts/e2e/build-kube-router.sh failed"
 }
 
 record_before() {  # once per cluster: what `down` must restore
@@ -126,6 +130,7 @@ record_before() {  # once per cluster: what `down` must restore
   for p in "${FIXED_PATHS[@]}"; do [ -e "$p" ] && echo "$p" >> "$BEFORE/existing-paths"; done
   for p in /sys/fs/cgroup/*/kubepods; do [ -e "$p" ] && echo "$p" >> "$BEFORE/existing-paths"; done
   nft list tables > "$BEFORE/nft-tables" 2>/dev/null || true
+  ipset list -n > "$BEFORE/ipsets" 2>/dev/null || true
   touch "$BEFORE/existing-paths" "$BEFORE/done"
 }
 
@@ -378,6 +383,41 @@ EOF
   start kube-proxy "$E2E_K8S_BIN/kube-proxy" --config="$E2E_STATE/kube-proxy.yaml" --v=1
 }
 
+start_network_policies() {
+  # kube-router's network policy controller alone (--run-firewall; no routing, no service proxy: the bridge
+  # CNI and kube-proxy stay), as its kube-router-firewall-daemonset.yaml runs it, here as a host process. It
+  # keeps ipsets of the pods each policy selects and, per local pod a policy selects, a chain KUBE-POD-FW-*
+  # reached from filter INPUT, FORWARD (bridged traffic too: br_netfilter, physdev) and OUTPUT: a new
+  # connection no policy allows is REJECTed (ICMP port unreachable), from a pod to another pod and from a
+  # pod to this node alike. Traffic from the node itself to a pod is always let through (kubelet probes).
+  # Its identity: a client certificate bound to the ClusterRole of its kubeadm manifest.
+  make_cert kube-router "/CN=e2e:kube-router"
+  make_kubeconfig "$E2E_STATE/kube-router.kubeconfig" e2e:kube-router kube-router
+  chmod 600 "$E2E_STATE/kube-router.kubeconfig"
+  kc apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: e2e:kube-router}
+rules:
+- {apiGroups: [""], resources: [namespaces, pods, services, nodes, endpoints], verbs: [list, get, watch]}
+- {apiGroups: [networking.k8s.io], resources: [networkpolicies], verbs: [list, get, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, get, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: e2e:kube-router}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e:kube-router}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: e2e:kube-router}]
+EOF
+  # --health-port=0, no --metrics-port: it listens nowhere. --iptables-sync-period: a full resync every 60 s
+  # besides the one each pod, namespace or policy change triggers.
+  start kube-router "$E2E_KUBE_ROUTER_BIN" --kubeconfig="$E2E_STATE/kube-router.kubeconfig" \
+    --run-firewall=true --run-router=false --run-service-proxy=false \
+    --hostname-override="$E2E_NODE" --service-cluster-ip-range="$E2E_SERVICE_CIDR" \
+    --enable-ipv4=true --enable-ipv6=false --health-port=0 --iptables-sync-period=60s --v=1
+  wait_for 60 "kube-router's chain KUBE-ROUTER-FORWARD" iptables -t filter -S KUBE-ROUTER-FORWARD
+}
+
 apply_addons() {
   local pvs="" i
   for i in $(seq -w 1 "$PV_COUNT"); do
@@ -526,6 +566,7 @@ cmd_up() {
   wait_for 120 "node $E2E_NODE to be Ready" kc wait --for=condition=Ready "node/$E2E_NODE" --timeout=1s
   wait_for 60 "the default service account" kc -n default get serviceaccount default
   apply_addons
+  start_network_policies
   wait_for 180 "CoreDNS to be ready" kc -n kube-system wait --for=condition=Available deployment/coredns --timeout=1s
   e2e_log "cluster is up in $((SECONDS - t0))s: export KUBECONFIG=$E2E_KUBECONFIG"
 }
@@ -603,6 +644,17 @@ clean_iptables() {
   done
 }
 
+clean_ipsets() {
+  # kube-router leaves its ipsets (KUBE-SRC-*, KUBE-DST-*, ...) when it stops, like its chains (gone with
+  # clean_iptables' KUBE-* chains, which referenced the sets): destroy those that did not exist before `up`.
+  command -v ipset >/dev/null || return 0
+  local set
+  for set in $(ipset list -n 2>/dev/null | grep -E '^(inet6:)?KUBE-' || true); do
+    grep -qxF "$set" "$BEFORE/ipsets" 2>/dev/null && continue
+    ipset destroy "$set" 2>/dev/null || e2e_log "warning: could not destroy ipset $set"
+  done
+}
+
 cmd_down() {
   [ "$(id -u)" = 0 ] || e2e_die "cluster.sh down needs root"
   # Nodes stop first so nothing restarts containers; the control plane last.
@@ -616,6 +668,7 @@ cmd_down() {
   local pid
   for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $E2E_CONTAINERD_SOCK" || true); do kill -KILL "$pid" 2>/dev/null || true; done
   kill_cgroup_tree
+  stop kube-router
   stop kube-proxy
   stop kube-scheduler
   stop kube-controller-manager
@@ -630,6 +683,7 @@ cmd_down() {
     ip link del "$E2E_BRIDGE"
   fi
   clean_iptables
+  clean_ipsets
   if [ -f "$BEFORE/sysctl" ]; then
     local kv
     while read -r kv; do sysctl -qw "$kv" 2>/dev/null || e2e_log "warning: could not restore $kv"; done < "$BEFORE/sysctl"
@@ -652,7 +706,7 @@ cmd_down() {
 
 cmd_status() {
   local n
-  for n in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy; do
+  for n in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy kube-router; do
     if pid_alive "$n"; then echo "$n: running (pid $(cat "$PIDS/$n.pid"))"; else echo "$n: not running"; fi
   done
   if [ -f "$E2E_KUBECONFIG" ]; then kc get nodes -o wide 2>/dev/null || true; fi

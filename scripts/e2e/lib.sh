@@ -5,6 +5,9 @@
 E2E_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 E2E_K8S_VERSION="${KUBERNETES_VERSION:-v1.34.4}"
 E2E_COREDNS_VERSION="${COREDNS_VERSION:-v1.14.7}"
+# NetworkPolicy enforcer: kube-router's network policy controller alone (scripts/e2e/build-kube-router.sh).
+E2E_KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
+E2E_KUBE_ROUTER_BIN="$E2E_REPO/.cache/kube-router-$E2E_KUBE_ROUTER_VERSION/bin/kube-router"
 
 # Caches that survive `down` (git-ignored .cache/): binaries, the debootstrap base, image archives.
 E2E_CACHE="$E2E_REPO/.cache/e2e"
@@ -21,8 +24,11 @@ E2E_CONTAINERD_SOCK="$E2E_RUN/containerd/containerd.sock"
 # Names and addresses. The node has no interface of its own that pods could reach (eth0 must not be used
 # and the kernel has no dummy interfaces), so the pod bridge's gateway address is the node's IP: the
 # kubelet registers it, the API server advertises it (the `kubernetes` Service points there) and pods
-# reach the host through it. Ports differ from the defaults so that another etcd/kube-apiserver on
-# this machine (the integration tests use 2379 and 6443) does not collide.
+# reach the host through it. etcd's ports differ from the defaults so that another etcd on this machine
+# (the integration tests use 2379) does not collide. The API server listens on kubeadm's 6443, as the
+# `kubernetes` Service's endpoint of a real cluster does (kubeadm 6443, EKS/GKE 443): NetworkPolicies see
+# that endpoint, after the Service DNAT, and the library's egress allow to the API server names 443 and 6443.
+# The integration tests' API server is on 127.0.0.1:6443, another address: no collision.
 E2E_NODE=e2e-node
 E2E_BRIDGE=k8se2e0
 E2E_POD_CIDR=10.244.0.0/24
@@ -30,7 +36,7 @@ E2E_NODE_IP=10.244.0.1
 E2E_SERVICE_CIDR=10.96.0.0/16
 E2E_KUBERNETES_SVC_IP=10.96.0.1
 E2E_DNS_IP=10.96.0.10
-E2E_APISERVER_PORT=16443
+E2E_APISERVER_PORT=6443
 E2E_ETCD_CLIENT_PORT=12379
 E2E_ETCD_PEER_PORT=12380
 

@@ -1,13 +1,15 @@
 // npm run e2e: dist/dev.k8s.yaml, unchanged, on a real single-node Kubernetes on this machine
 // (scripts/e2e/cluster.sh), with images built here under the names dist/ uses (scripts/e2e/images/) and
-// the DAG repository served at the URL the environment names (scripts/e2e/git-server.py). Runs the
+// the DAG repository served at the URL the environment names (scripts/e2e/git-server.py), its NetworkPolicies
+// enforced (kube-router's network policy controller, run by cluster.sh). Runs the
 // checks below in order, each with a timeout and a message saying what failed, stops at the first
 // failure, tears down what it started and ends with `e2e: P/N checks passed in S s`.
 //   npm run e2e [-- --keep]     --keep: leave the cluster up afterwards (for a look around)
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import { readFileSync } from 'fs';
 import { dirname, join } from 'path';
 import { parseManifests } from '../manifests';
+import { parse as parseYaml } from 'yaml';
 import { waitFor } from '../integration/host';
 import { taskPodLeaks } from '../task-pod-facts';
 import { restoreProcedure } from './readme-restore';
@@ -93,6 +95,127 @@ async function runState(runId: string, timeoutSeconds: number, dagId = DAG_ID): 
   }, 3000);
 }
 
+// --- NetworkPolicy enforcement (cluster.sh runs kube-router's network policy controller) ---------------
+// Connections are probed from inside pods with the image's python3 (a socket connect with a short timeout).
+// kube-router REJECTs a connection no policy allows (ICMP port unreachable: 'refused' at once); every target
+// probed for a denied path is shown listening by an allowed path first, and kube-router's REJECT rules must
+// count the refused connections, so a refusal is the enforcer's, not a closed port.
+const PROBE = `import socket, sys, time
+host, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+t0 = time.monotonic()
+try:
+    socket.create_connection((host, port), timeout=timeout).close(); r = "connected"
+except TimeoutError: r = "timeout"
+except ConnectionRefusedError: r = "refused"
+except OSError as e: r = "error:" + (str(e) or type(e).__name__).replace(" ", "_")
+print(r, round((time.monotonic() - t0) * 1000))`;
+const PROBE_TIMEOUT = 3;
+const OUTSIDER_NS = 'e2e-netpol';       // a namespace of no installation, without NetworkPolicies
+const OUTSIDER_PORT = 8000;             // its pod listens there; no rule of the installation opens it
+const TASK_LIKE = 'e2e-netpol-task';    // a pod in the installation's namespace with a task pod's labels
+const HOST_PORT = 18080;                // a listener on the node's address that no rule opens
+
+interface Endpoint { ns: string; pod: string; container: string }
+function probe(from: Endpoint, host: string, port: number): { result: string; ms: number } {
+  const r = sh(kubectlBin(), ['-n', from.ns, 'exec', from.pod, '-c', from.container, '--', 'python3', '-c', PROBE, host, String(port), String(PROBE_TIMEOUT)], { timeoutSeconds: 60 });
+  if (r.status !== 0) throw new Error(`probe from ${from.pod} to ${host}:${port}: kubectl exec exit ${r.status}: ${(r.stdout + r.stderr).trim().slice(-1000)}`);
+  const [result, ms] = r.stdout.trim().split(/\s+/);
+  return { result, ms: Number(ms) };
+}
+
+/** The first running pod of a component of the installation, as a place to probe from. */
+function componentPod(name: string): Endpoint & { ip: string } {
+  const pod = kubectlJson('-n', NS, 'get', 'pods', '-l', component(name), '--field-selector=status.phase=Running').items
+    .find((p: any) => !p.metadata.deletionTimestamp);
+  if (!pod) throw new Error(`no running ${name} pod`);
+  return { ns: NS, pod: pod.metadata.name, container: pod.spec.containers[0].name, ip: pod.status.podIP };
+}
+
+/**
+ * Packets kube-router's per-pod "rule to REJECT traffic ..." rules have rejected so far. Each of its syncs
+ * (iptables-restore, on any pod or policy change and every 60 s) starts the counters again from 0.
+ */
+function rejectedPackets(): number {
+  return must('iptables-save', ['-c', '-t', 'filter']).split('\n')
+    .filter(l => /rule to REJECT traffic/.test(l) && /-j REJECT/.test(l))
+    .reduce((n, l) => n + Number(/^\[(\d+):\d+\]/.exec(l)?.[1] ?? 0), 0);
+}
+
+/** kube-router runs and polices these pods: each has its firewall chain, reached from FORWARD, INPUT and OUTPUT. */
+function assertEnforcer(pods: Endpoint[]): string {
+  const status = must('bash', [join(E2E, 'cluster.sh'), 'status']);
+  if (!/^kube-router: running/m.test(status)) throw new Error(`the NetworkPolicy enforcer is not running (scripts/e2e/cluster.sh status):\n${status}`);
+  const rules = must('iptables-save', ['-t', 'filter']);
+  for (const chain of ['INPUT', 'FORWARD', 'OUTPUT']) {
+    if (!new RegExp(`^-A ${chain} .*-j KUBE-ROUTER-${chain}$`, 'm').test(rules)) throw new Error(`filter ${chain} does not jump to KUBE-ROUTER-${chain}: no enforcement`);
+  }
+  const unpoliced = pods.filter(p => !rules.includes(`rule to jump traffic from POD name:${p.pod} namespace: ${p.ns} to chain KUBE-POD-FW-`));
+  if (unpoliced.length) throw new Error(`pods without a kube-router firewall chain: ${unpoliced.map(p => `${p.ns}/${p.pod}`).join(', ')}`);
+  const chains = rules.split('\n').filter(l => /^:KUBE-POD-FW-/.test(l)).length;
+  const sets = must('ipset', ['list', '-n']).split('\n').filter(l => /^KUBE-/.test(l)).length;
+  return `kube-router running: ${chains} pod firewall chains, ${sets} ipsets`;
+}
+
+function throwawayPods(): void {
+  const image = objects.find(o => o.kind === 'Deployment' && o.metadata.labels['app.kubernetes.io/component'] === 'scheduler').spec.template.spec.containers[0].image;
+  const template = parseYaml(objects.find(o => o.kind === 'ConfigMap' && o.data?.['pod_template_file.yaml']).data['pod_template_file.yaml']);
+  const labels: Record<string, string> = template.metadata.labels;
+  if (labels['app.kubernetes.io/component'] !== 'worker') throw new Error(`the pod template's labels are not a task pod's: ${JSON.stringify(labels)}`);
+  const restricted = {
+    securityContext: { runAsNonRoot: true, runAsUser: 50000, runAsGroup: 0, seccompProfile: { type: 'RuntimeDefault' } },
+    automountServiceAccountToken: false, enableServiceLinks: false, terminationGracePeriodSeconds: 1,
+  };
+  const container = (command: string[]) => ({ name: 'probe', image, imagePullPolicy: 'Never', command,
+    securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true } });
+  const manifests = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: OUTSIDER_NS } },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'outsider', namespace: OUTSIDER_NS },
+      spec: { ...restricted, containers: [container(['python3', '-m', 'http.server', String(OUTSIDER_PORT), '--directory', '/'])] } },
+    { apiVersion: 'v1', kind: 'Pod', metadata: { name: TASK_LIKE, namespace: NS, labels },
+      spec: { ...restricted, containers: [container(['sleep', '3600'])] } },
+  ];
+  must(kubectlBin(), ['apply', '-f', '-'], { input: manifests.map(m => JSON.stringify(m)).join('\n') });
+  kubectl('-n', OUTSIDER_NS, 'wait', '--for=condition=Ready', 'pod/outsider', '--timeout=120s');
+  kubectl('-n', NS, 'wait', '--for=condition=Ready', `pod/${TASK_LIKE}`, '--timeout=120s');
+}
+
+/** A TCP listener on the node's address (the pods' gateway), on a port no rule opens; stopped by the caller. */
+function hostListener(): { ip: string; stop(): void } {
+  const ip = kubectlJson('get', 'nodes').items[0].status.addresses.find((a: any) => a.type === 'InternalIP').address;
+  const child = spawn('/usr/bin/python3', ['-c', `import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("${ip}", ${HOST_PORT})); s.listen(16)
+while True: s.accept()[0].close()`], { stdio: 'ignore', detached: false });
+  spawnSync('sleep', ['0.5']);
+  if (child.exitCode !== null) throw new Error(`could not listen on ${ip}:${HOST_PORT}`);
+  return { ip, stop: () => { child.kill('SIGKILL'); } };
+}
+
+/**
+ * Probes FROM → HOST:PORT and compares with the expected result; every outcome as one figure. A denied path
+ * must fail to connect AND kube-router's REJECT rules must have counted it (else the refusal is not the
+ * enforcer's); a sync of kube-router in between resets the counters, and the probe is then made again.
+ */
+function expectPaths(paths: { what: string; from: Endpoint; host: string; port: number; expect: 'connected' | 'denied' }[]): string[] {
+  const figures: string[] = [];
+  const wrong: string[] = [];
+  for (const p of paths) {
+    let r: { result: string; ms: number };
+    let rejected: number | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const before = p.expect === 'denied' ? rejectedPackets() : 0;
+      r = probe(p.from, p.host, p.port);
+      const after = p.expect === 'denied' ? rejectedPackets() : 0;
+      if (after >= before || attempt === 2) { rejected = p.expect === 'denied' ? after - before : undefined; break; }
+    }
+    const figure = `${p.what} (${p.host}:${p.port}): ${r.result} in ${r.ms} ms${rejected === undefined ? '' : `, ${rejected} packets rejected by kube-router`}`;
+    figures.push(figure);
+    const ok = p.expect === 'connected' ? r.result === 'connected' : ['refused', 'timeout'].includes(r.result) && rejected! >= 1;
+    if (!ok) wrong.push(`${figure}, expected ${p.expect}`);
+  }
+  if (wrong.length) throw new Error(`${wrong.join('; ')}\n(all: ${figures.join('; ')})`);
+  return figures;
+}
+
 // --- the checks -----------------------------------------------------------------------------------
 interface Check { readonly name: string; readonly timeoutSeconds: number; run(): Promise<string | void> }
 const state: { runId?: string; taskPodSeen?: any; dagProcessorStart?: number } = {};
@@ -131,6 +254,68 @@ const checks: Check[] = [
     kubectl('-n', NS, 'wait', '--for=condition=available', 'deployment', '--all', '--timeout=600s');
     const pods = kubectlJson('-n', NS, 'get', 'pods');
     return pods.items.map((p: any) => `${p.metadata.name}: ${(p.status.containerStatuses ?? []).map((c: any) => `${c.name}=${c.restartCount}`).join(',')}`).join('; ');
+  } },
+  { name: 'NetworkPolicies enforced: kube-router polices Airflow\'s pods; the allowed paths connect and every container resolves names', timeoutSeconds: 300, async run() {
+    throwawayPods();
+    const scheduler = componentPod('scheduler'), apiServer = componentPod('api-server'), dagProcessor = componentPod('dag-processor');
+    const triggerer = componentPod('triggerer'), postgres = componentPod('postgresql');
+    const taskLike = { ns: NS, pod: TASK_LIKE, container: 'probe' };
+    const outsider = { ns: OUTSIDER_NS, pod: 'outsider', container: 'probe' };
+    const outsiderIp = kubectlJson('-n', OUTSIDER_NS, 'get', 'pod', 'outsider').status.podIP;
+    const enforcer = assertEnforcer([scheduler, apiServer, dagProcessor, triggerer, postgres, taskLike]);
+    const db = `airflow-postgresql.${NS}.svc.cluster.local`, api = `airflow-api-server.${NS}.svc.cluster.local`;
+    const figures = expectPaths([
+      { what: 'scheduler -> PostgreSQL', from: scheduler, host: db, port: 5432, expect: 'connected' },
+      { what: 'dag-processor -> PostgreSQL', from: dagProcessor, host: db, port: 5432, expect: 'connected' },
+      { what: 'triggerer -> PostgreSQL', from: triggerer, host: db, port: 5432, expect: 'connected' },
+      { what: 'api-server -> PostgreSQL', from: apiServer, host: db, port: 5432, expect: 'connected' },
+      { what: 'scheduler -> the Kubernetes API (its endpoint: the node on 6443)', from: scheduler, host: 'kubernetes.default.svc.cluster.local', port: 443, expect: 'connected' },
+      { what: 'dag-processor -> the git server (github.com on the node, 443)', from: dagProcessor, host: 'github.com', port: 443, expect: 'connected' },
+      { what: 'task pod -> api-server (execution API)', from: taskLike, host: api, port: 8080, expect: 'connected' },
+      { what: 'api-server -> triggerer (trigger logs)', from: apiServer, host: triggerer.ip, port: 8794, expect: 'connected' },
+      { what: 'task pod -> a pod in another namespace (tasks\' own egress)', from: taskLike, host: outsiderIp, port: OUTSIDER_PORT, expect: 'connected' },
+      // dev opens the api-server's 8080 to 0.0.0.0/0 on purpose (its ingress rule); staging and prod do not
+      { what: 'a pod in another namespace -> api-server (dev: from 0.0.0.0/0)', from: outsider, host: api, port: 8080, expect: 'connected' },
+    ]);
+    // DNS: every container of every running pod of the installation (the egress allow to kube-system's
+    // k8s-app=kube-dns pods), with the resolver the container has (getent: glibc's, as Airflow's lookups).
+    const resolved: string[] = [];
+    for (const pod of kubectlJson('-n', NS, 'get', 'pods', '--field-selector=status.phase=Running').items) {
+      for (const c of pod.spec.containers) {
+        const r = sh(kubectlBin(), ['-n', NS, 'exec', pod.metadata.name, '-c', c.name, '--', 'getent', 'hosts', db], { timeoutSeconds: 60 });
+        if (r.status !== 0 || !r.stdout.trim()) throw new Error(`${pod.metadata.name}/${c.name}: getent hosts ${db}: exit ${r.status} ${(r.stdout + r.stderr).trim()}`);
+        resolved.push(`${pod.metadata.name}/${c.name}`);
+      }
+    }
+    return `${enforcer}; ${figures.join('; ')}; ${resolved.length} containers resolved ${db}: ${resolved.join(', ')}`;
+  } },
+  { name: 'NetworkPolicies enforced: the denied paths are refused, each refusal counted by kube-router\'s REJECT rules', timeoutSeconds: 300, async run() {
+    const scheduler = componentPod('scheduler'), dagProcessor = componentPod('dag-processor');
+    const triggerer = componentPod('triggerer'), postgres = componentPod('postgresql');
+    const taskLike = { ns: NS, pod: TASK_LIKE, container: 'probe' };
+    const outsider = { ns: OUTSIDER_NS, pod: 'outsider', container: 'probe' };
+    const outsiderIp = kubectlJson('-n', OUTSIDER_NS, 'get', 'pod', 'outsider').status.podIP;
+    const api = `airflow-api-server.${NS}.svc.cluster.local`;
+    const host = hostListener();
+    try {
+      // Every target below listens: the previous check connected to each, and this one to the node's listener.
+      const control = expectPaths([{ what: 'a pod in another namespace -> a listener on the node', from: outsider, host: host.ip, port: HOST_PORT, expect: 'connected' }]);
+      const figures = expectPaths([
+        { what: 'task pod -> PostgreSQL (its ingress admits the database\'s clients only)', from: taskLike, host: `airflow-postgresql.${NS}.svc.cluster.local`, port: 5432, expect: 'denied' },
+        { what: 'a pod in another namespace -> PostgreSQL', from: outsider, host: postgres.ip, port: 5432, expect: 'denied' },
+        { what: 'scheduler -> triggerer (only the api-server reads trigger logs)', from: scheduler, host: triggerer.ip, port: 8794, expect: 'denied' },
+        { what: 'scheduler -> api-server (no egress allow, though the api-server\'s ingress is open)', from: scheduler, host: api, port: 8080, expect: 'denied' },
+        { what: 'dag-processor -> a pod in another namespace on a port no rule opens', from: dagProcessor, host: outsiderIp, port: OUTSIDER_PORT, expect: 'denied' },
+        { what: 'dag-processor -> the node on a port no rule opens', from: dagProcessor, host: host.ip, port: HOST_PORT, expect: 'denied' },
+        { what: 'dag-processor -> the Kubernetes API (its git allow is 443; the endpoint is 6443)', from: dagProcessor, host: 'kubernetes.default.svc.cluster.local', port: 443, expect: 'denied' },
+      ]);
+      // The throwaway pods go: later checks count the namespace's pods.
+      ns('delete', 'pod', TASK_LIKE, '--wait=true', '--timeout=60s');
+      kubectl('delete', 'namespace', OUTSIDER_NS, '--wait=false');
+      return `${control.join('; ')}; then ${figures.join('; ')}`;
+    } finally {
+      host.stop();
+    }
   } },
   { name: 'GET /api/v2/monitor/health: all healthy', timeoutSeconds: 120, async run() {
     return waitFor('all components healthy', 120, () => {
@@ -275,7 +460,16 @@ const checks: Check[] = [
     const before = dagRuns();
     if (before.length < 2) throw new Error(`expected the earlier runs, found ${before.join(', ') || 'none'}`);
     ns('create', 'job', `--from=cronjob/${cron.metadata.name}`, 'e2e-backup');
-    kubectl('-n', NS, 'wait', '--for=condition=complete', 'job/e2e-backup', '--timeout=300s');
+    // Complete, or Failed at once with its pods' logs (rather than waiting out the timeout).
+    const done = await waitFor('the backup Job to finish', 300, () => {
+      const types = (kubectlJson('-n', NS, 'get', 'job', 'e2e-backup').status.conditions ?? []).filter((c: any) => c.status === 'True').map((c: any) => c.type);
+      return types.includes('Complete') ? 'Complete' : types.includes('Failed') ? 'Failed' : undefined;
+    }, 2000);
+    if (done === 'Failed') {
+      const logs = kubectlJson('-n', NS, 'get', 'pods', '-l', 'job-name=e2e-backup').items
+        .map((p: any) => `${p.metadata.name}: ${sh(kubectlBin(), ['-n', NS, 'logs', p.metadata.name, '-c', 'backup']).stdout.trim()}`);
+      throw new Error(`the backup Job failed:\n${logs.join('\n').slice(-3000)}`);
+    }
     const backupLog = ns('logs', 'job/e2e-backup', '-c', 'backup');
     const dump = /^wrote (\S+\.dump):/m.exec(backupLog)?.[1];
     if (!dump) throw new Error(`the backup Job's log names no dump:\n${backupLog}`);

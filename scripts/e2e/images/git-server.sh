@@ -52,7 +52,10 @@ cmd_start() {
   cmd_cert >/dev/null
   "$E2E_REPO/scripts/e2e/images/dag-repository.sh" "$dir/repos" >/dev/null
   if running; then return 0; fi
-  ip -o addr show | grep -q " inet $E2E_NODE_IP/" || e2e_die "$E2E_NODE_IP is not on this machine: scripts/e2e/cluster.sh up"
+  # Not `ip ... | grep -q` (with pipefail, ip's SIGPIPE when grep stops early fails the test); the
+  # addresses are printed when the node IP is missing.
+  local addrs; addrs="$(ip -o addr show)"
+  [[ "$addrs" == *" inet $E2E_NODE_IP/"* ]] || e2e_die "$E2E_NODE_IP is not on this machine: scripts/e2e/cluster.sh up (addresses: $addrs)"
   command -v git >/dev/null || e2e_die "git is missing (apt-get install git)"
   local py=/usr/bin/python3   # Debian's (a pyenv shim may shadow python3); standard library only
   [ -x "$py" ] || py="$(command -v python3)"
