@@ -14,13 +14,6 @@
 set -euo pipefail
 version="${KUBE_ROUTER_VERSION:-v2.1.0}"
 here="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="${INTEGRATION_CACHE:-$here/.cache}/kube-router-$version/bin"   # same cache root as build-coredns.sh
-if [ ! -x "$bin/kube-router" ]; then
-  command -v go >/dev/null || { echo "build-kube-router: go is not installed" >&2; exit 1; }
-  mkdir -p "$bin"
-  echo "build-kube-router: building kube-router $version (cold: a few minutes)" >&2
-  GOBIN="$bin" CGO_ENABLED=0 GOFLAGS=-buildvcs=false timeout 3600 \
-    go install -trimpath -ldflags "-s -w" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$version" \
-    || { echo "build-kube-router: go install github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$version failed (see above)" >&2; exit 1; }
-fi
-echo "$bin/kube-router"
+# same cache root as build-coredns.sh
+exec "$here/scripts/integration/go-install.sh" kube-router "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$version" \
+  "${INTEGRATION_CACHE:-$here/.cache}/kube-router-$version/bin"
