@@ -158,6 +158,25 @@ describe('the script, run for real against PostgreSQL', () => {
     }
   });
 
+  test('a backup whose connections are refused at first (a NetworkPolicy enforcer not yet admitting the new pod) waits and then dumps', async () => {
+    await nextSecond();
+    const before = files();
+    // what kube-router does to a pod it has not seen yet: a TCP reset for every connection to PostgreSQL
+    const rule = ['INPUT', '-p', 'tcp', '--dport', '5432', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+    const iptables = (op: string) => { const r = host.inNetns(['iptables', op, ...rule]); if (r.status !== 0) throw new Error(`iptables ${op}: ${r.stderr}`); };
+    iptables('-I');
+    const pod = new SandboxPod(host, `airflow-postgresql-backup-${Date.now()}`, 'airflow-test', spec, sources);
+    const job = pod.start('backup');
+    await new Promise(resolve => setTimeout(resolve, 4000));
+    const stillWaiting = job.running;
+    iptables('-D');
+    const code = await job.exited;
+    expect({ stillWaiting, code }).toEqual({ stillWaiting: true, code: 0 });
+    expect(job.output).toMatch(/waited ([4-9]|\d\d) s for PostgreSQL on airflow-postgresql:5432/);
+    expect(job.output).toMatch(/wrote airflow-\d{8}T\d{6}Z\.dump: \d+ bytes, 2 tables, read back in full/);
+    expect(files().filter(f => !before.includes(f))).toHaveLength(1);
+  });
+
   test('a failed backup (wrong password) leaves no partial file and deletes no old dump', async () => {
     await nextSecond();
     const old = `airflow-${stamp(daysAgo(45))}.dump`;

@@ -19,7 +19,8 @@ export const POSTGRES_BACKUP_DIR = '/backups';
 /**
  * The job's shell script (POSIX sh, GNU coreutils and findutils, pg_dump and pg_restore: what the official
  * Debian-based postgres image has). It connects with libpq's own variables PGHOST, PGPORT, PGUSER,
- * PGDATABASE and PGPASSWORD, and works in BACKUP_DIR.
+ * PGDATABASE and PGPASSWORD, and works in BACKUP_DIR. It first waits, up to 60 s, until the server accepts
+ * connections (`pg_isready`): a new pod may be refused for a moment while the NetworkPolicy enforcer learns its address.
  *
  * Backup (RESTORE unset): `pg_dump --format=custom` (compressed) to a hidden `.partial` file, read back whole
  * (`pg_restore --list`, then `pg_restore` of every entry to /dev/null) before it is renamed, atomically, to
@@ -34,6 +35,16 @@ export const POSTGRES_BACKUP_SCRIPT = `set -eu
 umask 027
 cd "$BACKUP_DIR"
 dumps() { find . -maxdepth 1 -type f -name "$PGDATABASE-*.dump" -printf '%f\\n' | sort; }
+
+# A new pod's connections can be refused for a moment: NetworkPolicy enforcers (kube-router, k3s's) admit a pod only
+# once they have seen its address (Kubernetes' NetworkPolicy docs, "Pod lifecycle"); so can a restarting server.
+start=$(date +%s)
+until pg_isready --quiet --timeout=2; do
+  if [ $(($(date +%s) - start)) -ge 60 ]; then echo "PostgreSQL on $PGHOST:$PGPORT accepted no connection for 60 s" >&2; exit 1; fi
+  sleep 1
+done
+waited=$(($(date +%s) - start))
+[ "$waited" -eq 0 ] || echo "waited $waited s for PostgreSQL on $PGHOST:$PGPORT"
 
 if [ -n "\${RESTORE:-}" ]; then
   case "$RESTORE" in

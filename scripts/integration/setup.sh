@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need, on a fresh Debian machine, and does nothing when it is there:
-#   - Debian packages: PostgreSQL (the metadata database), etcd (for kube-apiserver), bubblewrap (runs
+#   - Debian packages: PostgreSQL (the metadata database), etcd (for kube-apiserver), iptables (refuses
+#     connections as a NetworkPolicy enforcer would), bubblewrap (runs
 #     each container's process with the mounts, user and read-only root its manifest gives), iproute2
 #     (a private network namespace per test run), git, curl, Python's venv;
 #   - Airflow, exactly as locked in scripts/integration/airflow-<version>.lock.txt (pip --require-hashes),
@@ -25,7 +26,7 @@ flock 8   # test files that start at once install one after the other
 # Debian packages, by the command each provides.
 declare -A packages=(
   [pg_ctlcluster]=postgresql [etcd]=etcd-server [bwrap]=bubblewrap [ip]=iproute2 [git]=git [curl]=curl
-  [setpriv]=util-linux [openssl]=openssl [gcc]=gcc [make]=make [pkg-config]=pkg-config
+  [setpriv]=util-linux [openssl]=openssl [gcc]=gcc [make]=make [pkg-config]=pkg-config [iptables]=iptables
 )
 missing=()
 for cmd in "${!packages[@]}"; do command -v "$cmd" >/dev/null || missing+=("${packages[$cmd]}"); done
