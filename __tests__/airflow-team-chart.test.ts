@@ -62,6 +62,21 @@ describe('the teams of the app (TEAMS)', () => {
     expect(find(charts['team-b'], 'StatefulSet', 'airflow-postgresql').metadata.namespace).toBe('airflow-team-b');
   });
 
+  test('team-a logs in through its own OIDC client, whose groups are its own, not prod\'s', () => {
+    const oidc = (objects: K8sObject[]) => find(objects, 'ConfigMap', 'airflow-config').data['webserver_config.py'];
+    const prod = oidc(appObjects().prod);
+    const teamA = oidc(charts['team-a']);
+    expect(teamA).toContain('"client_id": "airflow-team-a"');
+    expect(teamA).toContain('"team-a-admins": ["Admin"]');
+    expect(teamA).not.toContain('airflow-admins');
+    expect(prod).toContain('"client_id": "airflow"');
+  });
+
+  test('a team\'s DAGs are given once: airflow.dags beside dags is refused', () => {
+    expect(() => new AirflowTeamChart(Testing.app(), 'team-x', { tier: 'dev', dags: REPO, airflow: { dags: REPO } }))
+      .toThrow(/AirflowTeamChart \[team-x\] airflow\.dags: got .*; expected unset: the team's DAGs are its `dags`/);
+  });
+
   test('each team syncs its own DAG repository and answers at its own host', () => {
     const repo = (objects: K8sObject[]) => find(objects, 'Deployment', 'airflow-dag-processor').spec.template.spec.containers
       .flatMap((c: any) => c.env ?? []).find((e: any) => e.name === 'GITSYNC_REPO').value;

@@ -342,6 +342,30 @@ describe('egress', () => {
     expect(egressAllowed(objects, scheduler, { ip: '10.96.7.7' }, 4318)).toBe(false);
   });
 
+  test('a backup with an upload step reaches the storage; without one, the backup CronJob reaches PostgreSQL only', () => {
+    const build = (props: AirflowProps) => { const chart = testChart(); new Airflow(chart, 'airflow', props); return synth(chart); };
+    const upload = { image: 'rclone/rclone:1.68.2', command: ['rclone', 'copy', '/backups', 's3:bucket'] };
+    const withUpload = build({ postgres: { backup: { upload } } });
+    const without = build({});
+    for (const [objects, expected] of [[withUpload, true], [without, false]] as const) {
+      const backup = find(objects, 'CronJob', 'airflow-postgresql-backup').spec.jobTemplate.spec.template.metadata.labels;
+      expect({ upload: expected, reaches: egressAllowed(objects, backup, { ip: '52.216.1.1' }, 443) }).toEqual({ upload: expected, reaches: expected });
+      expect(egressAllowed(objects, backup, { labels: find(objects, 'StatefulSet', 'airflow-postgresql').spec.template.metadata.labels }, 5432)).toBe(true);
+    }
+    const narrowed = build({ postgres: { backup: { upload } }, networkPolicies: { egress: { backupUpload: [{ to: [{ ipBlock: { cidr: '52.216.0.0/15' } }], ports: [{ port: 443 }] }] } } });
+    const backup = find(narrowed, 'CronJob', 'airflow-postgresql-backup').spec.jobTemplate.spec.template.metadata.labels;
+    expect([egressAllowed(narrowed, backup, { ip: '52.216.1.1' }, 443), egressAllowed(narrowed, backup, { ip: '93.184.215.14' }, 443)]).toEqual([true, false]);
+  });
+
+  test('any address means in-cluster pods too (an enforcer may not match pods by ipBlock): the OTel collector in another namespace', () => {
+    const chart = testChart();
+    new Airflow(chart, 'airflow', { metrics: { otel: { host: 'otel-collector.observability' } }, networkPolicies: { egress: { tasks: [] } } });
+    const objects = synth(chart);
+    const collector = { labels: { app: 'otel-collector' }, namespaceLabels: { 'kubernetes.io/metadata.name': 'observability' } };
+    expect(egressAllowed(objects, find(objects, 'Deployment', 'airflow-scheduler').spec.template.metadata.labels, collector, 4318)).toBe(true);
+    expect(egressAllowed(objects, find(objects, 'Deployment', 'airflow-scheduler').spec.template.metadata.labels, collector, 4317)).toBe(false);
+  });
+
   test('egress: false leaves egress open: no Egress in the default deny, no egress policy', () => {
     const chart = testChart();
     new Airflow(chart, 'airflow', { networkPolicies: { egress: false } });

@@ -587,6 +587,8 @@ const RULES: Record<string, Row[]> = {
       cls: 'Airflow', path: 'test/airflow', property: 'networkPolicies.egress.services', value: undefined, expected: 'the addresses of the secrets backend airflow.providers.hashicorp.secrets.vault.VaultBackend' },
     { what: 'a ServiceMonitor the exporter\'s NetworkPolicy would keep out', build: airflow({ metrics: { serviceMonitor: true } }),
       cls: 'Airflow', path: 'test/airflow', property: 'networkPolicies.metricsFrom', value: undefined, expected: 'your Prometheus\'s pods with metrics.serviceMonitor set' },
+    { what: 'PgBouncer without its NetworkPolicy behind the default deny', build: airflow({ pgbouncer: { networkPolicy: false } }),
+      cls: 'Airflow', path: 'test/airflow', property: 'pgbouncer.networkPolicy', value: false, expected: 'the default deny would close PgBouncer to every component' },
     { what: 'no DNS server to ask', build: airflow({ networkPolicies: { egress: { dns: [] } } }),
       cls: 'AirflowNetworkPolicies', path: 'test/airflow/network-policies', property: 'egress.dns', value: [], expected: 'at least one peer: every pod resolves names' },
     { what: 'matchExpressions operator "Equals"', build: airflow({ networkPolicies: { apiServerFrom: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'Equals', values: ['x'] }] } }] } }),

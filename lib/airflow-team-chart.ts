@@ -4,6 +4,7 @@ import { AirflowChart, AirflowEnvironment, Tier } from './airflow-chart';
 import { ENVIRONMENTS } from './environments';
 import { GitSyncProps } from './dags/git-sync';
 import { checkKnownProps } from './core/known-props';
+import { check } from './core/validation';
 import { NamespaceQuotaProps } from './platform/namespace-quota';
 
 /**
@@ -54,5 +55,6 @@ export class AirflowTeamChart extends AirflowChart {
       quota: props.quota ?? preset?.quota,
     });
     checkKnownProps(this, props);
+    check(props.airflow?.dags === undefined, this, 'airflow.dags', props.airflow?.dags, 'unset: the team\'s DAGs are its `dags`');
   }
 }

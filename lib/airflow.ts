@@ -208,7 +208,7 @@ export interface AirflowProps {
    * the exporter's `/metrics` (required with `metrics.serviceMonitor`).
    * @default {} (on: the api-server open to the installation's task pods only, egress as AirflowEgress's defaults)
    */
-  readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql' | 'pgbouncer' | 'externalDatabase' | 'gitSync' | 'remoteLogging' | 'statsd'> | false;
+  readonly networkPolicies?: Omit<AirflowNetworkPoliciesProps, 'instanceName' | 'postgresql' | 'pgbouncer' | 'externalDatabase' | 'gitSync' | 'remoteLogging' | 'backupUpload' | 'statsd'> | false;
   /**
    * An Ingress to the UI and REST API, the Task Execution API closed (see ApiServerIngress), e.g.
    * `{ hosts: ['airflow.example.com'], className: 'nginx', tlsSecretName: 'airflow-tls' }`. With NetworkPolicies on,
@@ -406,6 +406,8 @@ export class Airflow extends Construct {
       if (metrics?.dashboard !== false) this.dashboard = new AirflowGrafanaDashboard(this, 'dashboard', { ...metrics?.dashboard, exporter });
     }
     if (props.requireImageDigests) this.checkImageDigests();
+    check(props.networkPolicies === false || props.pgbouncer?.networkPolicy !== false, this, 'pgbouncer.networkPolicy', false,
+      'true or unset with networkPolicies on: the default deny would close PgBouncer to every component (or networkPolicies: false)');
     const metricsFrom = props.networkPolicies === false ? undefined : props.networkPolicies?.metricsFrom;
     check(props.networkPolicies === false || this.serviceMonitor === undefined || (metricsFrom ?? []).length > 0, this, 'networkPolicies.metricsFrom', metricsFrom,
       'your Prometheus\'s pods with metrics.serviceMonitor set, e.g. [{ namespaceSelector: { matchLabels: { \'kubernetes.io/metadata.name\': \'monitoring\' } } }]: ' +
@@ -438,6 +440,7 @@ export class Airflow extends Construct {
         // git-sync runs in the pods that read DAGs: task pods (init container), the dag-processor and the triggerer
         gitSync: this.gitSync ? ['worker', 'dag-processor', 'triggerer'] : undefined,
         remoteLogging: props.remoteLogging !== undefined,
+        backupUpload: this.postgres !== undefined && props.postgres?.backup !== false && props.postgres?.backup?.upload !== undefined,
         statsd: this.statsdExporter !== undefined,
         egress: egress === false ? false : {
           ...(metrics?.otel ? { metrics: anyAddressOn(metrics.otel.port ?? OTLP_HTTP_PORT) } : {}),

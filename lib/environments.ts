@@ -220,7 +220,8 @@ const prod = ENVIRONMENTS.prod.airflow;
  * namespaces `airflow-team-a` and `airflow-team-b`, synthesized beside the environments to
  * `dist/team-a.k8s.yaml` and `dist/team-b.k8s.yaml`. Replace the DAG repositories with the teams' own; team-a's
  * managed PostgreSQL (`airflow.pgbouncer.database.host`, and the URL in its Secret `airflow-database`) and host
- * name are its own: prod's would be claimed twice, which synth refuses.
+ * name are its own: prod's would be claimed twice, which synth refuses. So are its OIDC client (`airflow-team-a`,
+ * its secret in the Secret `airflow-oidc` of its namespace) and the groups that get its roles.
  */
 export const TEAMS: Record<string, AirflowTeam> = {
   'team-a': {
@@ -229,6 +230,11 @@ export const TEAMS: Record<string, AirflowTeam> = {
     airflow: {
       pgbouncer: { ...prod.pgbouncer, database: { host: 'airflow-team-a-database.example.internal' } },
       ingress: { ...prod.ingress!, hosts: ['team-a.airflow.example.com'] },
+      // its own OIDC client (its redirect URI is team-a's host) and its own groups: prod's admins are not team-a's
+      authManager: { fab: { oidc: {
+        ...PROD_OIDC, clientId: 'airflow-team-a',
+        roles: { 'team-a-admins': ['Admin'], 'team-a-operators': ['Op'], 'team-a-users': ['User'], 'team-a-viewers': ['Viewer'] },
+      } } },
     },
   },
   'team-b': {

@@ -150,7 +150,8 @@ export interface PostgresBackupProps {
  * filesystem, no service account token, and the password from the Secret (never a literal). A separate
  * volume protects against a dropped table or a broken database, not against losing the storage behind
  * both volumes: give `upload` to copy the dumps off the cluster. With the NetworkPolicies of
- * {@link AirflowNetworkPolicies}, PostgreSQL must admit the `postgresql-backup` component.
+ * {@link AirflowNetworkPolicies}, PostgreSQL must admit the `postgresql-backup` component, and with `upload` its
+ * egress must reach the storage (`backupUpload`, which `Airflow` sets).
  * @see https://www.postgresql.org/docs/current/app-pgdump.html
  */
 export class PostgresBackup extends Construct {

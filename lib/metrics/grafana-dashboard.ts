@@ -26,7 +26,9 @@ export const DASHBOARD_KEY = 'airflow.json';
  * executor slots, the time from scheduled to queued,
  * DAG run and task durations) in the ConfigMap `<instanceName>-dashboard`, labelled for Grafana's dashboard sidecar,
  * which loads every ConfigMap with its label. Its panels query the Prometheus data source chosen in the dashboard's
- * `datasource` variable, for the series of StatsdExporter.seriesSelector (as AirflowServiceMonitor scrapes them).
+ * `datasource` variable, for the series of the exporter's namespace (`namespace="<namespace>"`): the label both a
+ * ServiceMonitor and an annotation-based scrape (`prometheus.io/*`, the common `kubernetes-pods` job) give, whatever
+ * they name the job. Two installations in one namespace share the panels.
  * @see https://github.com/grafana/helm-charts/tree/main/charts/grafana#sidecar-for-dashboards
  * @throws AirflowValidationError for invalid labels or folder.
  */
@@ -45,7 +47,7 @@ export class AirflowGrafanaDashboard extends Construct {
       'a folder name on one line');
     const exporter = props.exporter;
     const names = exporter.config.names;
-    this.dashboard = dashboard(exporter.prefix, exporter.seriesSelector, `Airflow ${exporter.config.namespace}/${names.instanceName}`);
+    this.dashboard = dashboard(exporter.prefix, `namespace="${exporter.config.namespace}"`, `Airflow ${exporter.config.namespace}/${names.instanceName}`);
     this.configMap = new k8s.KubeConfigMap(this, 'Resource', {
       metadata: {
         name: names.name('dashboard'),

@@ -118,8 +118,9 @@ export interface StatsdExporterProps {
  * Prometheus's statsd_exporter for one Airflow installation: a Deployment of one pod (StatsD counters and gauges live in
  * its memory; two pods would each hold a part), a Service `<instanceName>-statsd` with `statsd` (9125/UDP, where every
  * Airflow process and task pod sends) and `metrics` (9102/TCP, `/metrics`), and the ConfigMap `<instanceName>-statsd`
- * with its mapping ({@link statsdMapping}). The pod template and the Service carry `prometheus.io/scrape`, `port` and
- * `path` for a Prometheus that discovers targets by annotations; AirflowServiceMonitor is the Prometheus Operator's way.
+ * with its mapping ({@link statsdMapping}). The pod template carries `prometheus.io/scrape`, `port` and `path` for a
+ * Prometheus that discovers pods by annotations (the Service does not: a Prometheus that also scrapes annotated
+ * Services' endpoints would count every series twice); AirflowServiceMonitor is the Prometheus Operator's way.
  * Its process runs as the image's user 65534 under the "restricted" Pod Security profile, with a read-only root.
  * @see https://github.com/prometheus/statsd_exporter
  * @throws AirflowValidationError without `config.metrics.statsd` to this exporter's Service, or for an unpinned image.
@@ -205,7 +206,7 @@ export class StatsdExporter extends Construct {
       },
     });
     this.service = new k8s.KubeService(this, 'Service', {
-      metadata: { name: this.name, labels, annotations: scrape },
+      metadata: { name: this.name, labels },
       spec: {
         selector: names.selector('statsd'),
         ports: [

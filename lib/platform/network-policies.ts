@@ -52,8 +52,10 @@ export interface EgressRule {
  */
 export interface AirflowEgress {
   /**
-   * The DNS servers every pod asks (UDP and TCP port 53). @default the cluster DNS pods: `k8s-app: kube-dns` in
-   * `kube-system` (CoreDNS in kubeadm, kind, EKS, GKE and AKS clusters keeps that label)
+   * The DNS servers every pod asks (UDP and TCP port 53). Where pods ask a node-local address instead, name it:
+   * NodeLocal DNSCache `{ ipBlock: { cidr: '169.254.20.10/32' } }`, GKE's Cloud DNS `169.254.169.254/32`.
+   * @default the cluster DNS pods: `k8s-app: kube-dns` in `kube-system` (CoreDNS in kubeadm, kind, EKS, GKE and AKS
+   * clusters keeps that label)
    */
   readonly dns?: k8s.NetworkPolicyPeer[];
   /**
@@ -72,13 +74,17 @@ export interface AirflowEgress {
    * @default any address on port 443
    */
   readonly logStorage?: EgressRule[];
+  /** Where the backup CronJob's `upload` step copies the dumps (object storage), when it has one. @default any address on port 443 */
+  readonly backupUpload?: EgressRule[];
   /** The OpenID Connect identity provider the api-server exchanges login codes with. @default none: no rule */
   readonly identityProvider?: EgressRule[];
   /** Metrics targets (an OpenTelemetry collector, a StatsD server) for every Airflow pod. @default none: no rule */
   readonly metrics?: EgressRule[];
   /**
    * Other services every Airflow pod calls: a secrets backend (`[secrets] backend`: Vault, AWS Secrets Manager, GCP
-   * Secret Manager), an SMTP server for email callbacks, an OpenLineage endpoint. @default none: no rule
+   * Secret Manager), an SMTP server for email callbacks, an OpenLineage endpoint, and the cloud's credential endpoint
+   * when pods get credentials from it (workload identity: GKE `169.254.169.254/32` port 80, EKS Pod Identity
+   * `169.254.170.23/32` port 80, instance metadata). @default none: no rule
    */
   readonly services?: EgressRule[];
   /**
@@ -116,6 +122,8 @@ export interface AirflowNetworkPoliciesProps {
   readonly gitSync?: readonly AirflowComponentName[];
   /** Whether task logs go to remote storage (`egress.logStorage`). @default false */
   readonly remoteLogging?: boolean;
+  /** Whether the backup CronJob (`postgresql-backup`) copies its dumps elsewhere (`egress.backupUpload`). @default false */
+  readonly backupUpload?: boolean;
   /**
    * Whether the installation runs a statsd_exporter (StatsdExporter, component `statsd`) that its Airflow pods send
    * StatsD to: they may send to its UDP port 9125, and it admits them there. @default false
@@ -238,6 +246,7 @@ export class AirflowNetworkPolicies extends Construct {
     allow('database', props.externalDatabase ?? [], egress.database);
     allow('git', props.gitSync ?? [], egress.git);
     allow('log-storage', props.remoteLogging ? LOG_STORAGE_CLIENTS : [], egress.logStorage);
+    allow('backup-upload', props.backupUpload ? ['postgresql-backup'] : [], egress.backupUpload);
     allow('identity-provider', ['api-server'], egress.identityProvider);
     if (props.statsd) allow('statsd', AIRFLOW_PODS, [toComponent('statsd', STATSD_PORT, 'UDP')]);
     allow('metrics', AIRFLOW_PODS, egress.metrics);
@@ -262,8 +271,10 @@ function airflowPods(installation: Record<string, string>): k8s.LabelSelector {
   return componentsOf(installation, AIRFLOW_PODS);
 }
 
-const ANY_ADDRESS: k8s.NetworkPolicyPeer[] = [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }];
-/** A rule to any address (IPv4 or IPv6) on these TCP ports. */
+// ipBlock is meant for addresses outside the cluster, and some enforcers (Cilium) never match a pod by it: every
+// pod of every namespace is named too, so an in-cluster target (a collector, Vault, Keycloak) is covered as well
+const ANY_ADDRESS: k8s.NetworkPolicyPeer[] = [{ ipBlock: { cidr: '0.0.0.0/0' } }, { ipBlock: { cidr: '::/0' } }, { namespaceSelector: {} }];
+/** A rule to any address (IPv4 or IPv6), and any pod of any namespace, on these TCP ports. */
 export function anyAddressOn(...ports: number[]): EgressRule[] {
   return [{ to: ANY_ADDRESS, ports: ports.map(port => ({ port })) }];
 }
@@ -286,6 +297,7 @@ function checkEgress(scope: Construct, egress: AirflowEgress): Required<AirflowE
     database: egress.database ?? anyAddressOn(POSTGRESQL_PORT),
     git: egress.git ?? anyAddressOn(443, 22),
     logStorage: egress.logStorage ?? anyAddressOn(443),
+    backupUpload: egress.backupUpload ?? anyAddressOn(443),
     identityProvider: egress.identityProvider ?? [],
     metrics: egress.metrics ?? [],
     services: egress.services ?? [],
@@ -293,7 +305,7 @@ function checkEgress(scope: Construct, egress: AirflowEgress): Required<AirflowE
   };
   check(full.dns.length > 0, scope, 'egress.dns', full.dns, 'at least one peer: every pod resolves names (Services, the database, Git hosts)');
   full.dns.forEach((peer, i) => checkNetworkPolicyPeer(scope, `egress.dns[${i}]`, peer));
-  for (const key of ['kubernetesApi', 'database', 'git', 'logStorage', 'identityProvider', 'metrics', 'services', 'tasks'] as const) {
+  for (const key of ['kubernetesApi', 'database', 'git', 'logStorage', 'backupUpload', 'identityProvider', 'metrics', 'services', 'tasks'] as const) {
     full[key].forEach((rule, i) => checkEgressRule(scope, `egress.${key}[${i}]`, rule));
   }
   return full;
