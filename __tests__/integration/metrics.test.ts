@@ -164,8 +164,14 @@ describe('Airflow 3 sends StatsD to the statsd_exporter; the mapped metrics are 
       await venv.airflow('metrics.db', ['dags', 'unpause', dag], env);
       await venv.airflow('metrics.db', ['dags', 'trigger', dag], env);
     }
+    // everything the tests below read: each comes at its own time (the task runner's ti.finish before its
+    // task.duration, the scheduler's gauges every 2 s), and a loaded machine spreads them further apart
     await waitFor('metric the alerts and the dashboard query', () => queried.every(n => has(n)) && has('airflow_ti_running')
-      && has('airflow_ti_finish', { task_id: 'slow' }));
+      && has('airflow_ti_finish', { task_id: 'slow' }) && has('airflow_task_duration_bucket', { dag_id: 'metrics_pools', task_id: 'slow' })
+      && has('airflow_ti_finish', { dag_id: 'metrics_probe', task_id: 'fails', state: 'failed' })
+      && has('airflow_ti_finish', { dag_id: 'metrics_probe', task_id: 'ok', state: 'success' })
+      && has('airflow_dagrun_duration_count', { dag_id: 'metrics_probe', state: 'failed' })
+      && has('airflow_ti_running', { dag_id: 'metrics_pools', task_id: 'slow' }));
   }, 600_000);
 
   afterAll(async () => {
