@@ -406,31 +406,31 @@ export class Airflow extends Construct {
       if (metrics?.dashboard !== false) this.dashboard = new AirflowGrafanaDashboard(this, 'dashboard', { ...metrics?.dashboard, exporter });
     }
     if (props.requireImageDigests) this.checkImageDigests();
-    check(props.networkPolicies === false || props.pgbouncer?.networkPolicy !== false, this, 'pgbouncer.networkPolicy', false,
+    // the NetworkPolicies' props, or undefined when they are off
+    const policies = props.networkPolicies === false ? undefined : props.networkPolicies ?? {};
+    check(!policies || props.pgbouncer?.networkPolicy !== false, this, 'pgbouncer.networkPolicy', false,
       'true or unset with networkPolicies on: the default deny would close PgBouncer to every component (or networkPolicies: false)');
-    const metricsFrom = props.networkPolicies === false ? undefined : props.networkPolicies?.metricsFrom;
-    check(props.networkPolicies === false || this.serviceMonitor === undefined || (metricsFrom ?? []).length > 0, this, 'networkPolicies.metricsFrom', metricsFrom,
+    check(!policies || this.serviceMonitor === undefined || (policies.metricsFrom ?? []).length > 0, this, 'networkPolicies.metricsFrom', policies?.metricsFrom,
       'your Prometheus\'s pods with metrics.serviceMonitor set, e.g. [{ namespaceSelector: { matchLabels: { \'kubernetes.io/metadata.name\': \'monitoring\' } } }]: ' +
       'the exporter\'s NetworkPolicy admits no scraper otherwise');
     for (const [key, what] of [['ingress', 'Ingress controller'], ['httpRoute', 'Gateway']] as const) {
       if (props[key] === undefined) continue;
-      const from = props.networkPolicies === false ? undefined : props.networkPolicies?.apiServerFrom;
-      check(props.networkPolicies === false || (from ?? []).length > 0, this, 'networkPolicies.apiServerFrom', from, `the ${what}'s pods with ${key} set, ` +
+      check(!policies || (policies.apiServerFrom ?? []).length > 0, this, 'networkPolicies.apiServerFrom', policies?.apiServerFrom, `the ${what}'s pods with ${key} set, ` +
         'e.g. [{ namespaceSelector: { matchLabels: { \'kubernetes.io/metadata.name\': \'ingress-nginx\' } } }]: the api-server\'s NetworkPolicy admits only task pods otherwise');
     }
     if (props.ingress !== undefined) this.ingress = new ApiServerIngress(this, 'ingress', { ...props.ingress, apiServer: this.apiServer });
     if (props.httpRoute !== undefined) this.httpRoute = new ApiServerHttpRoute(this, 'http-route', { ...props.httpRoute, apiServer: this.apiServer });
     const secretsBackend = props.options?.secrets?.backend;
-    const egress = props.networkPolicies === false ? false : props.networkPolicies?.egress;
+    const egress = policies?.egress;
     // a secrets backend outside the cluster is asked by every Airflow pod, which egress denies unless it is named
-    check(egress === false || secretsBackend === undefined || /local_filesystem/.test(String(secretsBackend)) || (egress?.services ?? []).length > 0,
+    check(!policies || egress === false || secretsBackend === undefined || /local_filesystem/.test(String(secretsBackend)) || (egress?.services ?? []).length > 0,
       this, 'networkPolicies.egress.services', egress === false ? undefined : egress?.services, `the addresses of the secrets backend ${secretsBackend} ([secrets] backend), ` +
       'e.g. [{ to: [{ ipBlock: { cidr: "10.20.0.0/16" } }], ports: [{ port: 8200 }] }]: egress is denied by default, and every Airflow pod asks it for connections and variables');
-    if (props.networkPolicies !== false) {
+    if (policies) {
       // Who opens connections to the database: with PgBouncer only it and the migrations (and the in-cluster one's
       // backups); without, every component that uses the database.
       const databaseClients: AirflowComponentName[] = this.pgbouncer ? ['pgbouncer', 'db-migrate'] : [...DATABASE_CLIENTS, ...(this.pools ? ['pools' as const] : [])];
-      const { egress: _egress, ...rest } = props.networkPolicies ?? {};
+      const { egress: _egress, ...rest } = policies;
       const oidc = props.authManager?.fab?.oidc;
       this.networkPolicies = new AirflowNetworkPolicies(this, 'network-policies', {
         instanceName,

@@ -203,7 +203,7 @@ export class AirflowNetworkPolicies extends Construct {
       policy('statsd', {
         podSelector: { matchLabels: names.selector('statsd') },
         ingress: [
-          { from: [{ podSelector: airflowPods(installation) }], ports: [{ port: k8s.IntOrString.fromNumber(STATSD_PORT), protocol: 'UDP' }] },
+          { from: [{ podSelector: componentsOf(installation, AIRFLOW_PODS) }], ports: [{ port: k8s.IntOrString.fromNumber(STATSD_PORT), protocol: 'UDP' }] },
           ...(props.metricsFrom?.length ? [{ from: props.metricsFrom, ports: [{ port: k8s.IntOrString.fromNumber(STATSD_METRICS_PORT), protocol: 'TCP' }] }] : []),
         ],
       });
@@ -212,12 +212,7 @@ export class AirflowNetworkPolicies extends Construct {
     policy('postgresql', {
       podSelector: { matchLabels: names.selector('postgresql') },
       ingress: [{
-        from: [{
-          podSelector: {
-            matchLabels: installation,
-            matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: [...postgresqlClients(props.postgresql)] }],
-          },
-        }],
+        from: [{ podSelector: componentsOf(installation, postgresqlClients(props.postgresql)) }],
         ports: [{ port: k8s.IntOrString.fromNumber(POSTGRESQL_PORT), protocol: 'TCP' }],
       }],
     });
@@ -266,10 +261,6 @@ function componentsOf(installation: Record<string, string>, components: readonly
   return { matchLabels: installation, matchExpressions: [{ key: 'app.kubernetes.io/component', operator: 'In', values: [...components] }] };
 }
 
-/** The installation's pods that run Airflow (AIRFLOW_PODS). */
-function airflowPods(installation: Record<string, string>): k8s.LabelSelector {
-  return componentsOf(installation, AIRFLOW_PODS);
-}
 
 // ipBlock is meant for addresses outside the cluster, and some enforcers (Cilium) never match a pod by it: every
 // pod of every namespace is named too, so an in-cluster target (a collector, Vault, Keycloak) is covered as well
