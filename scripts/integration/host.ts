@@ -265,6 +265,9 @@ export class TestHost {
     const manager = this.start('kube-controller-manager', [join(bin, 'kube-controller-manager'), `--kubeconfig=${this.kubeconfig}`,
       `--authentication-kubeconfig=${this.kubeconfig}`, `--authorization-kubeconfig=${this.kubeconfig}`,
       `--controllers=${controllers.join(',')}`, '--horizontal-pod-autoscaler-sync-period=1s',
+      // the quota controller recounts from its informers every 5 s, not every 5 min: a recount from an informer that
+      // lagged behind a burst of pod creations (a loaded CI machine) otherwise stands until the next resync
+      '--resource-quota-sync-period=5s',
       '--leader-elect=false', '--bind-address=127.0.0.1', '--secure-port=10257', '--v=2']);
     await waitFor('kube-controller-manager /healthz', 120, () => {
       if (!manager.running) throw new Error(`kube-controller-manager exited:\n${manager.output.slice(-3000)}`);
