@@ -414,8 +414,15 @@ const checks: Check[] = [
     // The exec probes run through the image's /entrypoint; a failing one shows as an Unhealthy event long before
     // the restart it leads to (5 failures, 60 s apart). Checked before the checks that delete the scheduler and
     // PostgreSQL pods: while the database is gone a probe may fail once, as it should.
+    // each failure with when it came (seconds after its container started) and how often, to tell a slow start
+    // from a stalled heartbeat
+    const pods = kubectlJson('-n', NS, 'get', 'pods').items;
+    const started = (pod: string) => Date.parse(pods.find((p: any) => p.metadata.name === pod)?.status.startTime ?? '');
     const unhealthy = kubectlJson('-n', NS, 'get', 'events', '--field-selector', 'reason=Unhealthy').items
-      .filter((e: any) => /^Liveness probe failed/.test(e.message ?? '')).map((e: any) => `${e.involvedObject.name}: ${e.message}`);
+      .filter((e: any) => /^Liveness probe failed/.test(e.message ?? ''))
+      .map((e: any) => `${e.involvedObject.name} (${e.involvedObject.fieldPath}): ${e.count ?? 1} time(s), ` +
+        `${(Date.parse(e.firstTimestamp ?? e.eventTime) - started(e.involvedObject.name)) / 1000} s to ` +
+        `${(Date.parse(e.lastTimestamp ?? e.eventTime) - started(e.involvedObject.name)) / 1000} s after the pod started: ${e.message.trim()}`);
     if (unhealthy.length) throw new Error(`liveness probes failed:\n${unhealthy.join('\n').slice(0, 3000)}`);
     const restarted = kubectlJson('-n', NS, 'get', 'pods').items.flatMap((p: any) => (p.status.containerStatuses ?? [])
       .filter((c: any) => c.restartCount > 0).map((c: any) => `${p.metadata.name}/${c.name}: ${c.restartCount}`));
