@@ -1,5 +1,5 @@
 import { AIRFLOW_RELEASES, AirflowConfig, DagProcessor, DagProcessorProps, GitSync, GitSyncProps } from '../lib';
-import { airflowCfg, airflowReference, envOf, expectSyncBeforeStart, find, podSpec, synth, testChart, expectJobsCheckProbe, mountAt } from './helpers';
+import { airflowCfg, airflowReference, envOf, expectSyncBeforeStart, find, podSpec, synth, testChart, expectJobsCheckProbes, mountAt } from './helpers';
 
 const REPO = 'https://github.com/example/dags.git';
 
@@ -24,9 +24,8 @@ describe('DagProcessor', () => {
     expect(container.command).toBeUndefined();
   });
 
-  test('liveness is an exec `airflow jobs check` for DagProcessorJob with generous timeouts', () => {
-    const probe = render().container.livenessProbe;
-    expectJobsCheckProbe(probe, 'DagProcessorJob');
+  test('startup and liveness are exec `airflow jobs check` for DagProcessorJob, startup gating liveness, with generous timeouts', () => {
+    expectJobsCheckProbes(render().container, 'DagProcessorJob');
   });
 
   // `airflow jobs check` calls a DagProcessorJob dead after its health threshold without a heartbeat (jobs/job.py

@@ -116,18 +116,25 @@ export function mountAt(container: any, path: string): any {
 }
 
 /**
- * An exec `airflow jobs check --job-type <jobType> --local` probe, run as the official chart runs it (through
- * the image's /entrypoint without its database wait), with timeouts that do not kill a busy process.
+ * The container's startup and liveness probes are `airflow jobs check` for `jobType`, run through the image's
+ * entrypoint without its database wait. Startup allows the entrypoint's own wait for the database (the official
+ * image's CONNECTION_CHECK_MAX_COUNT 20 × CONNECTION_CHECK_SLEEP_TIME 3 s) and a minute more, and gates liveness,
+ * which has no fixed delay of its own (a delay shorter than a slow start failed "No alive jobs found" in CI).
  */
-export function expectJobsCheckProbe(probe: any, jobType: string): void {
-  expect(probe.exec.command.slice(0, 2)).toEqual(['sh', '-c']);
-  const words = probe.exec.command[2].split(/\s+/);
-  expect(words.slice(0, 4)).toEqual(['CONNECTION_CHECK_MAX_COUNT=0', 'AIRFLOW__LOGGING__LOGGING_LEVEL=ERROR', 'exec', '/entrypoint']);
-  expect(words.slice(4)).toEqual(['airflow', 'jobs', 'check', '--job-type', jobType, '--local']);
-  expect(probe.httpGet).toBeUndefined();
-  expect(probe.timeoutSeconds).toBeGreaterThanOrEqual(20);
-  expect(probe.periodSeconds).toBeGreaterThanOrEqual(30);
-  expect(probe.failureThreshold).toBeGreaterThanOrEqual(3);
+export function expectJobsCheckProbes(container: any, jobType: string): void {
+  const { startupProbe, livenessProbe } = container;
+  for (const probe of [startupProbe, livenessProbe]) {
+    expect(probe.exec.command.slice(0, 2)).toEqual(['sh', '-c']);
+    const words = probe.exec.command[2].split(/\s+/);
+    expect(words.slice(0, 4)).toEqual(['CONNECTION_CHECK_MAX_COUNT=0', 'AIRFLOW__LOGGING__LOGGING_LEVEL=ERROR', 'exec', '/entrypoint']);
+    expect(words.slice(4)).toEqual(['airflow', 'jobs', 'check', '--job-type', jobType, '--local']);
+    expect(probe.httpGet).toBeUndefined();
+    expect(probe.timeoutSeconds).toBeGreaterThanOrEqual(20);
+  }
+  expect(startupProbe.periodSeconds * startupProbe.failureThreshold).toBeGreaterThanOrEqual(20 * 3 + 60);
+  expect(livenessProbe.initialDelaySeconds).toBeUndefined();
+  expect(livenessProbe.periodSeconds).toBeGreaterThanOrEqual(30);
+  expect(livenessProbe.failureThreshold).toBeGreaterThanOrEqual(3);
 }
 
 /**

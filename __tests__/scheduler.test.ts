@@ -1,5 +1,5 @@
 import { AirflowConfig, AirflowConfigProps, AirflowScheduler, AirflowSchedulerProps, TaskPodTemplate, TaskPodTemplateProps } from '../lib';
-import { airflowCfg, allContainers, envOf, find, podSpec, synth, testChart, expectJobsCheckProbe } from './helpers';
+import { airflowCfg, allContainers, envOf, find, podSpec, synth, testChart, expectJobsCheckProbes } from './helpers';
 
 /** A chart with only what the scheduler needs: airflow.cfg, the task pod template and the scheduler. */
 function render(o: { config?: AirflowConfigProps; template?: Partial<TaskPodTemplateProps>; scheduler?: Partial<AirflowSchedulerProps> } = {}) {
@@ -24,9 +24,8 @@ describe('AirflowScheduler', () => {
     expect(deployment.spec.replicas).toBe(1);
   });
 
-  test('liveness is an exec `airflow jobs check` for SchedulerJob with timeouts that spare a busy scheduler', () => {
-    const probe = render().container.livenessProbe;
-    expectJobsCheckProbe(probe, 'SchedulerJob');
+  test('startup and liveness are exec `airflow jobs check` for SchedulerJob, startup gating liveness, with timeouts that spare a busy scheduler', () => {
+    expectJobsCheckProbes(render().container, 'SchedulerJob');
   });
 
   test('mounts the task pod template exactly at [kubernetes_executor] pod_template_file', () => {

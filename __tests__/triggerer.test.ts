@@ -1,5 +1,5 @@
 import { AirflowConfig, GitSync, Triggerer, TriggererProps } from '../lib';
-import { envOf, find, podSpec, synth, testChart, expectJobsCheckProbe, expectSyncBeforeStart } from './helpers';
+import { envOf, find, podSpec, synth, testChart, expectJobsCheckProbes, expectSyncBeforeStart } from './helpers';
 
 /** A chart with airflow.cfg and the triggerer only. */
 function render(props: Partial<TriggererProps> = {}) {
@@ -22,9 +22,8 @@ describe('Triggerer', () => {
     expect(spec.containers).toHaveLength(1);
   });
 
-  test('liveness is an exec `airflow jobs check` for TriggererJob with generous timeouts', () => {
-    const probe = render().container.livenessProbe;
-    expectJobsCheckProbe(probe, 'TriggererJob');
+  test('startup and liveness are exec `airflow jobs check` for TriggererJob, startup gating liveness, with generous timeouts', () => {
+    expectJobsCheckProbes(render().container, 'TriggererJob');
   });
 
   test('serves running triggers\' logs: port 8794, the api-server\'s [api] secret_key, named by its pod IP', () => {

@@ -246,7 +246,8 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     expect(dags.total_entries).toBeGreaterThanOrEqual(EXAMPLE_DAGS_AT_LEAST);
     expect(dags.dags.find((d: any) => d.dag_id === DAG_ID).fileloc).toBe(
       `/opt/airflow/dags/repo/airflow-core/src/airflow/example_dags/${DAG_ID}.py`);
-    await pod.waitForProbe('dag-processor', 'livenessProbe', 120);
+    await pod.waitForProbe('dag-processor', 'startupProbe', 120);
+    expect(pod.probe('dag-processor', 'livenessProbe').passed).toBe(true);
   });
 
   test('the triggerer starts, passes its probe, and the api-server reaches its log server with the shared [api] secret_key', async () => {
@@ -254,7 +255,8 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     pod.runInitContainers();
     pod.start('git-sync');
     pod.start('triggerer');
-    await pod.waitForProbe('triggerer', 'livenessProbe', 180);
+    await pod.waitForProbe('triggerer', 'startupProbe', 180);
+    expect(pod.probe('triggerer', 'livenessProbe').passed).toBe(true);
 
     // Logs of running triggers: the api-server asks http://<the triggerer job's hostname>:<port>/log/<file> with a
     // token signed with [api] secret_key (utils/log/file_task_handler.py). Airflow's own client, run in the
@@ -278,7 +280,8 @@ describe.each(TIERS)('%s, run by real Airflow', tier => {
     const pod = inst.pod('scheduler');
     pod.runInitContainers();
     pod.start('scheduler');
-    await pod.waitForProbe('scheduler', 'livenessProbe', 180);
+    await pod.waitForProbe('scheduler', 'startupProbe', 180);
+    expect(pod.probe('scheduler', 'livenessProbe').passed).toBe(true);
     expect(api(`/api/v2/dags/${DAG_ID}`).status).toBe(200);
     expect(host.httpPatchJson(`${apiUrl}/api/v2/dags/${DAG_ID}`, { is_paused: false }, { Authorization: `Bearer ${token}` }).status).toBe(200);
     const run = host.httpPostJson(`${apiUrl}/api/v2/dags/${DAG_ID}/dagRuns`, { logical_date: null }, { Authorization: `Bearer ${token}` });

@@ -172,21 +172,28 @@ export function airflowPodSpec(scope: IConstruct, o: AirflowPodOptions): k8s.Pod
 }
 
 /**
- * An exec probe running `airflow jobs check --job-type <jobType> --local` the way the official chart runs it
+ * The startup and liveness probes of a component that runs an Airflow job (scheduler, dag-processor, triggerer):
+ * exec `airflow jobs check --job-type <jobType> --local`, run the way the official chart runs it
  * (`chart/templates/_helpers.yaml`): through the image's `/entrypoint`, so the check sees the environment the
  * entrypoint sets up for the process it checks, with `CONNECTION_CHECK_MAX_COUNT=0` so the entrypoint does not
  * first wait for the database (a probe must not hang on that: the check itself asks the database), and logging
- * at ERROR so a passing probe prints nothing. Timeouts that do not kill a busy process (every 60 s, 20 s
- * timeout, five failures).
+ * at ERROR so a passing probe prints nothing.
+ *
+ * - `startupProbe`: every 10 s, 20 s timeout, up to 30 failures (5 minutes). The job's row appears only after the
+ *   entrypoint's own wait for the database (up to `CONNECTION_CHECK_MAX_COUNT` 20 × `CONNECTION_CHECK_SLEEP_TIME`
+ *   3 s in the official image) and Airflow's start; a liveness probe on a fixed delay fails "No alive jobs found"
+ *   on a slow start (found by the e2e on a loaded CI machine), and Kubernetes holds liveness off until startup
+ *   passes.
+ * - `livenessProbe`: every 60 s, 20 s timeout, 5 failures, so a busy process is not killed.
+ * @see https://kubernetes.io/docs/concepts/configuration/liveness-readiness-startup-probes/
+ * @see https://airflow.apache.org/docs/docker-stack/entrypoint.html
  */
-export function jobsCheckProbe(jobType: 'SchedulerJob' | 'DagProcessorJob' | 'TriggererJob'): k8s.Probe {
+export function jobsCheckProbes(jobType: 'SchedulerJob' | 'DagProcessorJob' | 'TriggererJob'): { startupProbe: k8s.Probe; livenessProbe: k8s.Probe } {
+  const exec = {
+    command: ['sh', '-c', `CONNECTION_CHECK_MAX_COUNT=0 AIRFLOW__LOGGING__LOGGING_LEVEL=ERROR exec /entrypoint airflow jobs check --job-type ${jobType} --local`],
+  };
   return {
-    exec: {
-      command: ['sh', '-c', `CONNECTION_CHECK_MAX_COUNT=0 AIRFLOW__LOGGING__LOGGING_LEVEL=ERROR exec /entrypoint airflow jobs check --job-type ${jobType} --local`],
-    },
-    initialDelaySeconds: 10,
-    periodSeconds: 60,
-    timeoutSeconds: 20,
-    failureThreshold: 5,
+    startupProbe: { exec, periodSeconds: 10, timeoutSeconds: 20, failureThreshold: 30 },
+    livenessProbe: { exec, periodSeconds: 60, timeoutSeconds: 20, failureThreshold: 5 },
   };
 }

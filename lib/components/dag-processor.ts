@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { AirflowDeployment, DagReaderProps } from './airflow-deployment';
-import { jobsCheckProbe } from './airflow-pod';
+import { jobsCheckProbes } from './airflow-pod';
 import { TaskPodTemplate } from './task-pod-template';
 import { check } from '../core/validation';
 
@@ -17,8 +17,8 @@ export interface DagProcessorProps extends DagReaderProps {
  * `airflow dag-processor`, which Airflow 3 always runs standalone: it parses the DAG files and
  * stores serialized DAGs for the scheduler and api-server. Deployment `<instanceName>-dag-processor`.
  *
- * Liveness: exec `airflow jobs check --job-type DagProcessorJob --local` (every 60 s, 20 s timeout,
- * 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
+ * Startup and liveness: exec `airflow jobs check --job-type DagProcessorJob --local` (`jobsCheckProbes`: startup
+ * every 10 s for up to 5 minutes, then liveness every 60 s, 20 s timeout, 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
  *
  * It runs DAG authors' code, so it holds no JWT secret: it reaches the execution API in process
  * (`InProcessExecutionAPI`, `dag_processing/manager.py`), whose auth is bypassed, and signs no token; only the scheduler
@@ -35,7 +35,7 @@ export class DagProcessor extends AirflowDeployment {
       args: ['airflow', 'dag-processor'],
       secretUses: ['sqlAlchemyConn', 'fernetKey'],
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
-      livenessProbe: jobsCheckProbe('DagProcessorJob'),
+      ...jobsCheckProbes('DagProcessorJob'),
       gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,
       ...(policy ? {
         extraVolumes: [props.podTemplate!.volume()],

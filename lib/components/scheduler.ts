@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { AirflowDeployment, AirflowDeploymentProps } from './airflow-deployment';
-import { jobsCheckProbe } from './airflow-pod';
+import { jobsCheckProbes } from './airflow-pod';
 import { TaskPodTemplate } from './task-pod-template';
 import { check, checkDnsSubdomain } from '../core/validation';
 
@@ -20,8 +20,9 @@ export interface AirflowSchedulerProps extends AirflowDeploymentProps {
  * `airflow scheduler` with the KubernetesExecutor, as the Deployment `<instanceName>-scheduler`.
  * Several replicas run active-active (Airflow coordinates them through the database).
  *
- * Liveness: exec `airflow jobs check --job-type SchedulerJob --local` every 60 s with a 20 s
- * timeout and 5 failures allowed, so a scheduler busy with a long loop is not killed.
+ * Startup and liveness: exec `airflow jobs check --job-type SchedulerJob --local` (`jobsCheckProbes`): startup
+ * every 10 s for up to 5 minutes, then liveness every 60 s with a 20 s timeout and 5 failures allowed, so a
+ * scheduler busy with a long loop is not killed.
  * Resources default to requests 500m CPU / 1Gi, limit 2Gi.
  * @see https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/scheduler.html
  */
@@ -36,7 +37,7 @@ export class AirflowScheduler extends AirflowDeployment {
       secretUses: ['sqlAlchemyConn', 'fernetKey', 'jwtSecret'],
       defaultResources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
       serviceAccountName,
-      livenessProbe: jobsCheckProbe('SchedulerJob'),
+      ...jobsCheckProbes('SchedulerJob'),
       extraVolumes: podTemplate instanceof TaskPodTemplate ? [podTemplate.volume()] : [],
       extraVolumeMounts: podTemplate instanceof TaskPodTemplate ? [podTemplate.volumeMount()] : [],
       checksums: podTemplate instanceof TaskPodTemplate ? { 'pod-template': podTemplate.checksum } : {},

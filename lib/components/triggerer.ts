@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { AirflowDeployment, DagReaderProps } from './airflow-deployment';
-import { jobsCheckProbe } from './airflow-pod';
+import { jobsCheckProbes } from './airflow-pod';
 
 /** The triggerer's log server port: Airflow reads `[logging] triggerer_log_server_port`, default 8794 (`file_task_handler.py`). */
 export const TRIGGERER_LOG_SERVER_PORT = 8794;
@@ -13,8 +13,8 @@ export interface TriggererProps extends DagReaderProps {}
  * Deployment `<instanceName>-triggerer`. With `gitSync`, custom triggers kept beside the DAGs
  * (importable because `[core] dags_folder` is on `sys.path`) are there too.
  *
- * Liveness: exec `airflow jobs check --job-type TriggererJob --local` (every 60 s, 20 s timeout,
- * 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
+ * Startup and liveness: exec `airflow jobs check --job-type TriggererJob --local` (`jobsCheckProbes`: startup
+ * every 10 s for up to 5 minutes, then liveness every 60 s, 20 s timeout, 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
  *
  * Logs of running triggers: the api-server asks `http://<the triggerer job's hostname>:8794/log/...` with a JWT
  * signed with `[api] secret_key` (`utils/serve_logs/log_server.py`). So the triggerer gets the api-server's
@@ -37,7 +37,7 @@ export class Triggerer extends AirflowDeployment {
       ports: [{ name: 'trigger-logs', containerPort: TRIGGERER_LOG_SERVER_PORT }],
       componentEnv: [{ name: 'AIRFLOW__CORE__HOSTNAME_CALLABLE', value: 'airflow.utils.net.get_host_ip_address' }],
       defaultResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
-      livenessProbe: jobsCheckProbe('TriggererJob'),
+      ...jobsCheckProbes('TriggererJob'),
       gitSync: gitSync ? { sync: gitSync, as: 'sidecar' } : undefined,
     });
   }
