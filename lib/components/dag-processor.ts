@@ -18,7 +18,8 @@ export interface DagProcessorProps extends DagReaderProps {
  * stores serialized DAGs for the scheduler and api-server. Deployment `<instanceName>-dag-processor`.
  *
  * Startup and liveness: exec `airflow jobs check --job-type DagProcessorJob --local` (`jobsCheckProbes`: startup
- * every 10 s for up to 5 minutes, then liveness every 60 s, 20 s timeout, 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
+ * every 10 s for up to 5 minutes, then liveness every 60 s, 20 s timeout, 5 failures).
+ * Resources default to requests 250m CPU / 512Mi, limit 1Gi.
  *
  * It runs DAG authors' code, so it holds no JWT secret: it reaches the execution API in process
  * (`InProcessExecutionAPI`, `dag_processing/manager.py`), whose auth is bypassed, and signs no token; only the scheduler

@@ -14,7 +14,8 @@ export interface TriggererProps extends DagReaderProps {}
  * (importable because `[core] dags_folder` is on `sys.path`) are there too.
  *
  * Startup and liveness: exec `airflow jobs check --job-type TriggererJob --local` (`jobsCheckProbes`: startup
- * every 10 s for up to 5 minutes, then liveness every 60 s, 20 s timeout, 5 failures). Resources default to requests 250m CPU / 512Mi, limit 1Gi.
+ * every 10 s for up to 5 minutes, then liveness every 60 s, 20 s timeout, 5 failures).
+ * Resources default to requests 250m CPU / 512Mi, limit 1Gi.
  *
  * Logs of running triggers: the api-server asks `http://<the triggerer job's hostname>:8794/log/...` with a JWT
  * signed with `[api] secret_key` (`utils/serve_logs/log_server.py`). So the triggerer gets the api-server's

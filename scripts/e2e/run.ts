@@ -414,7 +414,7 @@ const checks: Check[] = [
     // The exec probes run through the image's /entrypoint; a failing one shows as an Unhealthy event long before
     // the restart it leads to (5 failures, 60 s apart). Checked before the checks that delete the scheduler and
     // PostgreSQL pods: while the database is gone a probe may fail once, as it should.
-    // each failure with when it came (seconds after its container started) and how often, to tell a slow start
+    // each failure with how often and when it came (seconds after its pod started), to tell a slow start
     // from a stalled heartbeat
     const pods = kubectlJson('-n', NS, 'get', 'pods').items;
     const started = (pod: string) => Date.parse(pods.find((p: any) => p.metadata.name === pod)?.status.startTime ?? '');
