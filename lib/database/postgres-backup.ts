@@ -38,13 +38,15 @@ dumps() { find . -maxdepth 1 -type f -name "$PGDATABASE-*.dump" -printf '%f\\n' 
 
 # A new pod's connections can be refused for a moment: NetworkPolicy enforcers (kube-router, k3s's) admit a pod only
 # once they have seen its address (Kubernetes' NetworkPolicy docs, "Pod lifecycle"); so can a restarting server.
+# Said only when a try was refused (whole seconds of date also differ when the first try straddles a second).
 start=$(date +%s)
+refused=0
 until pg_isready --quiet --timeout=2; do
   if [ $(($(date +%s) - start)) -ge 60 ]; then echo "PostgreSQL on $PGHOST:$PGPORT accepted no connection for 60 s" >&2; exit 1; fi
+  refused=$((refused + 1))
   sleep 1
 done
-waited=$(($(date +%s) - start))
-[ "$waited" -eq 0 ] || echo "waited $waited s for PostgreSQL on $PGHOST:$PGPORT"
+[ "$refused" -eq 0 ] || echo "waited $(($(date +%s) - start)) s for PostgreSQL on $PGHOST:$PGPORT"
 
 if [ -n "\${RESTORE:-}" ]; then
   case "$RESTORE" in
