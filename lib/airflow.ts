@@ -440,7 +440,7 @@ export class Airflow extends Construct {
         // git-sync runs in the pods that read DAGs: task pods (init container), the dag-processor and the triggerer
         gitSync: this.gitSync ? ['worker', 'dag-processor', 'triggerer'] : undefined,
         remoteLogging: props.remoteLogging !== undefined,
-        backupUpload: this.postgres !== undefined && props.postgres?.backup !== false && props.postgres?.backup?.upload !== undefined,
+        backupUpload: this.postgres?.backup?.upload !== undefined,
         statsd: this.statsdExporter !== undefined,
         egress: egress === false ? false : {
           ...(metrics?.otel ? { metrics: anyAddressOn(metrics.otel.port ?? OTLP_HTTP_PORT) } : {}),

@@ -164,6 +164,8 @@ export class PostgresBackup extends Construct {
   public readonly retentionDays: number;
   public readonly cronJob: k8s.KubeCronJob;
   public readonly claim: k8s.KubePersistentVolumeClaim;
+  /** The container that copies the dumps off the cluster (`upload`), if any: its egress must reach the storage. */
+  public readonly upload?: k8s.Container;
 
   /** @throws AirflowValidationError for a bad instance name, image, Secret, database, schedule, retention, size, deadline, resources or upload. */
   constructor(scope: Construct, id: string, props: PostgresBackupProps = {}) {
@@ -214,7 +216,7 @@ export class PostgresBackup extends Construct {
       securityContext: restrictedContainerSecurity(POSTGRES_UID, POSTGRES_UID),
       volumeMounts: [{ name: 'backups', mountPath: POSTGRES_BACKUP_DIR }],
     };
-    const upload = props.upload === undefined ? undefined : this.uploadContainer(props.upload);
+    const upload = this.upload = props.upload === undefined ? undefined : this.uploadContainer(props.upload);
     const podSpec: k8s.PodSpec = {
       restartPolicy: 'Never',
       automountServiceAccountToken: false,
